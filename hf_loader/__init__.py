@@ -1,0 +1,1 @@
+"""The AHU ultrasound database as a Hugging Face `datasets` dataset."""

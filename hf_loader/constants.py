@@ -1,0 +1,49 @@
+"""One definition of each fact about the AHU archive and the paper's pipeline.
+
+Every other module imports from here; change a default here and it changes everywhere.
+"""
+
+from __future__ import annotations
+
+# The paper's code maps labels to indices in this order (Scientific Data 12:148, 2025).
+LABELS: tuple[str, ...] = (
+    "Tumor",
+    "Cyst",
+    "Inflammation",
+    "Stone",
+    "Nodule",
+    "Injury",
+    "Calcification",
+    "Occupancy",
+    "Hernia",
+    "Vascular",
+    "Polyp",
+    "Ectopic",
+    "Anomalies",
+)
+LABEL2ID: dict[str, int] = {name: index for index, name in enumerate(LABELS)}
+NUM_LABELS = len(LABELS)
+
+FIGSHARE_ARTICLE_ID = 26889334
+FIGSHARE_API_URL = "https://api.figshare.com/v2"
+DATASET_DOI = "10.6084/m9.figshare.26889334"
+PAPER_DOI = "10.1038/s41597-025-04464-4"
+
+TIERS: tuple[str, ...] = ("raw", "filtered", "processed")
+NOISE_LIST_NAME = "noise_files.txt"
+RENAME_TABLE_NAME = "rename.xlsx"
+COMMENTS_TABLE_NAME = "comments.xlsx"
+
+# The paper's preprocessing (To_NPY.py, DBSCAN.py).
+FRAME_STRIDE = 10
+FRAME_SIZE = 224
+IMAGE_SET_CROP_FRACTION = 0.10
+GRAY_THRESHOLD = 1
+DBSCAN_EPS = 15.0
+DBSCAN_POOL_TIMES = 4
+
+# The paper's training input (RViT-main/main.py).
+TRAIN_NUM_FRAMES = 36
+TRAIN_IMAGE_SIZE = 112
+TRAIN_MEAN = (0.5, 0.5, 0.5)
+TRAIN_STD = (0.5, 0.5, 0.5)

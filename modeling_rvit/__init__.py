@@ -1,0 +1,1 @@
+"""RViT as transformers classes."""
