@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up .venv (first run only) and runs the whole path on the bundled sample archive:
+# generate -> prepare -> load_dataset -> train -> evaluate -> save -> reload -> predict.
+# Extra arguments go to scripts/demo.py (see --help).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup_env.sh"
+cd "$ROOT"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+exec "$ROOT/.venv/bin/python" scripts/demo.py --out "${AHU_DEMO_OUT:-outputs/demo}" "$@"
