@@ -1,0 +1,306 @@
+"""Evaluation outputs: metrics tables, confusion matrix, per-class chart, predictions CSV,
+video-level aggregation of several clips per video, bootstrap confidence intervals.
+
+Every function here works on plain arrays (scores (num_items, num_labels), labels (num_items,)),
+so it is testable without a model; `ahu_train.trainer.predict_clips` produces those arrays.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hf_loader.constants import LABELS
+
+from .metrics import single_label_metrics
+
+HEADLINE_METRICS = ("top1_accuracy", "top3_accuracy", "top5_accuracy", "macro_f1")
+AGGREGATIONS = ("mean_probability", "mean_logit", "max_probability")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (num_items, num_labels) logits."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class VideoScores:
+    """Scores aggregated to one row per video.
+
+    Attributes:
+        sample_ids: (num_videos,) the `sample_id` of each row, in order of first appearance.
+        scores: (num_videos, num_labels) aggregated scores (probabilities, or logits for `mean_logit`).
+        labels: (num_videos,) the primary label of each video.
+        num_clips: (num_videos,) how many clips were aggregated into each row.
+    """
+
+    sample_ids: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+    num_clips: np.ndarray
+
+
+def aggregate_clip_scores(
+    clip_logits: np.ndarray,
+    sample_ids: Sequence,
+    labels: Sequence[int],
+    method: str = "mean_probability",
+) -> VideoScores:
+    """Aggregate the logits of several clips of one video into one score row per video.
+
+    Args:
+        clip_logits: (num_clips_total, num_labels) logits, one row per clip.
+        sample_ids: (num_clips_total,) the video each clip comes from.
+        labels: (num_clips_total,) the video's primary label (the same for all its clips).
+        method: `mean_probability` (average of the softmax), `mean_logit`, or `max_probability`
+            (per-class maximum over clips, then renormalized).
+
+    Returns:
+        `VideoScores`, videos in order of first appearance.
+    """
+    if method not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {method!r}; choose one of {', '.join(AGGREGATIONS)}")
+    clip_logits = np.asarray(clip_logits, dtype=np.float64)
+    sample_ids = np.asarray(sample_ids)
+    labels = np.asarray(labels)
+    if not (len(clip_logits) == len(sample_ids) == len(labels)):
+        raise ValueError(
+            f"aggregate_clip_scores: {len(clip_logits)} logit rows, {len(sample_ids)} sample ids and "
+            f"{len(labels)} labels; they must be one per clip"
+        )
+    _, first, inverse = np.unique(sample_ids, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # videos in order of first appearance
+    rank_of = np.empty_like(order)
+    rank_of[order] = np.arange(len(order))
+    video_index = rank_of[inverse.reshape(-1)]
+    num_videos = len(order)
+    values = clip_logits if method == "mean_logit" else softmax(clip_logits)
+    scores = np.zeros((num_videos, clip_logits.shape[1]))
+    num_clips = np.bincount(video_index, minlength=num_videos)
+    if method == "max_probability":
+        scores[:] = -np.inf
+        np.maximum.at(scores, video_index, values)
+        scores /= scores.sum(axis=1, keepdims=True)
+    else:
+        np.add.at(scores, video_index, values)
+        scores /= num_clips[:, None]
+    video_labels = labels[first[order]]
+    for video, label in zip(video_index, labels):
+        if video_labels[video] != label:
+            raise ValueError(
+                f"sample {sample_ids[first[order]][video]}: its clips carry different labels "
+                f"({video_labels[video]} and {label})"
+            )
+    return VideoScores(sample_ids[first[order]], scores, video_labels, num_clips)
+
+
+def bootstrap_confidence_intervals(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    metric_fn: Callable[[np.ndarray, np.ndarray], dict] = single_label_metrics,
+    metric_names: Sequence[str] = HEADLINE_METRICS,
+    num_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """Percentile bootstrap over samples (resampled with replacement) of headline metrics.
+
+    Args:
+        scores: (num_items, num_labels). labels: (num_items,).
+        metric_fn: maps (scores, labels) to a dict holding `metric_names`.
+        num_resamples: bootstrap replicates.
+        confidence: two-sided level of the interval.
+        seed: seed of the resampling (same seed, same intervals).
+
+    Returns:
+        {name: (point estimate on all items, lower bound, upper bound)}.
+    """
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    point = metric_fn(scores, labels)
+    rng = np.random.default_rng(seed)
+    draws = {name: np.empty(num_resamples) for name in metric_names}
+    n = len(labels)
+    for i in range(num_resamples):
+        index = rng.integers(0, n, size=n)
+        result = metric_fn(scores[index], labels[index])
+        for name in metric_names:
+            draws[name][i] = result[name]
+    alpha = (1.0 - confidence) / 2
+    return {
+        name: (float(point[name]), float(np.quantile(draws[name], alpha)), float(np.quantile(draws[name], 1 - alpha)))
+        for name in metric_names
+    }
+
+
+def metrics_table(rows: dict[str, dict], metric_names: Sequence[str] = HEADLINE_METRICS) -> str:
+    """Markdown table, one row per split/setting.
+
+    Args:
+        rows: {row name: {metric: value or (value, low, high)}}; a tuple prints as `v [lo, hi]`.
+    """
+    header = "| split | n | " + " | ".join(metric_names) + " |"
+    lines = [header, "|" + "---|" * (len(metric_names) + 2)]
+    for name, values in rows.items():
+        cells = []
+        for metric in metric_names:
+            value = values.get(metric)
+            if isinstance(value, (tuple, list)):
+                cells.append(f"{value[0]:.3f} [{value[1]:.3f}, {value[2]:.3f}]")
+            elif value is None:
+                cells.append("–")
+            else:
+                cells.append(f"{value:.3f}")
+        lines.append(f"| {name} | {values.get('n', '')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def confusion_matrix_counts(predicted: np.ndarray, labels: np.ndarray, num_labels: int) -> np.ndarray:
+    """(num_labels, num_labels) counts, rows = true class, columns = predicted class."""
+    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
+def plot_confusion_matrix(
+    matrix: np.ndarray, path: str | Path, label_names: Sequence[str] = LABELS, title: str = ""
+) -> Path:
+    """Write the confusion matrix as a PNG (rows normalized to recall; counts printed in cells)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    totals = matrix.sum(axis=1, keepdims=True)
+    normalized = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(label_names)), label_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            color = "white" if normalized[row, col] > 0.5 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, label="fraction of true class")
+    ax.set_title(title or "Confusion matrix")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_per_class(
+    recalls: Sequence[float], support: Sequence[int], path: str | Path, label_names: Sequence[str] = LABELS,
+    title: str = "",
+) -> Path:
+    """Bar chart of per-class recall, each bar annotated with the class's number of test items."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = np.nan_to_num(np.asarray(recalls, dtype=float), nan=0.0)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bars = ax.bar(range(len(label_names)), values, color="#4C72B0")
+    for bar, count in zip(bars, support):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, f"n={count}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(label_names)), label_names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("recall")
+    ax.set_title(title or "Per-class recall")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_predictions_csv(
+    path: str | Path,
+    sample_ids: Sequence,
+    scores: np.ndarray,
+    labels: Sequence[int],
+    label_names: Sequence[str] = LABELS,
+    extra_columns: dict[str, Sequence] | None = None,
+) -> Path:
+    """One row per item: sample_id, true label, predicted label, top-3, correct, a score per class.
+
+    Args:
+        scores: (num_items, num_labels) probabilities (or logits).
+        extra_columns: more columns, e.g. {"clip_start": [...], "num_clips": [...]}.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scores = np.asarray(scores)
+    top3 = np.argsort(-scores, axis=1, kind="stable")[:, :3]
+    extra_columns = extra_columns or {}
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["sample_id", "true_label", "predicted_label", "top3", "correct", *extra_columns,
+             *[f"score_{name}" for name in label_names]]
+        )
+        for i, sample_id in enumerate(sample_ids):
+            predicted = int(top3[i, 0])
+            writer.writerow(
+                [sample_id, label_names[int(labels[i])], label_names[predicted],
+                 ";".join(label_names[int(c)] for c in top3[i]), int(predicted == int(labels[i])),
+                 *[column[i] for column in extra_columns.values()],
+                 *[f"{value:.5f}" for value in scores[i]]]
+            )
+    return path
+
+
+def write_evaluation_report(
+    out_dir: str | Path,
+    name: str,
+    sample_ids: Sequence,
+    scores: np.ndarray,
+    labels: Sequence[int],
+    label_names: Sequence[str] = LABELS,
+    num_resamples: int = 1000,
+    seed: int = 0,
+    extra_columns: dict[str, Sequence] | None = None,
+) -> dict:
+    """All outputs for one split/setting: metrics (with bootstrap CIs), confusion PNG, per-class PNG, CSV.
+
+    Writes `<name>_confusion.png`, `<name>_per_class.png`, `<name>_predictions.csv` in `out_dir`.
+
+    Returns:
+        {"n", the single-label metrics, "ci": {metric: (value, low, high)}, "files": {...}}.
+    """
+    out_dir = Path(out_dir)
+    scores = np.asarray(scores)
+    labels = np.asarray(labels)
+    num_labels = len(label_names)
+    results = single_label_metrics(scores, labels)
+    results["n"] = int(len(labels))
+    results["ci"] = (
+        bootstrap_confidence_intervals(scores, labels, num_resamples=num_resamples, seed=seed)
+        if num_resamples
+        else {}
+    )
+    predicted = scores.argmax(axis=1)
+    matrix = confusion_matrix_counts(predicted, labels, num_labels)
+    support = np.bincount(labels, minlength=num_labels)
+    results["files"] = {
+        "confusion_matrix": str(plot_confusion_matrix(matrix, out_dir / f"{name}_confusion.png", label_names,
+                                                      title=f"{name}: confusion matrix (n={len(labels)})")),
+        "per_class": str(plot_per_class(results["per_class_recall"], support, out_dir / f"{name}_per_class.png",
+                                        label_names, title=f"{name}: per-class recall")),
+        "predictions": str(write_predictions_csv(out_dir / f"{name}_predictions.csv", sample_ids, scores, labels,
+                                                 label_names, extra_columns)),
+    }
+    results["confusion_matrix"] = matrix.tolist()
+    return results
