@@ -1,0 +1,208 @@
+"""Figshare listing and download: fallback between routes, md5 checks, the hand-download message.
+
+Every test runs against `tests/figshare_server.py` on 127.0.0.1; nothing reaches the internet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from figshare_server import FigshareServer  # noqa: E402
+
+from hf_loader import figshare  # noqa: E402
+from hf_loader.errors import AHUDataError, ChecksumError, DownloadError  # noqa: E402
+
+FILES = {
+    "processed.zip": bytes(range(256)) * 400,
+    "filtered.zip": b"filtered-tier" * 1000,
+    "raw.zip": b"raw-tier" * 500,
+    "README.txt": b"AHU database",
+}
+
+
+@pytest.fixture(autouse=True)
+def allow_local_http(monkeypatch):
+    """conftest sets HF_HUB_OFFLINE=1, which makes `datasets` refuse every URL; the server is local."""
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv(figshare.API_URL_ENV, raising=False)
+
+
+@pytest.fixture
+def server():
+    with FigshareServer(FILES) as running:
+        yield running
+
+
+@pytest.fixture
+def dl_manager(tmp_path):
+    config = datasets.DownloadConfig(cache_dir=tmp_path / "downloads", disable_tqdm=True)
+    return datasets.DownloadManager(dataset_name="ahu_test", download_config=config)
+
+
+def fetch(server, dl_manager, tiers=("processed",), **kwargs):
+    kwargs.setdefault("retries", 1)
+    return figshare.download_archive(
+        dl_manager, api_url=server.api_url, tiers=tiers, routes=server.routes, retry_wait=0, **kwargs
+    )
+
+
+def test_list_files_reads_the_paginated_endpoint(server):
+    files = figshare.list_files(api_url=server.api_url, page_size=3)
+    assert [file.name for file in files] == list(FILES)
+    assert [file.size for file in files] == [len(data) for data in FILES.values()]
+    assert files[0].md5 == hashlib.md5(FILES["processed.zip"]).hexdigest()
+    assert files[0].download_url.startswith(server.base_url)
+    assert server.requests.count(("GET", "/v2/articles/26889334/files")) == 2  # 3 + 1 files
+
+
+def test_list_files_falls_back_to_the_article_record(server):
+    server.listing = "paginated-404"
+    files = figshare.list_files(api_url=server.api_url)
+    assert [file.name for file in files] == list(FILES)
+    assert ("GET", "/v2/articles/26889334") in server.requests
+
+
+def test_api_url_comes_from_the_environment(server, monkeypatch):
+    monkeypatch.setenv(figshare.API_URL_ENV, server.api_url + "/")
+    assert figshare.resolve_api_url() == server.api_url
+    assert len(figshare.list_files()) == len(FILES)
+
+
+def test_supplied_md5_is_used_when_computed_md5_is_missing():
+    with FigshareServer(FILES, announce_md5="supplied") as server:
+        files = figshare.list_files(api_url=server.api_url)
+    assert files[1].md5 == hashlib.md5(FILES["filtered.zip"]).hexdigest()
+
+
+def test_unreachable_api_says_how_to_download_by_hand(server):
+    server.listing = "down"
+    with pytest.raises(DownloadError, match="doi.org/10.6084/m9.figshare.26889334") as info:
+        figshare.list_files(api_url=server.api_url, retries=1)
+    assert "data_dir" in str(info.value)
+
+
+def test_download_uses_the_primary_route_and_names_files(server, dl_manager):
+    paths = fetch(server, dl_manager, tiers=("processed", "filtered"))
+    # README.txt names no tier but is a small non-archive file, so it comes along
+    assert [path.name for path in paths] == ["processed.zip", "filtered.zip", "README.txt"]
+    for path in paths:
+        assert path.read_bytes() == FILES[path.name]
+    assert server.downloads("primary") == 3 and server.downloads("api") == 0
+
+
+def test_403_on_primary_route_falls_back_to_the_api_route(server, dl_manager):
+    server.behaviour["primary"] = "403"
+    (path,) = [p for p in fetch(server, dl_manager) if p.suffix == ".zip"]
+    assert path.read_bytes() == FILES["processed.zip"]
+    assert server.downloads("api") >= 1 and server.downloads("mirror") == 0
+
+
+@pytest.mark.parametrize("mode", ["empty", "truncated", "cut", "corrupt"])
+def test_bad_bodies_fall_back_to_the_last_route(server, dl_manager, mode):
+    server.behaviour["primary"] = mode
+    server.behaviour["api"] = "403"
+    paths = fetch(server, dl_manager)
+    assert paths[0].read_bytes() == FILES["processed.zip"]
+    assert server.downloads("mirror") >= 1
+
+
+def test_md5_mismatch_everywhere_raises_checksum_error_naming_the_file(server, dl_manager):
+    for route in server.behaviour:
+        server.behaviour[route] = "corrupt"
+    with pytest.raises(ChecksumError) as info:
+        fetch(server, dl_manager)
+    message = str(info.value)
+    assert message.startswith("processed.zip:")
+    assert "md5 mismatch" in message and hashlib.md5(FILES["processed.zip"]).hexdigest() in message
+    assert "doi.org/10.6084/m9.figshare.26889334" in message and "data_dir" in message
+
+
+def test_truncated_download_is_reported_with_its_size(server, dl_manager):
+    for route in server.behaviour:
+        server.behaviour[route] = "truncated"
+    size = len(FILES["processed.zip"])
+    with pytest.raises(ChecksumError, match=rf"truncated \({size // 2} of {size} bytes\)"):
+        fetch(server, dl_manager)
+
+
+def test_every_route_refused_gives_the_hand_download_message(server, dl_manager):
+    for route in server.behaviour:
+        server.behaviour[route] = "403"
+    with pytest.raises(DownloadError) as info:
+        fetch(server, dl_manager)
+    assert not isinstance(info.value, ChecksumError)
+    assert isinstance(info.value, AHUDataError)
+    message = str(info.value)
+    assert message.count("HTTP 403") == 3  # one line per route
+    assert "https://doi.org/10.6084/m9.figshare.26889334" in message and "data_dir" in message
+
+
+def test_corrupted_cached_download_is_not_reused(server, dl_manager):
+    for route in server.behaviour:
+        server.behaviour[route] = "corrupt"
+    with pytest.raises(ChecksumError):
+        fetch(server, dl_manager)
+    cache = Path(dl_manager.download_config.cache_dir)
+    leftovers = [path for path in cache.iterdir() if path.is_file() and path.stat().st_size == len(FILES["processed.zip"])]
+    assert leftovers == []  # the corrupt copies were deleted from datasets' cache
+    for route in server.behaviour:
+        server.behaviour[route] = "ok"
+    paths = fetch(server, dl_manager)
+    assert paths[0].read_bytes() == FILES["processed.zip"]
+    assert server.downloads("primary", "processed.zip") == 2  # fetched again, not served from the cache
+
+
+def test_retries_the_same_route_before_moving_on(server, dl_manager):
+    server.behaviour["primary"] = "corrupt"
+    fetch(server, dl_manager, retries=2)
+    assert server.downloads("primary", "processed.zip") == 2 and server.downloads("api", "processed.zip") == 1
+
+
+def test_verified_files_are_reused_without_network(server, dl_manager):
+    first = fetch(server, dl_manager)
+    downloads = server.downloads("primary")
+    for route in server.behaviour:
+        server.behaviour[route] = "403"
+    server.listing = "down"  # the cached listing is used
+    second = fetch(server, dl_manager)
+    assert second == first and server.downloads("primary") == downloads
+    assert second[0].read_bytes() == FILES["processed.zip"]
+
+
+def test_a_file_changed_on_disk_is_downloaded_again(server, dl_manager):
+    (path, *_) = fetch(server, dl_manager)
+    path.write_bytes(b"tampered")
+    (again, *_) = fetch(server, dl_manager)
+    assert again.read_bytes() == FILES["processed.zip"]
+
+
+def test_missing_tier_lists_the_article_files():
+    with FigshareServer({"processed.zip": b"p" * 10}) as server:
+        with pytest.raises(DownloadError, match=r"tier\(s\) \['raw'\].*processed.zip"):
+            figshare.select_files(figshare.list_files(api_url=server.api_url), tiers=["raw"])
+
+
+def test_unknown_tier_is_rejected():
+    with pytest.raises(DownloadError, match="unknown tier"):
+        figshare.select_files([], tiers=["raws"])
+
+
+def test_untiered_article_downloads_everything():
+    files = [figshare.FigshareFile(id=1, name="AHU.zip", size=3, download_url="u"),
+             figshare.FigshareFile(id=2, name="site.html", size=0, download_url="", is_link_only=True)]
+    assert [file.name for file in figshare.select_files(files, tiers=["processed"])] == ["AHU.zip"]
+
+
+def test_streaming_download_manager_still_downloads_and_checks(server, tmp_path):
+    from datasets.download.streaming_download_manager import StreamingDownloadManager
+
+    streaming = StreamingDownloadManager(download_config=datasets.DownloadConfig(cache_dir=tmp_path, disable_tqdm=True))
+    paths = fetch(server, streaming)
+    assert paths[0].is_file() and paths[0].read_bytes() == FILES["processed.zip"]
