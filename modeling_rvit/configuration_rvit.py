@@ -1,0 +1,191 @@
+"""RViT model configuration."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+# The 13 AHU labels in the paper's index order. This folder must work as standalone remote code, so it cannot
+# import `hf_loader.constants.LABELS`; tests/test_modeling_rvit.py checks that the two lists agree.
+AHU_LABELS: tuple[str, ...] = (
+    "Tumor",
+    "Cyst",
+    "Inflammation",
+    "Stone",
+    "Nodule",
+    "Injury",
+    "Calcification",
+    "Occupancy",
+    "Hernia",
+    "Vascular",
+    "Polyp",
+    "Ectopic",
+    "Anomalies",
+)
+
+ATTENTION_TYPES = ("softmax", "linear")
+HEAD_TYPES = ("mlp", "layernorm_linear")
+POOLING_TYPES = ("cls_and_states", "cls")
+
+
+class RViTConfigError(ValueError):
+    """An RViT configuration whose fields do not fit together."""
+
+
+@strict
+class RViTConfig(PreTrainedConfig):
+    r"""
+    Configuration of an RViT (recurrent video transformer, Yang et al., CVPR 2022) model. The defaults are the
+    AHU paper's model: 112×112 input, patch 8, hidden size 192, 2 layers, 8 heads, MLP 768, 36 frames, 13 labels.
+
+    image_size (`int`, *optional*, defaults to 112):
+        Height and width of every frame, in pixels.
+    patch_size (`int`, *optional*, defaults to 8):
+        Height and width of one patch, in pixels. A frame gives `(image_size // patch_size) ** 2` patch tokens.
+    num_channels (`int`, *optional*, defaults to 3):
+        Number of input channels per frame.
+    hidden_size (`int`, *optional*, defaults to 192):
+        Width of the tokens and of the recurrent state. Independent of `patch_size` (the reference tied it to
+        `3 * patch_size ** 2`).
+    num_hidden_layers (`int`, *optional*, defaults to 2):
+        Number of recurrent transformer layers. Each keeps its own state of `num_patches + 1` tokens.
+    num_attention_heads (`int`, *optional*, defaults to 8):
+        Number of attention heads; must divide `hidden_size`.
+    intermediate_size (`int`, *optional*, defaults to 768):
+        Width of the MLP inside each layer.
+    hidden_act (`str`, *optional*, defaults to `"gelu"`):
+        Activation of the layer MLPs and of the `"mlp"` classification head.
+    attention_type (`str`, *optional*, defaults to `"softmax"`):
+        `"softmax"`: scaled dot-product attention (through transformers' attention interface, eager or sdpa).
+        `"linear"`: the reference's kernel attention `(elu(q) + 1) (elu(k) + 1)ᵀ v`, without scaling or
+        normalization, as in the released Jester model.
+    num_frames (`int`, *optional*, defaults to 36):
+        Default clip length for the video processor and the pipeline. The model itself takes any number of frames.
+    head_type (`str`, *optional*, defaults to `"mlp"`):
+        `"mlp"`: the reference's head, `Linear(D, r·D)`, activation, `Linear(r·D, D)`, then `Linear(D, num_labels)`.
+        `"layernorm_linear"`: `LayerNorm(D)` then `Linear(D, num_labels)`, as in the released Jester checkpoint.
+    head_mlp_ratio (`int`, *optional*, defaults to 4):
+        Expansion `r` of the `"mlp"` head.
+    pooling_type (`str`, *optional*, defaults to `"cls_and_states"`):
+        Input of the head. `"cls_and_states"`: the class token of the last valid frame concatenated with the first
+        state token of every layer, `D = hidden_size * (num_hidden_layers + 1)` (the reference). `"cls"`: the class
+        token of the last valid frame only, `D = hidden_size`.
+    hidden_dropout_prob (`float`, *optional*, defaults to 0.0):
+        Dropout after the attention output projection and inside the layer MLPs.
+    attention_probs_dropout_prob (`float`, *optional*, defaults to 0.0):
+        Dropout on the softmax attention probabilities.
+    classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
+        Dropout inside the classification head.
+    layer_norm_eps (`float`, *optional*, defaults to 1e-5):
+        Epsilon of every LayerNorm (the reference used PyTorch's default).
+    initializer_range (`float`, *optional*, defaults to 0.02):
+        Standard deviation of the (truncated) normal initialization of weights and learned tokens.
+    qkv_bias (`bool`, *optional*, defaults to `True`):
+        Whether the fused query/key/value projection has a bias.
+
+    Example:
+
+    ```python
+    >>> from modeling_rvit import RViTConfig, RViTForVideoClassification
+
+    >>> config = RViTConfig()  # the AHU paper's model, 13 labels
+    >>> model = RViTForVideoClassification(config)
+    >>> config = RViTConfig.from_preset("small", num_labels=27)
+    ```"""
+
+    model_type = "rvit"
+
+    image_size: int = 112
+    patch_size: int = 8
+    num_channels: int = 3
+    hidden_size: int = 192
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 8
+    intermediate_size: int = 768
+    hidden_act: str = "gelu"
+    attention_type: Literal["softmax", "linear"] = "softmax"
+    num_frames: int = 36
+    head_type: Literal["mlp", "layernorm_linear"] = "mlp"
+    head_mlp_ratio: int = 4
+    pooling_type: Literal["cls_and_states", "cls"] = "cls_and_states"
+    hidden_dropout_prob: float | int = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
+    classifier_dropout_prob: float | int = 0.0
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    qkv_bias: bool = True
+
+    # Named configurations; `from_preset(name, **overrides)` builds one.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        # The AHU paper's model (about 3.85 M parameters with 13 labels).
+        "ahu": {},
+        # The reference's released Jester model: linear attention and a LayerNorm + Linear head, 27 gestures.
+        "jester": {"attention_type": "linear", "head_type": "layernorm_linear", "num_labels": 27},
+        # ViT-S/16 and ViT-B/16 frame encoders (so `from_vit_pretrained` can start from those checkpoints).
+        "small": {
+            "image_size": 224,
+            "patch_size": 16,
+            "hidden_size": 384,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 6,
+            "intermediate_size": 1536,
+            "layer_norm_eps": 1e-6,
+        },
+        "base": {
+            "image_size": 224,
+            "patch_size": 16,
+            "hidden_size": 768,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "intermediate_size": 3072,
+            "layer_norm_eps": 1e-6,
+        },
+    }
+
+    def __post_init__(self, **kwargs):
+        # The default model is the AHU paper's: 13 labels with their names, unless the caller says otherwise.
+        if self.id2label is None and kwargs.get("num_labels") in (None, len(AHU_LABELS)):
+            self.id2label = dict(enumerate(AHU_LABELS))
+            self.label2id = {name: index for index, name in self.id2label.items()}
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_patches(self) -> int:
+        """Patch tokens per frame, `(image_size // patch_size) ** 2`."""
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def pooled_size(self) -> int:
+        """Width `D` of the pooled features that feed the classification head."""
+        if self.pooling_type == "cls":
+            return self.hidden_size
+        return self.hidden_size * (self.num_hidden_layers + 1)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> RViTConfig:
+        """Builds the named configuration (`"ahu"`, `"jester"`, `"small"`, `"base"`), `overrides` taking precedence."""
+        if name not in cls.presets:
+            raise RViTConfigError(f"Unknown RViT preset {name!r}; choose one of {sorted(cls.presets)}.")
+        return cls(**{**cls.presets[name], **overrides})
+
+    def validate_rvit_architecture(self):
+        """Part of `@strict` validation: the shapes and choices fit together."""
+        if self.attention_type not in ATTENTION_TYPES:
+            raise RViTConfigError(f"attention_type={self.attention_type!r}: choose one of {ATTENTION_TYPES}.")
+        if self.head_type not in HEAD_TYPES:
+            raise RViTConfigError(f"head_type={self.head_type!r}: choose one of {HEAD_TYPES}.")
+        if self.pooling_type not in POOLING_TYPES:
+            raise RViTConfigError(f"pooling_type={self.pooling_type!r}: choose one of {POOLING_TYPES}.")
+        if self.image_size % self.patch_size != 0:
+            raise RViTConfigError(
+                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}."
+            )
+        if self.hidden_size % self.num_attention_heads != 0:
+            raise RViTConfigError(
+                f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}."
+            )
+
+
+__all__ = ["AHU_LABELS", "RViTConfig", "RViTConfigError"]

@@ -1,0 +1,620 @@
+"""PyTorch RViT (recurrent video transformer, Yang et al., CVPR 2022) in the style of transformers' models.
+
+RViT reads a clip one frame at a time. Every layer keeps a recurrent state of `num_patches + 1` tokens; at each
+frame, a layer attends with queries, keys and values computed from both the frame's tokens and its own state, and
+updates the state with the attention output. The clip representation is the class token of the last frame
+concatenated with the first state token of every layer.
+
+Shapes: B clips, T frames, S = num_patches + 1 tokens per frame, C = hidden_size, L = num_hidden_layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.utils import ModelOutput, can_return_tuple
+
+from .configuration_rvit import RViTConfig
+
+
+class RViTInputError(ValueError):
+    """Input that an RViT model cannot take (wrong shape, size, mask or state)."""
+
+
+@dataclass
+class RViTState:
+    """
+    What an RViT model carries from one call to the next when a clip is fed in chunks.
+
+    Args:
+        hidden (`torch.FloatTensor` of shape `(num_hidden_layers, batch_size, num_patches + 1, hidden_size)`):
+            The recurrent state of every layer after the last frame seen.
+        last_frame_output (`torch.FloatTensor` of shape `(batch_size, num_patches + 1, hidden_size)`):
+            The last layer's frame tokens for the last valid frame seen (zeros before the first frame).
+        num_frames_seen (`torch.LongTensor` of shape `(batch_size,)`):
+            How many valid frames of each clip the state has absorbed.
+    """
+
+    hidden: torch.Tensor
+    last_frame_output: torch.Tensor
+    num_frames_seen: torch.Tensor
+
+    def detach(self) -> RViTState:
+        """The same state cut from the autograd graph (truncated back-propagation through time)."""
+        return RViTState(self.hidden.detach(), self.last_frame_output.detach(), self.num_frames_seen)
+
+    def to(self, *args, **kwargs) -> RViTState:
+        """Moves the float tensors like `torch.Tensor.to`; the frame counter keeps its dtype."""
+        hidden = self.hidden.to(*args, **kwargs)
+        return RViTState(
+            hidden, self.last_frame_output.to(*args, **kwargs), self.num_frames_seen.to(hidden.device)
+        )
+
+
+@dataclass
+class RViTModelOutput(ModelOutput):
+    """
+    Output of [`RViTModel`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_patches + 1, hidden_size)`):
+            The last layer's frame tokens for the last valid frame of each clip.
+        pooler_output (`torch.FloatTensor` of shape `(batch_size, config.pooled_size)`):
+            The clip representation that feeds the classification head (see `RViTConfig.pooling_type`).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+            `num_hidden_layers + 1` tensors of shape `(batch_size, num_frames, num_patches + 1, hidden_size)`: the
+            frame tokens of every frame of this call, out of the patch embedding (before position embeddings),
+            then out of each layer. Entries for masked frames are computed but meaningless.
+        attentions (`tuple(torch.FloatTensor)`, *optional*, returned when `output_attentions=True`):
+            `num_hidden_layers` tensors of shape `(batch_size, num_frames, num_heads, num_patches + 1,
+            num_patches + 1)`: per frame, the softmax attention probabilities, or for the linear kind the
+            unnormalized kernel scores `(elu(q) + 1) (elu(k) + 1)ᵀ`.
+        state (`RViTState`, *optional*, returned when `return_state=True`):
+            The recurrent state after this call; pass it as `past_state` to continue the clip.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    state: RViTState | None = None
+
+
+@dataclass
+class RViTVideoClassifierOutput(ModelOutput):
+    """
+    Output of [`RViTForVideoClassification`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` is given):
+            Cross-entropy (single label), binary cross-entropy (multi-label) or MSE (regression) loss.
+        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+            Classification scores before softmax / sigmoid.
+        pooler_output (`torch.FloatTensor` of shape `(batch_size, config.pooled_size)`):
+            The clip representation the head read.
+        hidden_states, attentions, state:
+            As in [`RViTModelOutput`].
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    state: RViTState | None = None
+
+
+class RViTPatchEmbeddings(nn.Module):
+    """Turns frames `(num_frames_total, num_channels, height, width)` into patch tokens `(…, num_patches, C)`."""
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.image_size = config.image_size
+        self.num_channels = config.num_channels
+        self.num_patches = config.num_patches
+        self.projection = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
+        )
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.projection(frames).flatten(2).transpose(1, 2)
+
+
+class RViTEmbeddings(nn.Module):
+    """
+    Frame tokens for every frame at once: patch tokens with the class token prepended. The position embeddings are
+    kept apart because RViT adds them again in every layer, to the frame tokens and to the state.
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.patch_embeddings = RViTPatchEmbeddings(config)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.position_embeddings = nn.Parameter(torch.zeros(1, config.num_patches + 1, config.hidden_size))
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """`(B, T, channels, H, W)` -> frame tokens `(B, T, S, C)`, one convolution over all `B·T` frames."""
+        batch_size, num_frames = pixel_values.shape[:2]
+        patch_tokens = self.patch_embeddings(pixel_values.flatten(0, 1))
+        patch_tokens = patch_tokens.unflatten(0, (batch_size, num_frames))
+        cls_tokens = self.cls_token.expand(batch_size, num_frames, 1, -1)
+        return torch.cat((cls_tokens, patch_tokens), dim=2)
+
+
+def eager_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax attention. `query`, `key`, `value`: `(B, heads, S, head_dim)`; returns `(B, S, heads, head_dim)`."""
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    if attention_mask is not None:
+        scores = scores + attention_mask
+    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    probs = nn.functional.dropout(probs, p=dropout, training=module.training)
+    return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
+
+
+def linear_attention_forward(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    output_attentions: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """
+    The reference's kernel attention: `(elu(q) + 1) (elu(k) + 1)ᵀ v`, no scaling and no normalization.
+    Computed as `q' (k'ᵀ v)`, which costs `S·d²` instead of `S²·d`. Shapes as in `eager_attention_forward`.
+    """
+    query = nn.functional.elu(query) + 1.0
+    key = nn.functional.elu(key) + 1.0
+    output = torch.matmul(query, torch.matmul(key.transpose(-1, -2), value))
+    scores = torch.matmul(query, key.transpose(-1, -2)) if output_attentions else None
+    return output.transpose(1, 2).contiguous(), scores
+
+
+class RViTAttention(nn.Module):
+    """
+    Attention of the frame tokens and the state together. Queries, keys and values are
+    `W [LN_in(x̃) ; LN_hid(h̃)] + b`: the reference's two projections `to_qkv(LN_in(x̃)) + to_qkv_h(LN_hid(h̃))`
+    fused into one matmul over the concatenated inputs (`W = [W_qkv  W_qkv_h]`, `b = b_qkv + b_qkv_h`).
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.config = config
+        self.attention_type = config.attention_type
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False
+        self.qkv = nn.Linear(2 * config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(
+        self, normed_inputs: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`normed_inputs`: `(B, S, 2C)`, `[LN_in(x̃) ; LN_hid(h̃)]`. Returns `(B, S, C)` and the attention map."""
+        batch_size, seq_len = normed_inputs.shape[:2]
+        qkv = self.qkv(normed_inputs).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+
+        if self.attention_type == "linear":
+            attn_output, attn_weights = linear_attention_forward(self, query, key, value, output_attentions)
+        else:
+            attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+                self.config._attn_implementation, eager_attention_forward
+            )
+            attn_output, attn_weights = attention_interface(
+                self,
+                query,
+                key,
+                value,
+                None,
+                dropout=self.attention_dropout if self.training else 0.0,
+                scaling=self.scaling,
+            )
+        attn_output = self.o_proj(attn_output.reshape(batch_size, seq_len, -1))
+        return self.dropout(attn_output), attn_weights
+
+
+class RViTMLP(nn.Module):
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.dropout(self.activation_fn(self.fc1(hidden_states)))
+        return self.dropout(self.fc2(hidden_states))
+
+
+class RViTLayer(GradientCheckpointingLayer):
+    """
+    One recurrent layer for one frame. With P the position embeddings:
+    `x̃ = x + P`, `h̃ = h + P`, `A = Attention([LN_in(x̃) ; LN_hid(h̃)])`,
+    `x' = x̃ + A`, `x' = x' + MLP(LN_out(x'))`, `h' = h̃ + A`.
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.frame_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.state_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = RViTAttention(config)
+        self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = RViTMLP(config)
+
+    def forward(
+        self,
+        frame_tokens: torch.Tensor,
+        state: torch.Tensor,
+        position_embeddings: torch.Tensor,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """
+        `frame_tokens`, `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`.
+        Returns the new frame tokens `(B, S, C)`, the new state `(B, S, C)` and the attention map (or `None`).
+        """
+        frame_tokens = frame_tokens + position_embeddings
+        state = state + position_embeddings
+        normed_inputs = torch.cat((self.frame_layernorm(frame_tokens), self.state_layernorm(state)), dim=-1)
+        attn_output, attn_weights = self.attention(normed_inputs, output_attentions)
+        frame_tokens = frame_tokens + attn_output
+        frame_tokens = frame_tokens + self.mlp(self.layernorm_after(frame_tokens))
+        return frame_tokens, state + attn_output, attn_weights
+
+
+class RViTEncoder(nn.Module):
+    """The layers, and the learned first token of each layer's initial state (the other tokens start at zero)."""
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.config = config
+        self.state_tokens = nn.Parameter(torch.zeros(config.num_hidden_layers, config.hidden_size))
+        self.layer = nn.ModuleList([RViTLayer(config) for _ in range(config.num_hidden_layers)])
+        self.gradient_checkpointing = False
+
+    def initial_hidden(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        """The state before the first frame, `(L, B, S, C)`, differentiable in `state_tokens`."""
+        num_layers, hidden_size = self.state_tokens.shape
+        device = device if device is not None else self.state_tokens.device
+        dtype = dtype if dtype is not None else self.state_tokens.dtype
+        first = self.state_tokens.to(device=device, dtype=dtype)[:, None, None, :]
+        rest = torch.zeros(num_layers, batch_size, self.config.num_patches, hidden_size, device=device, dtype=dtype)
+        return torch.cat((first.expand(-1, batch_size, -1, -1), rest), dim=2)
+
+    def forward(
+        self,
+        frame_tokens: torch.Tensor,
+        position_embeddings: torch.Tensor,
+        state: RViTState,
+        frame_mask: torch.Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> tuple[RViTState, tuple | None, tuple | None]:
+        """
+        Runs the recurrence over the frames of `frame_tokens` `(B, T, S, C)`, starting from `state`.
+        `frame_mask` `(B, T)`, bool: frames where it is False leave the state and the output untouched.
+        """
+        num_frames = frame_tokens.shape[1]
+        hidden = list(state.hidden.unbind(0))
+        last_frame_output = state.last_frame_output
+        per_frame_outputs = [[] for _ in range(len(self.layer) + 1)] if output_hidden_states else None
+        per_frame_attentions = [[] for _ in self.layer] if output_attentions else None
+
+        for t in range(num_frames):
+            tokens = frame_tokens[:, t]
+            valid = frame_mask[:, t, None, None] if frame_mask is not None else None
+            if output_hidden_states:
+                per_frame_outputs[0].append(tokens)
+            for index, layer in enumerate(self.layer):
+                tokens, new_hidden, attn_weights = layer(tokens, hidden[index], position_embeddings, output_attentions)
+                hidden[index] = new_hidden if valid is None else torch.where(valid, new_hidden, hidden[index])
+                if output_hidden_states:
+                    per_frame_outputs[index + 1].append(tokens)
+                if output_attentions:
+                    per_frame_attentions[index].append(attn_weights)
+            last_frame_output = tokens if valid is None else torch.where(valid, tokens, last_frame_output)
+
+        if frame_mask is None:
+            num_frames_seen = state.num_frames_seen + num_frames
+        else:
+            num_frames_seen = state.num_frames_seen + frame_mask.sum(dim=1)
+        new_state = RViTState(torch.stack(hidden), last_frame_output, num_frames_seen)
+        all_hidden_states = None
+        if output_hidden_states:
+            all_hidden_states = tuple(torch.stack(outputs, dim=1) for outputs in per_frame_outputs)
+        all_attentions = None
+        if output_attentions:
+            all_attentions = tuple(torch.stack(maps, dim=1) for maps in per_frame_attentions)
+        return new_state, all_hidden_states, all_attentions
+
+
+class RViTPreTrainedModel(PreTrainedModel):
+    config: RViTConfig
+    config_class = RViTConfig
+    base_model_prefix = "rvit"
+    main_input_name = "pixel_values"
+    input_modalities = ("video",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["RViTEmbeddings", "RViTLayer"]
+    _supports_sdpa = True
+
+    def _init_weights(self, module):
+        """Linear/conv: normal(0, initializer_range), LayerNorm: (1, 0), learned tokens: truncated normal."""
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, RViTEmbeddings):
+            init.trunc_normal_(module.cls_token, std=std)
+            init.trunc_normal_(module.position_embeddings, std=std)
+        elif isinstance(module, RViTEncoder):
+            init.trunc_normal_(module.state_tokens, std=std)
+
+    def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
+        config = self.config
+        if pixel_values is None:
+            raise RViTInputError("pixel_values is required: a float tensor (batch, frames, channels, height, width).")
+        if pixel_values.ndim != 5:
+            hint = " For one clip, add the batch dimension: pixel_values[None]." if pixel_values.ndim == 4 else ""
+            raise RViTInputError(
+                f"pixel_values must be 5-D (batch, frames, channels, height, width), got shape "
+                f"{tuple(pixel_values.shape)}.{hint}"
+            )
+        channels, height, width = pixel_values.shape[2:]
+        if channels != config.num_channels or height != config.image_size or width != config.image_size:
+            raise RViTInputError(
+                f"pixel_values frames are {channels}×{height}×{width} (channels×height×width) but this model takes "
+                f"{config.num_channels}×{config.image_size}×{config.image_size}; resize the frames (the video "
+                f"processor does) or use a config with image_size={height}."
+            )
+        if pixel_values.shape[1] == 0:
+            raise RViTInputError("pixel_values holds no frames (frames dimension is 0).")
+
+
+class RViTModel(RViTPreTrainedModel):
+    """
+    The bare RViT encoder: frames in, the recurrent state and the pooled clip representation out.
+
+    Feed a whole clip at once, or one frame / chunk at a time carrying the state:
+
+    ```python
+    >>> state = model.init_state(batch_size=1)
+    >>> for chunk in clip.split(4, dim=1):  # (1, T, 3, H, W) in chunks of 4 frames
+    ...     outputs = model(chunk, past_state=state, return_state=True)
+    ...     state = outputs.state
+    >>> outputs.pooler_output  # the same as model(clip).pooler_output
+    ```
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__(config)
+        self.config = config
+        self.embeddings = RViTEmbeddings(config)
+        self.encoder = RViTEncoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> RViTPatchEmbeddings:
+        return self.embeddings.patch_embeddings
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> RViTState:
+        """The state before the first frame of `batch_size` clips (on the model's device and dtype by default)."""
+        hidden = self.encoder.initial_hidden(batch_size, device=device, dtype=dtype)
+        return RViTState(
+            hidden=hidden,
+            last_frame_output=torch.zeros_like(hidden[0]),
+            num_frames_seen=torch.zeros(batch_size, dtype=torch.long, device=hidden.device),
+        )
+
+    def pool(self, state: RViTState) -> torch.Tensor:
+        """The clip representation `(B, config.pooled_size)` from a state."""
+        if self.config.pooling_type == "cls":
+            return state.last_frame_output[:, 0]
+        return torch.cat((state.last_frame_output[:, 0], *state.hidden[:, :, 0].unbind(0)), dim=-1)
+
+    def _resolve_frame_mask(
+        self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        if frame_mask is not None and attention_mask is not None:
+            raise RViTInputError("Pass frame_mask or attention_mask (an alias), not both.")
+        frame_mask = frame_mask if frame_mask is not None else attention_mask
+        if frame_mask is None:
+            return None
+        if tuple(frame_mask.shape) != tuple(pixel_values.shape[:2]):
+            raise RViTInputError(
+                f"frame_mask must have shape (batch, frames) = {tuple(pixel_values.shape[:2])}, "
+                f"got {tuple(frame_mask.shape)}."
+            )
+        return frame_mask.to(device=pixel_values.device, dtype=torch.bool)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_state: RViTState | None = None,
+        return_state: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> RViTModelOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+                Normalized frames; any number of frames.
+            frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
+                1/True for real frames, 0/False for padding. A masked frame leaves the state and the output as
+                they were, so a clip padded at the end gives exactly the result of the clip alone.
+            attention_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
+                Alias of `frame_mask`, for callers that pass the usual name.
+            past_state (`RViTState`, *optional*):
+                The state returned by the previous call (`return_state=True`) or `init_state`; the clip continues
+                from it. Without it the clip starts fresh.
+            return_state (`bool`, *optional*, defaults to `False`):
+                Whether to return the state after this call in `state`.
+            output_attentions (`bool`, *optional*):
+                Return per-frame attention maps (softmax kind: needs `attn_implementation="eager"`).
+            output_hidden_states (`bool`, *optional*):
+                Return the per-frame frame tokens of every layer (memory grows with the number of frames).
+        """
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        self._check_pixel_values(pixel_values)
+        if (
+            output_attentions
+            and self.config.attention_type == "softmax"
+            and self.config._attn_implementation not in (None, "eager")
+        ):
+            raise RViTInputError(
+                f"output_attentions=True needs eager attention, this model uses "
+                f"{self.config._attn_implementation!r}; load it with attn_implementation='eager'."
+            )
+        batch_size = pixel_values.shape[0]
+        frame_mask = self._resolve_frame_mask(pixel_values, frame_mask, attention_mask)
+        if past_state is None:
+            past_state = self.init_state(batch_size, device=pixel_values.device, dtype=pixel_values.dtype)
+        elif past_state.hidden.shape[1] != batch_size:
+            raise RViTInputError(
+                f"past_state holds {past_state.hidden.shape[1]} clips but pixel_values holds {batch_size}."
+            )
+
+        frame_tokens = self.embeddings(pixel_values)
+        state, all_hidden_states, all_attentions = self.encoder(
+            frame_tokens,
+            self.embeddings.position_embeddings,
+            past_state,
+            frame_mask=frame_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        return RViTModelOutput(
+            last_hidden_state=state.last_frame_output,
+            pooler_output=self.pool(state),
+            hidden_states=all_hidden_states,
+            attentions=all_attentions,
+            state=state if return_state else None,
+        )
+
+    def step(self, pixel_values: torch.Tensor, state: RViTState, **kwargs) -> RViTModelOutput:
+        """One online step: feeds `pixel_values` `(B, T_chunk, …)` after `state`; the output's `state` goes on."""
+        return self(pixel_values, past_state=state, return_state=True, **kwargs)
+
+
+class RViTClassificationHead(nn.Module):
+    """
+    `"mlp"`: `out_proj(fc2(act(fc1(pooled))))` (the reference's head, no residual).
+    `"layernorm_linear"`: `out_proj(layernorm(pooled))` (the released Jester checkpoint's head).
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.head_type = config.head_type
+        pooled_size = config.pooled_size
+        if config.head_type == "mlp":
+            self.fc1 = nn.Linear(pooled_size, config.head_mlp_ratio * pooled_size)
+            self.activation_fn = ACT2FN[config.hidden_act]
+            self.fc2 = nn.Linear(config.head_mlp_ratio * pooled_size, pooled_size)
+        else:
+            self.layernorm = nn.LayerNorm(pooled_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.out_proj = nn.Linear(pooled_size, config.num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.head_type == "mlp":
+            hidden = self.dropout(self.activation_fn(self.fc1(pooled)))
+            hidden = self.dropout(self.fc2(hidden))
+        else:
+            hidden = self.layernorm(pooled)
+        return self.out_proj(hidden)
+
+
+class RViTForVideoClassification(RViTPreTrainedModel):
+    """RViT with a classification head on the pooled clip representation."""
+
+    def __init__(self, config: RViTConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.rvit = RViTModel(config)
+        self.classifier = RViTClassificationHead(config)
+        self.post_init()
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> RViTState:
+        """See [`RViTModel.init_state`]."""
+        return self.rvit.init_state(batch_size, device=device, dtype=dtype)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_state: RViTState | None = None,
+        return_state: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> RViTVideoClassifierOutput:
+        r"""
+        Args:
+            labels (`torch.Tensor`, *optional*):
+                `(batch_size,)` class indices (single-label cross-entropy), `(batch_size, num_labels)` floats in
+                {0, 1} (multi-label BCE, `config.problem_type="multi_label_classification"` or inferred from a float
+                dtype), or floats with `num_labels == 1` (regression).
+            Other arguments: as in [`RViTModel.forward`]; with `past_state` the logits classify the clip so far.
+        """
+        outputs = self.rvit(
+            pixel_values,
+            frame_mask=frame_mask,
+            attention_mask=attention_mask,
+            past_state=past_state,
+            return_state=return_state,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.classifier(outputs.pooler_output)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels, logits, self.config, **kwargs)
+        return RViTVideoClassifierOutput(
+            loss=loss,
+            logits=logits,
+            pooler_output=outputs.pooler_output,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            state=outputs.state,
+        )
+
+    def step(self, pixel_values: torch.Tensor, state: RViTState, **kwargs) -> RViTVideoClassifierOutput:
+        """One online step: feeds `pixel_values` `(B, T_chunk, …)` after `state`; the output's `state` goes on."""
+        return self(pixel_values, past_state=state, return_state=True, **kwargs)
+
+
+__all__ = [
+    "RViTForVideoClassification",
+    "RViTInputError",
+    "RViTModel",
+    "RViTModelOutput",
+    "RViTPreTrainedModel",
+    "RViTState",
+    "RViTVideoClassifierOutput",
+]
