@@ -1,0 +1,1 @@
+"""Baselines and helpers for the benchmark scripts in `scripts/` (not part of the installed packages)."""
