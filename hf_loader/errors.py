@@ -23,7 +23,14 @@ class AHUDataError(Exception):
 
     def __init__(self, message: str, entry: str | None = None):
         self.entry = entry
+        self.message = message
         super().__init__(f"{entry}: {message}" if entry else message)
+
+    def relocated(self, entry: str) -> "AHUDataError":
+        """The same error about `entry` (e.g. a full path instead of a bare name)."""
+        error = type(self)(self.message, entry=entry)
+        error.__cause__ = self.__cause__
+        return error
 
 
 class NameParseError(AHUDataError):
