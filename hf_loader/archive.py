@@ -1,0 +1,815 @@
+"""Find the archive's tiers in folders and zips, index their entries, and read them safely.
+
+The archive may come as a folder holding the tier folders (`raw/`, `filtered/`, `processed/`),
+as the tier zips as downloaded (`raw.zip`, ...), or both. `index_archive(paths)` walks every
+folder, lists every zip (central directory only: nothing is extracted) and recognises each tier:
+
+1. by a path component named after the tier (`processed/12_Cyst/01.jpg`, `AHU/raw/...`);
+2. else, inside a zip whose name names one tier (`processed.zip`, `AHU_filtered (1).zip`), as that
+   tier with no top folder;
+3. else by content: `Video_<N>_*.mp4` and `Photos_<N>_*/` are filtered, `<N>_*/<frames>` and
+   `noise_files.txt` are processed, `rename.xlsx` and `<creator>/<post>/comments.xlsx` are raw.
+
+A tier found as a folder is read from that folder only; its zips are then ignored (listed as
+`shadowed`), so a folder holding both the extracted tiers and their zips counts each sample once.
+
+Zip members are never extracted. A member whose path escapes its folder (`../`, an absolute
+path, a drive letter) is refused (`UnsafeArchiveMemberError`) and never opened. Hidden files
+(`.DS_Store`, `__MACOSX/`, names starting with `.` or `__`) are skipped, as
+`datasets.DownloadManager.iter_archive` skips them.
+
+Processed frames may be `.jpg`/`.png` (the paper) or `.npy` (the paper's code): an `.npy` frame of a
+video is BGR (OpenCV order, as the paper's To_NPY.py saved it) and is converted to RGB by the builder;
+an `.npy` frame of an image set is already RGB.
+
+`scan_archive(path)` reports what was recognised per tier, counts, the label histogram and every
+entry that could not be used with the reason (`scripts/scan_archive.py` prints it).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import posixpath
+import re
+import zipfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from .constants import COMMENTS_TABLE_NAME, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME, TIERS
+from .errors import (
+    AHUDataError,
+    ArchiveNotFoundError,
+    CorruptMediaError,
+    DuplicateSampleError,
+    EmptySampleError,
+    NameParseError,
+    UnsafeArchiveMemberError,
+)
+from .naming import (
+    EntryName,
+    is_frame_file,
+    is_image_file,
+    is_video_file,
+    looks_like_filtered_name,
+    looks_like_processed_name,
+    parse_filtered_name,
+    parse_frame_number,
+    parse_processed_name,
+    sort_frame_names,
+)
+
+_COMMENT_TABLE_NAMES = {COMMENTS_TABLE_NAME.lower(), "comments.csv", "comment.xlsx", "comment.csv", "评论.xlsx"}
+_TABLE_EXTENSIONS = (".xlsx", ".csv")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A place holding archive files: a folder or a zip file.
+
+    Attributes:
+        path: the folder or zip path (local path; a zip may also be an fsspec URL).
+        is_zip: True for a zip file.
+    """
+
+    path: str
+    is_zip: bool
+
+    def location(self, member: str) -> str:
+        """A human-readable address of a member: `zip::member` or the file path."""
+        return f"{self.path}::{member}" if self.is_zip else os.path.join(self.path, *member.split("/"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sample entry of a tier (or one raw post).
+
+    Attributes:
+        tier: `"raw"`, `"filtered"` or `"processed"`.
+        name: the entry's name: `Video_12_Cyst.mp4`, `Photos_3_Stone`, `12_Cyst` or, for a raw post,
+            `<creator>/<post code>`.
+        source: where its files are.
+        media: member paths of its media in order (one video, or frames/images sorted by number).
+        table: member path of a raw post's comment table, or None.
+        sample_id: the sample number (None for a raw post: see the rename table).
+        labels: label names, primary first (empty for a raw post).
+        kind: `"video"`, `"image_set"` or None when the name does not say (processed tier).
+    """
+
+    tier: str
+    name: str
+    source: Source
+    media: tuple[str, ...]
+    table: str | None = None
+    sample_id: int | None = None
+    labels: tuple[str, ...] = ()
+    kind: str | None = None
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.media + ((self.table,) if self.table else ())
+
+    @property
+    def location(self) -> str:
+        return self.source.location(self.name)
+
+    @property
+    def creator(self) -> str | None:
+        """A raw post's creator folder (the first component of its name)."""
+        return self.name.split("/")[0] if self.tier == "raw" and "/" in self.name else None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An entry that cannot be used, with the error to raise in strict mode."""
+
+    tier: str | None
+    entry: str
+    error: AHUDataError
+
+    @property
+    def reason(self) -> str:
+        return self.error.reason
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+
+@dataclass
+class TierIndex:
+    """What was found of one tier.
+
+    Attributes:
+        tier: the tier's name.
+        sources: where its entries were read from.
+        entries: the usable entries, sorted by sample number (raw posts by name).
+        metadata: `{file name: (source, member)}` of the tier's tables (`noise_files.txt`, `rename.xlsx`).
+    """
+
+    tier: str
+    sources: list[Source] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    metadata: dict[str, tuple[Source, str]] = field(default_factory=dict)
+
+    def by_sample_id(self) -> dict[int, Entry]:
+        return {entry.sample_id: entry for entry in self.entries if entry.sample_id is not None}
+
+    def by_name(self) -> dict[str, Entry]:
+        return {entry.name: entry for entry in self.entries}
+
+
+@dataclass
+class ArchiveIndex:
+    """Every tier found under the given paths, plus what could not be used.
+
+    Attributes:
+        tiers: `{tier: TierIndex}` for the tiers found.
+        problems: entries that cannot be used (bad names, unknown labels, duplicates, empty
+            folders, unsafe zip members), each with the error strict mode raises.
+        ignored: files that belong to no entry (e.g. `manifest.json`, a stray README), not errors.
+        shadowed: zips whose tiers were already found as folders and which were therefore not read.
+    """
+
+    paths: tuple[str, ...]
+    tiers: dict[str, TierIndex] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    shadowed: list[str] = field(default_factory=list)
+
+    def tier(self, name: str) -> TierIndex | None:
+        found = self.tiers.get(name)
+        return found if found is not None and (found.entries or found.metadata) else None
+
+
+def is_unsafe_member(name: str) -> bool:
+    """True for a zip member path that would escape its folder: absolute, drive letter, or a `..` part."""
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or _DRIVE.match(normalised):
+        return True
+    return ".." in normalised.split("/")
+
+
+def _is_hidden(path: str) -> bool:
+    return any(part.startswith((".", "__")) for part in path.split("/") if part)
+
+
+def _zip_display_name(info: zipfile.ZipInfo) -> str:
+    """A member's name as its creator meant it: zips made on Chinese Windows store GBK without the UTF-8 flag."""
+    name = info.filename
+    if info.flag_bits & 0x800 or name.isascii():
+        return name
+    try:
+        return name.encode("cp437").decode("gbk")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return name
+
+
+def open_zip(path: str) -> zipfile.ZipFile:
+    """Open a zip for random access (local path or, through fsspec, a seekable URL)."""
+    if "://" in path:
+        from datasets.utils.file_utils import xopen
+
+        return zipfile.ZipFile(xopen(path, "rb"))
+    return zipfile.ZipFile(path)
+
+
+@dataclass
+class _Listing:
+    files: list[str]  # display names (posix, relative)
+    dirs: set[str]
+    raw_names: dict[str, str]  # display name -> name to open
+
+
+def _list_folder(root: str, zips: list[str]) -> _Listing:
+    files, dirs = [], set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(name for name in dirnames if not name.startswith((".", "__")))
+        relative_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        relative_dir = "" if relative_dir == "." else relative_dir
+        if relative_dir:
+            dirs.add(relative_dir)
+        for filename in sorted(filenames):
+            if filename.startswith((".", "__")):
+                continue
+            if filename.lower().endswith(".zip"):
+                zips.append(os.path.join(dirpath, filename))
+                continue
+            files.append(posixpath.join(relative_dir, filename) if relative_dir else filename)
+    return _Listing(files=files, dirs=dirs, raw_names={name: name for name in files})
+
+
+def _list_zip(path: str, problems: list[Problem]) -> _Listing:
+    try:
+        with open_zip(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        problems.append(
+            Problem(
+                None,
+                path,
+                CorruptMediaError(
+                    f"not a readable zip ({error}); is the download incomplete? Download it again.", entry=path
+                ),
+            )
+        )
+        return _Listing([], set(), {})
+    files, dirs, raw_names = [], set(), {}
+    for info in infos:
+        if is_unsafe_member(info.filename):
+            problems.append(
+                Problem(
+                    None,
+                    f"{path}::{info.filename}",
+                    UnsafeArchiveMemberError(
+                        "member path escapes the archive's folder (absolute or `..`); it was refused and never "
+                        "read. Re-create the zip with relative paths.",
+                        entry=f"{path}::{info.filename}",
+                    ),
+                )
+            )
+            continue
+        name = _zip_display_name(info).replace("\\", "/").strip("/")
+        if not name or _is_hidden(name):
+            continue
+        parent = posixpath.dirname(name)
+        while parent:
+            dirs.add(parent)
+            parent = posixpath.dirname(parent)
+        if info.is_dir():
+            dirs.add(name)
+            continue
+        files.append(name)
+        raw_names[name] = info.filename
+    return _Listing(files=files, dirs=dirs, raw_names=raw_names)
+
+
+def _tier_hint(zip_path: str) -> str | None:
+    """The tier a zip's file name names (`processed.zip`, `AHU_raw (1).zip`), if exactly one."""
+    stem = os.path.basename(zip_path).rsplit(".", 1)[0].lower()
+    tokens = set(re.split(r"[^a-z]+", stem))
+    named = [tier for tier in TIERS if tier in tokens]
+    return named[0] if len(named) == 1 else None
+
+
+def _locate(path: str, comment_dirs: set[str], hint: str | None) -> tuple[str, str] | None:
+    """`(tier, path inside the tier)` of a file, or None when it belongs to no tier."""
+    parts = path.split("/")
+    for position, part in enumerate(parts[:-1]):
+        if part.lower() in TIERS:
+            return part.lower(), "/".join(parts[position + 1 :])
+    if hint is not None:
+        return hint, path
+    name = parts[-1]
+    parent = parts[-2] if len(parts) > 1 else ""
+    if name.lower() == NOISE_LIST_NAME:
+        return "processed", name
+    if name.lower() == RENAME_TABLE_NAME:
+        return "raw", name
+    if is_video_file(name) and looks_like_filtered_name(name):
+        return "filtered", name
+    if parent and looks_like_filtered_name(parent):
+        return "filtered", "/".join(parts[-2:])
+    if parent and looks_like_processed_name(parent) and is_frame_file(name):
+        return "processed", "/".join(parts[-2:])
+    if posixpath.dirname(path) in comment_dirs:
+        return "raw", "/".join(parts[-3:])
+    return None
+
+
+@dataclass
+class _TierFiles:
+    """Files of one tier in one source, with their paths inside the tier."""
+
+    source: Source
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path inside tier, member)
+    dirs: set[str] = field(default_factory=set)  # empty-able sample folders, paths inside tier
+
+
+def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str, _TierFiles]:
+    hint = _tier_hint(source.path) if source.is_zip else None
+    comment_dirs = {posixpath.dirname(name) for name in listing.files if posixpath.basename(name).lower() in _COMMENT_TABLE_NAMES}
+    found: dict[str, _TierFiles] = {}
+    prefix_of: dict[str, str] = {}
+    for name in listing.files:
+        located = _locate(name, comment_dirs, hint)
+        if located is None:
+            ignored.append(source.location(listing.raw_names[name]))
+            continue
+        tier, inner = located
+        tier_files = found.setdefault(tier, _TierFiles(source))
+        tier_files.files.append((inner, listing.raw_names[name]))
+        prefix_of.setdefault(tier, name[: len(name) - len(inner)])
+    # Folders one level inside a tier root are sample folders even when empty.
+    for directory in listing.dirs:
+        for tier, prefix in prefix_of.items():
+            if directory.startswith(prefix) and directory != prefix.rstrip("/"):
+                inner = directory[len(prefix) :]
+                if inner and "/" not in inner and tier in ("filtered", "processed"):
+                    found[tier].dirs.add(inner)
+                elif tier == "raw" and inner.count("/") == 1:
+                    found[tier].dirs.add(inner)
+    return found
+
+
+def _parse_name(tier: str, name: str) -> EntryName:
+    return parse_filtered_name(name) if tier == "filtered" else parse_processed_name(name)
+
+
+def _entries_of(tier: str, tier_files: _TierFiles, index: ArchiveIndex) -> tuple[list[Entry], dict]:
+    """Group a tier's files into entries; bad entries go to `index.problems`."""
+    source = tier_files.source
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    metadata: dict[str, tuple[Source, str]] = {}
+    for inner, member in tier_files.files:
+        parts = inner.split("/")
+        if tier == "processed" and len(parts) == 1 and parts[0].lower() == NOISE_LIST_NAME:
+            metadata[NOISE_LIST_NAME] = (source, member)
+        elif tier == "raw" and len(parts) == 1 and parts[0].lower() == RENAME_TABLE_NAME:
+            metadata[RENAME_TABLE_NAME] = (source, member)
+        elif tier == "filtered" and len(parts) == 1 and is_video_file(parts[0]):
+            groups[parts[0]].append((parts[0], member))
+        elif tier in ("filtered", "processed") and len(parts) == 2:
+            groups[parts[0]].append((parts[1], member))
+        elif tier == "raw" and len(parts) == 3:
+            groups["/".join(parts[:2])].append((parts[2], member))
+        else:
+            index.ignored.append(source.location(member))
+    for directory in tier_files.dirs:
+        groups.setdefault(directory, [])
+
+    entries = []
+    for name in sorted(groups):
+        files = groups[name]
+        location = source.location(name)
+        try:
+            if tier == "raw":
+                entry = _raw_entry(name, files, source, index)
+            else:
+                entry = _sample_entry(tier, name, files, source, index)
+        except AHUDataError as error:
+            index.problems.append(Problem(tier, location, error.relocated(location)))
+            continue
+        entries.append(entry)
+    return entries, metadata
+
+
+def _sample_entry(tier: str, name: str, files, source: Source, index: ArchiveIndex) -> Entry:
+    parsed = _parse_name(tier, name)
+    if parsed.kind == "video":
+        return Entry(tier, name, source, (files[0][1],), None, parsed.sample_id, parsed.labels, "video")
+    frames = {}
+    for file_name, member in files:
+        if (is_image_file(file_name) if tier == "filtered" else is_frame_file(file_name)):
+            frames[file_name] = member
+        else:
+            index.ignored.append(source.location(member))
+    if not frames:
+        what = "image" if tier == "filtered" else "frame"
+        raise EmptySampleError(
+            f"the sample folder holds no {what} file; remove the empty folder or restore its {what}s "
+            "(or pass errors='skip').",
+            entry=name,
+        )
+    ordered = tuple(frames[file_name] for file_name in sort_frame_names(frames))
+    return Entry(tier, name, source, ordered, None, parsed.sample_id, parsed.labels, parsed.kind)
+
+
+def _raw_entry(name: str, files, source: Source, index: ArchiveIndex) -> Entry:
+    videos = sorted(member for file_name, member in files if is_video_file(file_name))
+    images = [member for file_name, member in files if is_image_file(file_name)]
+    tables = sorted(
+        member
+        for file_name, member in files
+        if file_name.lower() in _COMMENT_TABLE_NAMES or file_name.lower().endswith(_TABLE_EXTENSIONS)
+    )
+    used = set(videos[:1]) | set(images if not videos else ()) | set(tables[:1])
+    index.ignored.extend(source.location(member) for _, member in files if member not in used)
+    if not videos and not images:
+        raise EmptySampleError(
+            "the post folder holds no video or image; remove the empty folder or restore its media "
+            "(or pass errors='skip').",
+            entry=name,
+        )
+    if videos:
+        media, kind = (videos[0],), "video"
+    else:
+        by_name = {posixpath.basename(member): member for member in images}
+        media, kind = tuple(by_name[file_name] for file_name in sort_frame_names(by_name)), "image_set"
+    return Entry("raw", name, source, media, tables[0] if tables else None, None, (), kind)
+
+
+def _drop_duplicates(tier: str, entries: list[Entry], index: ArchiveIndex) -> list[Entry]:
+    if tier == "raw":
+        return entries
+    by_id: dict[int, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        by_id[entry.sample_id].append(entry)
+    kept = []
+    for sample_id in sorted(by_id):
+        group = by_id[sample_id]
+        if len(group) == 1:
+            kept.append(group[0])
+            continue
+        names = ", ".join(entry.location for entry in group)
+        for entry in group:
+            index.problems.append(
+                Problem(
+                    tier,
+                    entry.location,
+                    DuplicateSampleError(
+                        f"sample number {sample_id} is used by {len(group)} {tier} entries ({names}); "
+                        "each sample number must be unique. Remove or renumber the duplicates (or pass "
+                        "errors='skip' to leave all of them out).",
+                        entry=entry.location,
+                    ),
+                )
+            )
+    return kept
+
+
+def index_archive(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> ArchiveIndex:
+    """Find and index every tier under `paths` (folders and/or zip files); decodes no media.
+
+    Args:
+        paths: a folder (holding tier folders, tier zips, or both), a zip, or several of these.
+
+    Returns:
+        `ArchiveIndex`. Bad entries are listed in `.problems` (never raised here).
+
+    Raises:
+        ArchiveNotFoundError: a path does not exist.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = tuple(os.fspath(path) for path in paths)
+    index = ArchiveIndex(paths=paths)
+    folder_sources: list[tuple[Source, _Listing]] = []
+    zip_paths: list[str] = []
+    for path in paths:
+        if "://" not in path and os.path.isdir(path):
+            folder_sources.append((Source(path, False), _list_folder(path, zip_paths)))
+        elif "://" in path or os.path.isfile(path):
+            zip_paths.append(path)
+        else:
+            raise ArchiveNotFoundError(
+                "no such file or folder; pass the folder holding the tiers (raw/, filtered/, processed/ or "
+                "their zips), or leave data_dir unset to download from Figshare.",
+                entry=path,
+            )
+    zip_sources = []
+    for zip_path in zip_paths:
+        listing = _list_zip(zip_path, index.problems)
+        zip_sources.append((Source(zip_path, True), listing))
+
+    collected: dict[str, list[_TierFiles]] = defaultdict(list)
+    from_folder: set[str] = set()
+    for source, listing in folder_sources:
+        for tier, tier_files in _collect(source, listing, index.ignored).items():
+            collected[tier].append(tier_files)
+            from_folder.add(tier)
+    for source, listing in zip_sources:
+        shadowed = []
+        for tier, tier_files in _collect(source, listing, index.ignored).items():
+            if tier in from_folder:
+                shadowed.append(tier)
+            else:
+                collected[tier].append(tier_files)
+        if shadowed:
+            index.shadowed.append(f"{source.path} ({', '.join(sorted(shadowed))}: already found as a folder)")
+
+    for tier in TIERS:
+        if tier not in collected:
+            continue
+        tier_index = TierIndex(tier)
+        entries = []
+        for tier_files in collected[tier]:
+            found, metadata = _entries_of(tier, tier_files, index)
+            entries.extend(found)
+            for name, located in metadata.items():
+                tier_index.metadata.setdefault(name, located)
+            tier_index.sources.append(tier_files.source)
+        entries = _drop_duplicates(tier, entries, index)
+        tier_index.entries = sorted(entries, key=lambda e: (e.sample_id if e.sample_id is not None else -1, e.name))
+        index.tiers[tier] = tier_index
+    return index
+
+
+def parse_noise_list(text: str) -> dict[int, set[int]]:
+    """Parse `noise_files.txt` into `{sample number: {noise frame numbers}}`.
+
+    The file holds, per sample, `Subdirectory: <N>_<Labels>` then one absolute path per noise
+    frame, from the authors' machine: paths are matched by their folder and file name only,
+    never by their prefix (`/home/x/processed/12_Cyst/03.jpg` → sample 12, frame 3).
+    """
+    noise: dict[int, set[int]] = defaultdict(set)
+    current: int | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.lower().startswith("subdirectory"):
+            name = posixpath.basename(line.split(":", 1)[-1].strip().replace("\\", "/").rstrip("/"))
+            try:
+                current = parse_processed_name(name).sample_id
+            except NameParseError:
+                current = None
+            continue
+        parts = line.replace("\\", "/").rstrip("/").split("/")
+        sample_id = current
+        if len(parts) >= 2:
+            try:
+                sample_id = parse_processed_name(parts[-2]).sample_id
+            except NameParseError:
+                pass
+        try:
+            frame_number = parse_frame_number(parts[-1])
+        except NameParseError:
+            continue
+        if sample_id is not None:
+            noise[sample_id].add(frame_number)
+    return dict(noise)
+
+
+class MemberReader:
+    """Random-access reads of members from folders and zips (zips kept open until `close()`)."""
+
+    def __init__(self):
+        self._zips: dict[str, zipfile.ZipFile] = {}
+
+    def read(self, source: Source, member: str) -> bytes:
+        if is_unsafe_member(member):
+            raise UnsafeArchiveMemberError("refused: the path escapes its folder.", entry=source.location(member))
+        try:
+            if not source.is_zip:
+                with open(os.path.join(source.path, *member.split("/")), "rb") as file:
+                    return file.read()
+            if source.path not in self._zips:
+                self._zips[source.path] = open_zip(source.path)
+            return self._zips[source.path].read(member)
+        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+            raise CorruptMediaError(
+                f"cannot be read ({type(error).__name__}: {error}); the archive may be truncated: download it again.",
+                entry=source.location(member),
+            ) from None
+
+    def close(self) -> None:
+        for archive in self._zips.values():
+            archive.close()
+        self._zips.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def iter_entry_files(
+    entries: Iterable[Entry],
+    archive_iterables: dict[str, Iterable] | None = None,
+    reader: MemberReader | None = None,
+) -> Iterator[tuple[Entry, dict[str, bytes] | AHUDataError]]:
+    """Yield `(entry, {member: bytes})` for every entry, reading each source once, in its own order.
+
+    Folder entries are read file by file in the given order. A zip is read sequentially through
+    `archive_iterables[zip path]` (what `dl_manager.iter_archive(zip path)` returns, so the same code
+    streams) or, when none is given, by random access; an entry is yielded as soon as all its
+    members have been read, so memory holds one entry at a time for a zip written folder by folder.
+
+    A read error is yielded in place of the files (`(entry, error)`), so the caller decides to raise or
+    skip; reading goes on with the next entry.
+    """
+    archive_iterables = archive_iterables or {}
+    own_reader = reader is None
+    reader = reader or MemberReader()
+    try:
+        by_source: dict[Source, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            by_source[entry.source].append(entry)
+        for source, source_entries in by_source.items():
+            iterable = archive_iterables.get(source.path) if source.is_zip else None
+            if iterable is None:
+                for entry in source_entries:
+                    try:
+                        yield entry, {member: reader.read(source, member) for member in entry.members}
+                    except AHUDataError as error:
+                        yield entry, error
+                continue
+            yield from _iter_zip_stream(source, source_entries, iterable)
+    finally:
+        if own_reader:
+            reader.close()
+
+
+def _iter_zip_stream(source: Source, entries: list[Entry], iterable: Iterable):
+    owner: dict[str, Entry] = {}
+    for entry in entries:
+        for member in entry.members:
+            owner[member] = entry
+    pending: dict[str, dict[str, bytes]] = {}
+    done: set[str] = set()
+    try:
+        for member, file in iterable:
+            entry = owner.get(member)
+            # Members of no wanted entry (other splits, unsafe paths, ignored files) are never read.
+            if entry is None or entry.name in done:
+                continue
+            files = pending.setdefault(entry.name, {})
+            files[member] = file.read()
+            if len(files) == len(entry.members):
+                done.add(entry.name)
+                yield entry, pending.pop(entry.name)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        # A zip that breaks mid-stream: report the entries still unread, each once.
+        for entry in entries:
+            if entry.name not in done:
+                done.add(entry.name)
+                yield entry, CorruptMediaError(
+                    f"reading the zip failed ({type(error).__name__}: {error}); the download may be truncated: "
+                    "download it again.",
+                    entry=source.location(entry.name),
+                )
+        return
+    for entry in entries:
+        if entry.name not in done:
+            yield entry, CorruptMediaError(
+                "some of its files were listed in the zip's directory but never came out of it; the zip is "
+                "damaged: download it again.",
+                entry=source.location(entry.name),
+            )
+
+
+@dataclass
+class TierSummary:
+    """Counts of one tier in a `ScanReport`."""
+
+    tier: str
+    sources: list[str]
+    num_entries: int
+    kinds: dict[str, int]
+    primary_labels: dict[str, int]
+    all_labels: dict[str, int]
+    metadata: list[str]
+
+
+@dataclass
+class ScanReport:
+    """What `scan_archive` found.
+
+    Attributes:
+        paths: what was scanned.
+        tiers: `{tier: TierSummary}` for every tier found.
+        problems: `(entry, reason, message)` for every entry that could not be used.
+        ignored: files that belong to no entry.
+        shadowed: zips not read because their tier was found as a folder.
+        linked: samples that rename.xlsx links to a raw post (None when there is no raw tier).
+    """
+
+    paths: tuple[str, ...]
+    tiers: dict[str, TierSummary]
+    problems: list[tuple[str, str, str]]
+    ignored: list[str]
+    shadowed: list[str]
+    linked: int | None = None
+
+    @property
+    def problem_counts(self) -> dict[str, int]:
+        return dict(Counter(reason for _, reason, _ in self.problems))
+
+    def __str__(self) -> str:
+        lines = [f"Scanned: {', '.join(self.paths)}"]
+        if not self.tiers:
+            lines.append("No tier recognised (expected raw/, filtered/, processed/ folders or zips).")
+        for tier in TIERS:
+            summary = self.tiers.get(tier)
+            if summary is None:
+                lines.append(f"\n[{tier}] not found")
+                continue
+            lines.append(f"\n[{tier}] {summary.num_entries} entries from {', '.join(summary.sources)}")
+            if summary.kinds:
+                lines.append("  kinds: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.kinds.items())))
+            if summary.metadata:
+                lines.append("  tables: " + ", ".join(summary.metadata))
+            if summary.primary_labels:
+                lines.append("  primary label histogram:")
+                width = max(len(label) for label in LABELS)
+                for label in LABELS:
+                    count = summary.primary_labels.get(label, 0)
+                    if count:
+                        lines.append(f"    {label:<{width}} {count:6d} (any position: {summary.all_labels.get(label, 0)})")
+        if self.linked is not None:
+            lines.append(f"\nrename.xlsx links {self.linked} samples to raw posts (creators).")
+        if self.shadowed:
+            lines.append("\nNot read (tier already found as a folder): " + "; ".join(self.shadowed))
+        lines.append(f"\nUnusable entries: {len(self.problems)}")
+        for reason, count in sorted(self.problem_counts.items()):
+            lines.append(f"  {reason}: {count}")
+        for _, reason, message in self.problems:
+            lines.append(f"  - [{reason}] {message}")
+        if self.ignored:
+            lines.append(f"\nIgnored files (not part of any entry): {len(self.ignored)}")
+            lines.extend(f"  - {path}" for path in self.ignored[:50])
+            if len(self.ignored) > 50:
+                lines.append(f"  ... and {len(self.ignored) - 50} more")
+        return "\n".join(lines)
+
+
+def count_links(index: ArchiveIndex) -> int | None:
+    """How many rename.xlsx rows link a parseable filtered name to a raw post (None without rename.xlsx)."""
+    from .comments import read_rename_table
+
+    raw = index.tier("raw")
+    if raw is None or RENAME_TABLE_NAME not in raw.metadata:
+        return None
+    source, member = raw.metadata[RENAME_TABLE_NAME]
+    with MemberReader() as reader:
+        rows = read_rename_table(reader.read(source, member), entry=source.location(member))
+    linked = 0
+    for row in rows:
+        if row.filtered_name:
+            try:
+                parse_filtered_name(row.filtered_name, require_extension=False)
+                linked += 1
+            except NameParseError:
+                pass
+    return linked
+
+
+def scan_archive(path: str | os.PathLike | Iterable[str | os.PathLike]) -> ScanReport:
+    """Index `path` (a folder and/or zips) and summarise it per tier; decodes no media.
+
+    Returns:
+        `ScanReport`; `print(report)` gives the human-readable summary.
+    """
+    index = index_archive(path)
+    problems = [(problem.entry, problem.reason, problem.message) for problem in index.problems]
+    tiers = {}
+    for tier, tier_index in index.tiers.items():
+        kinds = Counter(entry.kind or "unknown" for entry in tier_index.entries)
+        primary = Counter(entry.labels[0] for entry in tier_index.entries if entry.labels)
+        every = Counter(label for entry in tier_index.entries for label in entry.labels)
+        tiers[tier] = TierSummary(
+            tier=tier,
+            sources=[source.path for source in tier_index.sources],
+            num_entries=len(tier_index.entries),
+            kinds=dict(kinds),
+            primary_labels=dict(primary),
+            all_labels=dict(every),
+            metadata=sorted(tier_index.metadata),
+        )
+    linked = None
+    try:
+        linked = count_links(index)
+    except AHUDataError as error:
+        problems.append((error.entry or RENAME_TABLE_NAME, error.reason, str(error)))
+    return ScanReport(
+        paths=index.paths,
+        tiers=tiers,
+        problems=problems,
+        ignored=index.ignored,
+        shadowed=index.shadowed,
+        linked=linked,
+    )
