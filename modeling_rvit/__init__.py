@@ -5,7 +5,7 @@ Importing this package registers the classes with the Auto API, and marks them f
 package is not installed.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
 
 from .configuration_rvit import AHU_LABELS, RViTConfig, RViTConfigError
 from .modeling_rvit import (
@@ -17,6 +17,7 @@ from .modeling_rvit import (
     RViTState,
     RViTVideoClassifierOutput,
 )
+from .video_processing_rvit import RViTVideoProcessor
 
 AutoConfig.register(RViTConfig.model_type, RViTConfig, exist_ok=True)
 AutoModel.register(RViTConfig, RViTModel, exist_ok=True)
@@ -24,6 +25,8 @@ AutoModelForVideoClassification.register(RViTConfig, RViTForVideoClassification,
 RViTConfig.register_for_auto_class()
 RViTModel.register_for_auto_class("AutoModel")
 RViTForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
+AutoVideoProcessor.register(RViTConfig, RViTVideoProcessor, exist_ok=True)
+RViTVideoProcessor.register_for_auto_class()
 
 __all__ = [
     "AHU_LABELS",
@@ -36,4 +39,5 @@ __all__ = [
     "RViTPreTrainedModel",
     "RViTState",
     "RViTVideoClassifierOutput",
+    "RViTVideoProcessor",
 ]

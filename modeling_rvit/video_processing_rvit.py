@@ -6,7 +6,8 @@ padded by repeating their last frame, longer ones cut to a contiguous window; ev
 rescaled by 1/255 and normalized with mean = std = 0.5, so pixel values lie in [-1, 1].
 
 This module is shipped as remote code next to a saved model: it imports only from transformers, torch,
-numpy and Pillow (and torchcodec or PyAV to decode files), never from this project's other packages.
+numpy and Pillow (and torchcodec or PyAV to decode files) and this folder, never from this project's other
+packages. A clip it cannot read raises `RViTInputError` (the model's), naming the clip or file and the fix.
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ from transformers.utils import is_torchcodec_usable
 from transformers.video_processing_utils import BaseVideoProcessor
 from transformers.video_utils import VideoInput, VideoMetadata, load_video
 
+from .modeling_rvit import RViTInputError
+
 CLIP_WINDOWS = ("center", "start", "random")
 DECODER_BACKENDS = ("torchcodec", "pyav")
-
-
-class RViTInputError(ValueError):
-    """A clip the processor cannot read: its message names the clip and says how to fix it."""
 
 
 class RViTVideoProcessorKwargs(VideosKwargs, total=False):
@@ -385,4 +384,4 @@ def _to_channels_first(video: torch.Tensor, input_data_format, name: str) -> tor
     return video.permute(0, 3, 1, 2) if layout == ChannelDimension.LAST else video
 
 
-__all__ = ["RViTVideoProcessor", "RViTInputError"]
+__all__ = ["RViTVideoProcessor"]

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from hf_loader import constants
-from modeling_rvit.video_processing_rvit import RViTInputError, RViTVideoProcessor
+from modeling_rvit import RViTInputError, RViTVideoProcessor
 
 
 def level_clip(num_frames: int, height: int = 24, width: int = 32, channels: int = 3, start: int = 0) -> np.ndarray:
