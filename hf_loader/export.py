@@ -1,0 +1,480 @@
+"""Exports a built AHU config as Parquet shards plus a dataset card, in the Hub's layout.
+
+The folder this writes loads in one line, offline, with the same features (ClassLabel names
+included) map-style and streaming, and pushes to a Hub dataset repo as it is:
+
+    OUT/
+      README.md                              the card: YAML `configs:` + `dataset_info:`, statistics
+      label_distribution_<config>.png        primary labels per split, linked from the card
+      data/<config>/<split>-00000-of-0000N.parquet
+
+    >>> from hf_loader.export import export_dataset, push_export
+    >>> export_dataset("path/to/archive", "ahu_export", config_name="processed")   # doctest: +SKIP
+    >>> datasets.load_dataset("ahu_export", "processed")                            # doctest: +SKIP
+    >>> push_export("ahu_export", "me/ahu-ultrasound")                              # doctest: +SKIP
+
+Media (frames, videos) are embedded as bytes in the rows: `Dataset.to_parquet` would keep the
+builder's local paths, which mean nothing on another machine (huggingface/datasets#7493).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Sequence as SequenceFeature
+from datasets.info import DatasetInfosDict
+from datasets.splits import SplitDict, SplitInfo
+from datasets.table import embed_table_storage
+from datasets.utils.metadata import MetadataConfigs
+from huggingface_hub import DatasetCard, DatasetCardData
+from tqdm.auto import tqdm
+
+from .constants import DATASET_DOI, LABELS, PAPER_DOI
+from .errors import AHUDataError
+
+logger = logging.getLogger(__name__)
+
+CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "dataset_card.md"
+DATA_DIR = "data"
+DEFAULT_MAX_SHARD_SIZE = "500MB"
+ROW_GROUP_BYTES = "64MB"
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+class ExportError(AHUDataError):
+    """An export that cannot be written as asked (bad output folder, unknown config, empty dataset)."""
+
+    reason = "export failed"
+
+
+def parse_size(size: int | str) -> int:
+    """Bytes in `size`: an int, or a string such as `"500MB"`, `"2GB"`, `"100KiB"`."""
+    if isinstance(size, int):
+        return size
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)?\s*", str(size), flags=re.IGNORECASE)
+    if not match:
+        raise ExportError(f"cannot read {size!r} as a size; write e.g. 500MB or 2GB", entry="max_shard_size")
+    number, unit = float(match.group(1)), (match.group(2) or "B").upper()
+    powers = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    return int(number * powers[unit])
+
+
+def build_dataset(data_dir: str | os.PathLike | None, config_name: str = "processed", **builder_kwargs) -> DatasetDict:
+    """Builds one config of `AHUUltrasound` from an archive folder (None: download from Figshare)."""
+    from .builder import AHUUltrasound
+
+    builder = AHUUltrasound(config_name=config_name, data_dir=None if data_dir is None else str(data_dir),
+                            **builder_kwargs)
+    builder.download_and_prepare()
+    return builder.as_dataset()
+
+
+def _parquet_writer_options(features: Features, schema: pa.Schema) -> dict:
+    """`datasets`' own per-column Parquet options (no compression of media bytes), when available."""
+    try:
+        from datasets import config
+        from datasets.arrow_writer import get_parquet_column_options
+
+        options = get_parquet_column_options(features, schema)
+        options["use_content_defined_chunking"] = config.DEFAULT_CDC_OPTIONS
+        options["write_page_index"] = True
+        return options
+    except (ImportError, AttributeError, TypeError):  # internals moved: plain Parquet still loads
+        return {}
+
+
+def _read_batch_size(features: Features) -> int:
+    """Rows read and embedded at once: few when rows carry media (a video is megabytes)."""
+    from datasets.features.features import require_decoding
+
+    has_media = any(require_decoding(feature, ignore_decode_attribute=True) for feature in features.values())
+    return 8 if has_media else 1000
+
+
+def write_split_shards(
+    dataset: Dataset,
+    folder: str | os.PathLike,
+    split: str,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    row_group_size: int | str = ROW_GROUP_BYTES,
+) -> tuple[list[Path], SplitInfo]:
+    """Writes one split as `<split>-0000i-of-0000N.parquet` shards with the media bytes in the rows.
+
+    Rows are read a few at a time, their media embedded (`embed_table_storage`) and appended to
+    the current shard; a new shard starts once the current one holds `max_shard_size` bytes of
+    (uncompressed) rows, and row groups hold about `row_group_size` bytes so a streaming reader
+    fetches little more than it needs. Memory stays at one read batch.
+
+    Returns:
+        The shard paths, and a `SplitInfo` whose `num_bytes` is the rows' in-memory size with
+        media embedded.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shard_limit = parse_size(max_shard_size)
+    group_limit = parse_size(row_group_size)
+    features = dataset.features
+    schema = features.arrow_schema
+    options = _parquet_writer_options(features, schema)
+    parts: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    shard_bytes = total_bytes = 0
+    progress = tqdm(total=len(dataset), desc=f"Writing {split} shards", unit=" samples")
+    try:
+        for batch in dataset.with_format("arrow").iter(batch_size=_read_batch_size(features)):
+            table = embed_table_storage(batch).cast(schema)
+            row_bytes = max(1, table.nbytes // max(1, table.num_rows))
+            start = 0
+            while start < table.num_rows:
+                if writer is None or shard_bytes >= shard_limit:
+                    if writer is not None:
+                        writer.close()
+                    parts.append(folder / f".{split}-part{len(parts):05d}.parquet")
+                    writer = pq.ParquetWriter(parts[-1], schema=schema, **options)
+                    shard_bytes = 0
+                budget = min(shard_limit - shard_bytes, group_limit)
+                count = max(1, min(table.num_rows - start, -(-budget // row_bytes)))
+                writer.write_table(table.slice(start, count))
+                shard_bytes += count * row_bytes
+                start += count
+            total_bytes += table.nbytes
+            progress.update(table.num_rows)
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.close()
+    if not parts:  # an empty split still gets one (empty) shard so every split loads
+        parts.append(folder / f".{split}-part00000.parquet")
+        pq.ParquetWriter(parts[-1], schema=schema, **options).close()
+    shards = []
+    for index, part in enumerate(parts):
+        shard = folder / f"{split}-{index:05d}-of-{len(parts):05d}.parquet"
+        part.replace(shard)
+        shards.append(shard)
+    return shards, SplitInfo(name=split, num_bytes=total_bytes, num_examples=len(dataset))
+
+
+def _label_columns(features: Features) -> tuple[str | None, str | None]:
+    """(single-label column, multi-label column): the ClassLabel and the list of ClassLabel."""
+    single = "primary_label" if isinstance(features.get("primary_label"), ClassLabel) else None
+    multi = None
+    for name, feature in features.items():
+        inner = getattr(feature, "feature", None)
+        if isinstance(feature, (List, SequenceFeature)) and isinstance(inner, ClassLabel):
+            multi = name
+            break
+    if single is None:
+        single = next((name for name, feature in features.items() if isinstance(feature, ClassLabel)), None)
+    return single, multi
+
+
+def _config_shards(out_dir: Path, config_name: str) -> dict[str, list[Path]]:
+    shards: dict[str, list[Path]] = {}
+    for path in sorted((out_dir / DATA_DIR / config_name).glob("*-*-of-*.parquet")):
+        split = path.name.rsplit("-", 3)[0]
+        shards.setdefault(split, []).append(path)
+    return shards
+
+
+def config_statistics(out_dir: str | os.PathLike, config_name: str, info: DatasetInfo) -> dict:
+    """Counts read back from an export's Parquet files (only the small label/kind/creator columns).
+
+    Returns:
+        dict with `splits` (split -> rows), `label_names`, `primary` (label -> split -> count),
+        `any` (label -> split -> count, for multi-label columns), `kind` (kind -> split -> count),
+        `creators` (number of distinct creators, or None).
+    """
+    out_dir = Path(out_dir)
+    features = info.features
+    single, multi = _label_columns(features)
+    label_feature = features[single] if single else (features[multi].feature if multi else None)
+    label_names = list(label_feature.names) if label_feature is not None else list(LABELS)
+    wanted = [column for column in (single, multi, "kind", "creator") if column and column in features]
+    stats = {"splits": {}, "label_names": label_names, "primary": {}, "any": {}, "kind": {}, "creators": None}
+    creators: set = set()
+    shards_by_split = _config_shards(out_dir, config_name)
+    order = [split for split in (info.splits or {}) if split in shards_by_split]
+    order += [split for split in shards_by_split if split not in order]
+    for split in order:
+        shards = shards_by_split[split]
+        table = pa.concat_tables([pq.read_table(shard, columns=wanted) for shard in shards])
+        stats["splits"][split] = table.num_rows
+        columns = table.to_pydict()
+        if single:
+            for index, count in Counter(columns[single]).items():
+                name = label_names[index] if index is not None and index >= 0 else "(none)"
+                stats["primary"].setdefault(name, {})[split] = count
+        if multi:
+            for row in columns[multi]:
+                for index in set(row or []):
+                    stats["any"].setdefault(label_names[index], Counter())[split] += 1
+        if "kind" in columns:
+            for kind, count in Counter(columns["kind"]).items():
+                stats["kind"].setdefault(str(kind), {})[split] = count
+        if "creator" in columns:
+            creators.update(creator for creator in columns["creator"] if creator)
+    stats["creators"] = len(creators) if "creator" in wanted else None
+    return stats
+
+
+def plot_label_distribution(stats: dict, path: str | os.PathLike, title: str = "") -> Path:
+    """Saves a horizontal bar chart of primary labels per split (1200x700 px PNG, 100 dpi)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = stats["label_names"]
+    splits = list(stats["splits"])
+    figure, axes = plt.subplots(figsize=(12, 7), dpi=100)
+    left = [0] * len(names)
+    for split in splits:
+        counts = [stats["primary"].get(name, {}).get(split, 0) for name in names]
+        axes.barh(names, counts, left=left, label=f"{split} ({stats['splits'][split]})")
+        left = [a + b for a, b in zip(left, counts)]
+    axes.invert_yaxis()  # label index 0 on top, as in the card's table
+    axes.set_xlabel("samples (primary label)")
+    axes.set_title(title or "Primary label per split")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _size_category(num_rows: int) -> str:
+    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if num_rows < bound:
+            return name
+    return "n>1M"
+
+
+def _markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _statistics_section(config_name: str, stats: dict, info: DatasetInfo, image_name: str) -> str:
+    splits = list(stats["splits"])
+    total = sum(stats["splits"].values())
+    lines = [f"### Config `{config_name}`", ""]
+    lines.append(
+        f"{total} samples: " + ", ".join(f"{split} {count}" for split, count in stats["splits"].items())
+        + f"; {info.dataset_size or 0:,} bytes of rows, {info.download_size or 0:,} bytes of Parquet."
+    )
+    if stats["kind"]:
+        kinds = {kind: sum(per_split.values()) for kind, per_split in stats["kind"].items()}
+        lines.append("Kinds: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items())) + ".")
+    if stats["creators"] is not None:
+        lines.append(f"Distinct creators: {stats['creators']}.")
+    lines.append("")
+    header = ["index", "label", *splits, "total"]
+    if stats["any"]:
+        header.append("carried (any position)")
+    rows = []
+    for index, name in enumerate(stats["label_names"]):
+        counts = [stats["primary"].get(name, {}).get(split, 0) for split in splits]
+        row = [index, name, *counts, sum(counts)]
+        if stats["any"]:
+            row.append(sum(stats["any"].get(name, {}).values()))
+        rows.append(row)
+    lines.append("Primary label per split:")
+    lines.append("")
+    lines.append(_markdown_table(header, rows))
+    lines.append("")
+    lines.append(f"![Primary label distribution of config {config_name}]({image_name})")
+    return "\n".join(lines)
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    def substitute(match: re.Match) -> str:
+        key = match.group(1)
+        if key not in values:
+            raise ExportError(f"the card template uses an unknown placeholder {{{{ {key} }}}}", entry="dataset_card.md")
+        return values[key]
+
+    return _PLACEHOLDER.sub(substitute, template)
+
+
+def write_dataset_card(
+    out_dir: str | os.PathLike,
+    infos: DatasetInfosDict,
+    configs: MetadataConfigs,
+    template_path: str | os.PathLike | None = None,
+) -> Path:
+    """Renders `dataset_card.md` into `OUT/README.md` with the YAML metadata and statistics of every config.
+
+    Statistics are read back from the Parquet files, so the card describes what was written.
+    """
+    out_dir = Path(out_dir)
+    template = Path(template_path or CARD_TEMPLATE).read_text(encoding="utf-8")
+    card = DatasetCard(template)
+    data: DatasetCardData = card.data
+    infos.to_dataset_card_data(data)
+    configs.to_dataset_card_data(data)
+    sections, config_list, total = [], [], 0
+    for config_name, info in infos.items():
+        stats = config_statistics(out_dir, config_name, info)
+        image_name = f"label_distribution_{config_name}.png"
+        plot_label_distribution(stats, out_dir / image_name, title=f"AHU ultrasound, config {config_name}")
+        sections.append(_statistics_section(config_name, stats, info, image_name))
+        total = max(total, sum(stats["splits"].values()))
+        config_list.append(f"`{config_name}` ({', '.join(stats['splits'])})")
+    data["size_categories"] = [_size_category(total)]
+    default = configs.get_default_config_name() or next(iter(infos), "default")
+    values = {
+        "statistics": "\n\n".join(sections),
+        "config_list": ", ".join(config_list),
+        "default_config": default,
+        "num_samples": str(total),
+        "label_table": _markdown_table(["index", "label"], list(enumerate(LABELS))),
+        "dataset_doi": DATASET_DOI,
+        "paper_doi": PAPER_DOI,
+    }
+    readme = out_dir / "README.md"
+    readme.write_text(f"---\n{data.to_yaml()}\n---\n{_render(card.text, values)}", encoding="utf-8")
+    return readme
+
+
+def _existing_metadata(out_dir: Path) -> tuple[DatasetInfosDict, MetadataConfigs]:
+    readme = out_dir / "README.md"
+    if not readme.is_file():
+        return DatasetInfosDict(), MetadataConfigs()
+    data = DatasetCard(readme.read_text(encoding="utf-8")).data
+    return DatasetInfosDict.from_dataset_card_data(data), MetadataConfigs.from_dataset_card_data(data)
+
+
+def export_dataset_dict(
+    dataset_dict: DatasetDict,
+    out_dir: str | os.PathLike,
+    config_name: str = "processed",
+    *,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    set_default: bool | None = None,
+    template_path: str | os.PathLike | None = None,
+) -> Path:
+    """Writes `dataset_dict` as config `config_name` of the export in `out_dir` and renders the card.
+
+    Other configs already exported to `out_dir` are kept (their shards and card metadata);
+    this config's old shards are replaced.
+
+    Args:
+        set_default: mark this config as the one `load_dataset(out_dir)` loads; by default the
+            first config exported to the folder is the default.
+
+    Returns:
+        The path of the written `README.md`.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError("exists and is not a folder; choose another --out", entry=str(out_dir))
+    if not re.fullmatch(r"[\w.-]+", config_name):
+        raise ExportError("config names may hold only letters, digits, '_', '-' and '.'", entry=config_name)
+    if not dataset_dict or all(len(split) == 0 for split in dataset_dict.values()):
+        raise ExportError("the dataset has no rows to export (did the build skip every sample?)", entry=config_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    infos, configs = _existing_metadata(out_dir)
+    config_dir = out_dir / DATA_DIR / config_name
+    if config_dir.exists():
+        shutil.rmtree(config_dir)
+    features = next(iter(dataset_dict.values())).features
+    info = DatasetInfo(config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+    for split, dataset in dataset_dict.items():
+        if dataset.features != features:
+            raise ExportError(f"split {split} has other features than the first split", entry=config_name)
+        shards, split_info = write_split_shards(dataset, config_dir, split, max_shard_size)
+        info.splits.add(split_info)
+        info.download_size += sum(shard.stat().st_size for shard in shards)
+        info.dataset_size += split_info.num_bytes
+    info.size_in_bytes = info.download_size + info.dataset_size
+    infos[config_name] = info
+    if set_default is None:
+        set_default = not configs or configs.get_default_config_name() in (None, config_name)
+    if set_default:
+        for other in configs.values():
+            other.pop("default", None)
+    entry = {"data_files": [{"split": split, "path": f"{DATA_DIR}/{config_name}/{split}-*"} for split in dataset_dict]}
+    if set_default:
+        entry["default"] = True
+    configs[config_name] = entry
+    # configs: default first, then in export order, so the card lists them predictably
+    ordered = dict(sorted(configs.items(), key=lambda item: not item[1].get("default", False)))
+    return write_dataset_card(out_dir, infos, MetadataConfigs(ordered), template_path)
+
+
+def export_dataset(
+    data_dir: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    config_name: str = "processed",
+    *,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    set_default: bool | None = None,
+    push_to_hub: str | None = None,
+    token: str | None = None,
+    private: bool = False,
+    **builder_kwargs,
+) -> Path:
+    """Builds config `config_name` from the archive in `data_dir` and exports it to `out_dir`.
+
+    Args:
+        data_dir: the archive folder (zips or extracted tiers); None downloads it from Figshare.
+        out_dir: the export folder (created; other configs in it are kept).
+        max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
+        push_to_hub: a Hub dataset repo id to upload the folder to afterwards.
+        **builder_kwargs: passed to `AHUUltrasound` (e.g. `cache_dir`, split options).
+
+    Returns:
+        The path of `OUT/README.md`.
+    """
+    dataset_dict = build_dataset(data_dir, config_name, **builder_kwargs)
+    readme = export_dataset_dict(
+        dataset_dict, out_dir, config_name, max_shard_size=max_shard_size, set_default=set_default
+    )
+    if push_to_hub:
+        push_export(out_dir, push_to_hub, token=token, private=private)
+    return readme
+
+
+def push_export(
+    out_dir: str | os.PathLike,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload the AHU ultrasound database (Parquet export)",
+    revision: str | None = None,
+) -> str:
+    """Uploads an export folder to a Hub dataset repo (created if missing) and returns the commit URL.
+
+    Uses `HfApi.create_repo` + `HfApi.upload_folder`, so it follows `HF_ENDPOINT` and `HF_TOKEN`.
+    """
+    from huggingface_hub import HfApi
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "README.md").is_file() or not (out_dir / DATA_DIR).is_dir():
+        raise ExportError(
+            "is not an export folder (no README.md or data/); run export_dataset first", entry=str(out_dir)
+        )
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True).repo_id
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=str(out_dir),
+        commit_message=commit_message,
+        revision=revision,
+        allow_patterns=["README.md", "*.png", f"{DATA_DIR}/**"],
+        # shards of an earlier push that this export no longer has would be loaded as extra rows
+        delete_patterns=["*.png", f"{DATA_DIR}/**"],
+    )
+    return str(commit)
