@@ -107,8 +107,12 @@ def _translate(err: Exception, action: str, repo_id: str, repo_type: str, endpoi
                 entry=repo_id,
             )
         if status == 404:
-            return HubNotFoundError(f"cannot {action} {what}: not found at {endpoint} ({err}).", entry=repo_id)
-        return HubAccessError(f"cannot {action} {what}: the Hub at {endpoint} answered {status}: {err}", repo_id)
+            return HubNotFoundError(
+                f"cannot {action} {what}: not found at {endpoint} ({err}).", entry=repo_id
+            )
+        return HubAccessError(
+            f"cannot {action} {what}: the Hub at {endpoint} answered {status}: {err}", repo_id
+        )
     return HubAccessError(f"cannot {action} {what}: {type(err).__name__}: {err}", entry=repo_id)
 
 

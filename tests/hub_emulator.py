@@ -53,7 +53,6 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -61,13 +60,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 EMULATOR_USER = "hf-emulator"
 REPO_TYPES = ("model", "dataset", "space")
 # Files the Hub stores through LFS whatever their size: the default `.gitattributes` patterns (by extension).
+# fmt: off
 LFS_EXTENSIONS = (
     ".7z", ".arrow", ".bin", ".bz2", ".ckpt", ".ftz", ".gz", ".h5", ".joblib", ".mlmodel", ".model",
-    ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt", ".pth",
-    ".rar", ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst",
-    ".mp4", ".avi", ".mov", ".mkv", ".webm", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff",
-    ".wav", ".mp3", ".flac", ".ogg",
-)  # fmt: skip
+    ".msgpack", ".npy", ".npz", ".onnx", ".ot", ".parquet", ".pb", ".pickle", ".pkl", ".pt", ".pth", ".rar",
+    ".safetensors", ".tar", ".tflite", ".tgz", ".wasm", ".xz", ".zip", ".zst", ".mp4", ".avi", ".mov", ".mkv",
+    ".webm", ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".wav", ".mp3", ".flac", ".ogg",
+)
+# fmt: on
 LFS_SIZE_THRESHOLD = 10 * 1024 * 1024  # bytes; above this the Hub refuses regular (inline) files
 DEFAULT_MAX_BODY = 4 * 1024**3  # bytes; one request body (upload) may not exceed this
 DEFAULT_MAX_CONCURRENT = 32  # requests served at once; more wait for a slot
@@ -89,7 +89,7 @@ class HubError(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -171,19 +171,29 @@ class HubStore:
                 raise HubError(409, f"You already created this {repo_type} repo", code="RepoExists")
             meta = {"id": repo_id, "type": repo_type, "private": private, "createdAt": _now()}
             _atomic_write(self.repo_dir(repo_type, repo_id) / "refs.json", b"{}")
-            sha = self._write_commit(repo_type, repo_id, None, {}, "initial commit", "", _gitattributes_ops(self))
+            sha = self._write_commit(
+                repo_type, repo_id, None, {}, "initial commit", "", _gitattributes_ops(self)
+            )
             _atomic_write(self.repo_dir(repo_type, repo_id) / "refs.json", json.dumps({"main": sha}).encode())
             _atomic_write(self.repo_dir(repo_type, repo_id) / "repo.json", json.dumps(meta).encode())
 
     def apply_commit(
-        self, repo_type: str, repo_id: str, branch: str, title: str, description: str, ops: list[dict],
+        self,
+        repo_type: str,
+        repo_id: str,
+        branch: str,
+        title: str,
+        description: str,
+        ops: list[dict],
         parent_commit: str | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Apply `ops` (already validated: `{"op": "add"|"delete"|"delete_folder", ...}`) on top of `branch`."""
         with self.lock:
             refs = self.refs(repo_type, repo_id)
             if branch not in refs:
-                raise HubError(404, f"Invalid rev id: {branch} (commits go to a branch)", code="RevisionNotFound")
+                raise HubError(
+                    404, f"Invalid rev id: {branch} (commits go to a branch)", code="RevisionNotFound"
+                )
             head = refs[branch]
             if parent_commit is not None and not head.startswith(parent_commit.lower()):
                 raise HubError(412, f"A commit has happened since. Please refresh and try again ({head}).")
@@ -194,9 +204,15 @@ class HubStore:
             return sha
 
     def _write_commit(
-        self, repo_type: str, repo_id: str, parent: str | None, files: dict, title: str, description: str,
+        self,
+        repo_type: str,
+        repo_id: str,
+        parent: str | None,
+        files: dict,
+        title: str,
+        description: str,
         ops: list[dict],
-    ) -> str:  # fmt: skip
+    ) -> str:
         for op in ops:
             path = op["path"]
             if op["op"] == "add":
@@ -216,9 +232,17 @@ class HubStore:
         body = json.dumps({"parent": parent, "files": files, "title": title, "date": date}, sort_keys=True)
         # The commit sha only has to be unique and 40 hex digits: hash the content plus a clock for uniqueness.
         sha = hashlib.sha1(f"{body}\n{time.time_ns()}".encode()).hexdigest()
-        commit = {"id": sha, "parent": parent, "title": title, "message": description, "date": date,
-                  "files": files}  # fmt: skip
-        _atomic_write(self.repo_dir(repo_type, repo_id) / "commits" / f"{sha}.json", json.dumps(commit).encode())
+        commit = {
+            "id": sha,
+            "parent": parent,
+            "title": title,
+            "message": description,
+            "date": date,
+            "files": files,
+        }
+        _atomic_write(
+            self.repo_dir(repo_type, repo_id) / "commits" / f"{sha}.json", json.dumps(commit).encode()
+        )
         return sha
 
     def history(self, repo_type: str, repo_id: str, sha: str) -> list[dict]:
@@ -241,7 +265,13 @@ def _regular_entry(store: HubStore, data: bytes) -> dict:
 
 def _lfs_entry(sha256: str, size: int) -> dict:
     pointer = lfs_pointer(sha256, size)
-    return {"sha256": sha256, "size": size, "lfs": True, "oid": git_blob_oid(pointer), "pointerSize": len(pointer)}
+    return {
+        "sha256": sha256,
+        "size": size,
+        "lfs": True,
+        "oid": git_blob_oid(pointer),
+        "pointerSize": len(pointer),
+    }
 
 
 def _is_lfs_candidate(path: str, size: int, sample: bytes) -> bool:
@@ -254,9 +284,14 @@ class HubEmulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], store: HubStore, log_path: Path | None, valid_tokens: set[str] | None,
-        max_body: int, max_concurrent: int,
-    ):  # fmt: skip
+        self,
+        address: tuple[str, int],
+        store: HubStore,
+        log_path: Path | None,
+        valid_tokens: set[str] | None,
+        max_body: int,
+        max_concurrent: int,
+    ):
         super().__init__(address, _Handler)
         self.store = store
         self.valid_tokens = valid_tokens
@@ -284,7 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: HubEmulatorServer
 
     # -- plumbing ------------------------------------------------------------------------------------------
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - silence stderr; we log to a file
+    def log_message(self, format: str, *args) -> None:
         pass
 
     def _dispatch(self, method: str) -> None:
@@ -298,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_error(err)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
-            except Exception as err:  # an emulator bug: answer 500 with the reason, and log it
+            except Exception as err:  # noqa: BLE001 - an emulator bug: answer 500 with the reason, and log it
                 self._send_error(HubError(500, f"emulator error: {type(err).__name__}: {err}"))
                 self.server.log(f"  !! {type(err).__name__}: {err}")
         if not self._body_consumed and int(self.headers.get("Content-Length") or 0) > 0:
@@ -307,19 +342,19 @@ class _Handler(BaseHTTPRequestHandler):
             f"{_now()} {method} {self.path} -> {self._status} ({(time.monotonic() - start) * 1000:.0f} ms)"
         )
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._dispatch("HEAD")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
     @property
@@ -327,13 +362,21 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         return f"http://{host}"
 
-    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-              headers: dict[str, str] | None = None, head_only: bool = False) -> None:  # fmt: skip
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        head_only: bool = False,
+    ) -> None:
         self._status = status
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)) if not headers or "Content-Length" not in headers
-                         else headers["Content-Length"])  # fmt: skip
+        self.send_header(
+            "Content-Length",
+            str(len(body)) if not headers or "Content-Length" not in headers else headers["Content-Length"],
+        )
         for key, value in (headers or {}).items():
             if key != "Content-Length":
                 self.send_header(key, value)
@@ -341,8 +384,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not head_only and body:
             self.wfile.write(body)
 
-    def _send_json(self, obj, status: int = 200, content_type: str = "application/json",
-                   headers: dict[str, str] | None = None) -> None:  # fmt: skip
+    def _send_json(
+        self,
+        obj,
+        status: int = 200,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self._send(status, json.dumps(obj).encode(), content_type, headers)
 
     def _send_error(self, err: HubError) -> None:
@@ -351,8 +399,12 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = err.code
         if err.commit:
             headers["X-Repo-Commit"] = err.commit
-        self._send(err.status, json.dumps({"error": err.message}).encode(), headers=headers,
-                   head_only=self.command == "HEAD")  # fmt: skip
+        self._send(
+            err.status,
+            json.dumps({"error": err.message}).encode(),
+            headers=headers,
+            head_only=self.command == "HEAD",
+        )
 
     def _read_body(self, sink=None) -> bytes:
         """The request body (Content-Length or chunked), bounded by `max_body`; streamed to `sink` if given."""
@@ -416,7 +468,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _check_token(self, required: bool) -> str | None:
         token = self._token()
-        if token is not None and self.server.valid_tokens is not None and token not in self.server.valid_tokens:
+        if (
+            token is not None
+            and self.server.valid_tokens is not None
+            and token not in self.server.valid_tokens
+        ):
             raise HubError(401, "Invalid credentials in Authorization header")
         if token is None and required:
             raise HubError(
@@ -449,9 +505,11 @@ class _Handler(BaseHTTPRequestHandler):
         repo_type = "model"
         if parts[:1] in (["datasets"], ["spaces"]):
             repo_type, parts = parts[0][:-1], parts[1:]
-        if len(parts) >= 2 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"]:
-            if method == "POST":
-                return self._lfs_batch(repo_type, f"{parts[0]}/{parts[1][: -len('.git')]}")
+        is_batch = (
+            len(parts) >= 2 and parts[1].endswith(".git") and parts[2:] == ["info", "lfs", "objects", "batch"]
+        )
+        if is_batch and method == "POST":
+            return self._lfs_batch(repo_type, f"{parts[0]}/{parts[1][: -len('.git')]}")
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(repo_type, f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method)
         raise HubError(404, f"Not found: {method} {url.path} (the emulator does not implement it)")
@@ -459,12 +517,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _route_api(self, method: str, parts: list[str]) -> None:
         if parts == ["whoami-v2"] and method == "GET":
             token = self._check_token(required=True)
-            return self._send_json({
-                "type": "user", "id": "0" * 24, "name": EMULATOR_USER, "fullname": "Hub Emulator",
-                "email": None, "emailVerified": False, "canPay": False, "isPro": False, "orgs": [],
-                "auth": {"type": "access_token", "accessToken": {"displayName": token[:4] + "...",
-                                                                 "role": "write"}},
-            })  # fmt: skip
+            return self._send_json(
+                {
+                    "type": "user",
+                    "id": "0" * 24,
+                    "name": EMULATOR_USER,
+                    "fullname": "Hub Emulator",
+                    "email": None,
+                    "emailVerified": False,
+                    "canPay": False,
+                    "isPro": False,
+                    "orgs": [],
+                    "auth": {
+                        "type": "access_token",
+                        "accessToken": {"displayName": token[:4] + "...", "role": "write"},
+                    },
+                }
+            )
         if parts == ["agent-harnesses"] and method == "GET":
             return self._send_json({"standardEnvVars": [], "harnesses": {}})
         if parts == ["validate-yaml"] and method == "POST":
@@ -492,13 +561,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._preupload(repo_type, repo_id, args[0])
             if action == "commit" and len(args) == 1 and method == "POST":
                 return self._commit(repo_type, repo_id, args[0])
-        raise HubError(404, f"Not found: {method} /api/{'/'.join(parts)} (the emulator does not implement it)")
+        raise HubError(
+            404, f"Not found: {method} /api/{'/'.join(parts)} (the emulator does not implement it)"
+        )
 
     # -- endpoints -----------------------------------------------------------------------------------------
     def _validate_yaml(self) -> None:
         content = self._read_json().get("content", "")
         if content.startswith("---") and "\n---" not in content[3:]:
-            raise HubError(400, "Invalid metadata in README.md: the YAML block opened by '---' is never closed")
+            raise HubError(
+                400, "Invalid metadata in README.md: the YAML block opened by '---' is never closed"
+            )
         self._send_json({"errors": [], "warnings": []})
 
     def _create_repo(self) -> None:
@@ -509,7 +582,9 @@ class _Handler(BaseHTTPRequestHandler):
         if repo_type not in REPO_TYPES:
             raise HubError(400, f"Invalid repo type {repo_type!r}")
         if not isinstance(name, str) or not _NAME_RE.match(name) or not _NAME_RE.match(namespace):
-            raise HubError(400, f"Invalid repo name {namespace}/{name}: use letters, digits, '-', '_' and '.'")
+            raise HubError(
+                400, f"Invalid repo name {namespace}/{name}: use letters, digits, '-', '_' and '.'"
+            )
         repo_id = f"{namespace}/{name}"
         private = payload.get("visibility") == "private" or bool(payload.get("private"))
         url = f"{self.base_url}/{_prefix(repo_type)}{repo_id}"
@@ -517,8 +592,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.store.create_repo(repo_type, repo_id, private)
         except HubError as err:
             if err.status == 409:
-                return self._send(409, json.dumps({"error": err.message, "url": url}).encode(),
-                                  headers={"X-Error-Message": err.message})  # fmt: skip
+                return self._send(
+                    409,
+                    json.dumps({"error": err.message, "url": url}).encode(),
+                    headers={"X-Error-Message": err.message},
+                )
             raise
         self._send_json({"url": url, "name": repo_id, "id": repo_id})
 
@@ -543,16 +621,29 @@ class _Handler(BaseHTTPRequestHandler):
             if blobs:
                 sibling.update(size=entry["size"], blobId=entry["oid"])
                 if entry["lfs"]:
-                    sibling["lfs"] = {"size": entry["size"], "sha256": entry["sha256"],
-                                      "pointerSize": entry["pointerSize"]}  # fmt: skip
+                    sibling["lfs"] = {
+                        "size": entry["size"],
+                        "sha256": entry["sha256"],
+                        "pointerSize": entry["pointerSize"],
+                    }
             siblings.append(sibling)
         namespace = repo_id.split("/")[0]
         info = {
-            "_id": sha[:24], "id": repo_id, "author": namespace, "sha": sha, "lastModified": commit["date"],
-            "createdAt": meta["createdAt"], "private": meta["private"], "gated": False, "disabled": False,
-            "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
+            "_id": sha[:24],
+            "id": repo_id,
+            "author": namespace,
+            "sha": sha,
+            "lastModified": commit["date"],
+            "createdAt": meta["createdAt"],
+            "private": meta["private"],
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": [],
+            "siblings": siblings,
             "usedStorage": sum(e["size"] for e in commit["files"].values()),
-        }  # fmt: skip
+        }
         if repo_type == "model":
             info["modelId"] = repo_id
         self._send_json(info)
@@ -609,8 +700,11 @@ class _Handler(BaseHTTPRequestHandler):
         def wanted(p: str) -> bool:
             return p.startswith(prefix) and (recursive or "/" not in p[len(prefix) :])
 
-        entries = [{"type": "directory", "oid": tid, "size": 0, "path": p} for p, tid in sorted(folders.items())
-                   if wanted(p)]  # fmt: skip
+        entries = [
+            {"type": "directory", "oid": tid, "size": 0, "path": p}
+            for p, tid in sorted(folders.items())
+            if wanted(p)
+        ]
         entries += [self._entry_json(p, e) for p, e in sorted(files.items()) if wanted(p)]
         if expand:
             last = self._last_commits(repo_type, repo_id, sha, [e["path"] for e in entries])
@@ -649,8 +743,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_read(repo_type, repo_id)
         sha, _ = self.server.store.resolve(repo_type, repo_id, revision)
         history = self.server.store.history(repo_type, repo_id, sha)
-        self._send_json([{"id": c["id"], "title": c["title"], "message": c["message"], "date": c["date"],
-                          "authors": [{"user": EMULATOR_USER}]} for c in history])  # fmt: skip
+        self._send_json(
+            [
+                {
+                    "id": c["id"],
+                    "title": c["title"],
+                    "message": c["message"],
+                    "date": c["date"],
+                    "authors": [{"user": EMULATOR_USER}],
+                }
+                for c in history
+            ]
+        )
 
     def _check_write(self, repo_type: str, repo_id: str) -> None:
         self._check_token(required=True)
@@ -694,11 +798,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if value.get("encoding", "base64") != "base64":
                     raise HubError(400, f"Unsupported encoding {value.get('encoding')!r} for {value['path']}")
                 data = base64.b64decode(value["content"])
-                ops.append({"op": "add", "path": _clean_path(value["path"]), "entry": _regular_entry(store, data)})
+                ops.append(
+                    {"op": "add", "path": _clean_path(value["path"]), "entry": _regular_entry(store, data)}
+                )
             elif key == "lfsFile":
                 oid = value["oid"]
                 if not store.has_object(oid):
-                    raise HubError(422, f"LFS object {oid} for {value['path']} was never uploaded (batch + PUT)")
+                    raise HubError(
+                        422, f"LFS object {oid} for {value['path']} was never uploaded (batch + PUT)"
+                    )
                 size = store.object_path(oid).stat().st_size
                 if value.get("size") not in (None, size):
                     raise HubError(422, f"LFS object {oid} has {size} bytes, commit says {value['size']}")
@@ -710,12 +818,24 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(400, f"Unknown commit operation {key!r} (line {n})")
         if header is None or not header.get("summary"):
             raise HubError(400, "Commit payload lacks a header line with a non-empty summary")
-        sha = store.apply_commit(repo_type, repo_id, revision, header["summary"], header.get("description", ""),
-                                 ops, parent_commit=header.get("parentCommit"))  # fmt: skip
-        self._send_json({
-            "success": True, "commitOid": sha, "pullRequestUrl": None, "hookOutput": "",
-            "commitUrl": f"{self.base_url}/{_prefix(repo_type)}{repo_id}/commit/{sha}",
-        })  # fmt: skip
+        sha = store.apply_commit(
+            repo_type,
+            repo_id,
+            revision,
+            header["summary"],
+            header.get("description", ""),
+            ops,
+            parent_commit=header.get("parentCommit"),
+        )
+        self._send_json(
+            {
+                "success": True,
+                "commitOid": sha,
+                "pullRequestUrl": None,
+                "hookOutput": "",
+                "commitUrl": f"{self.base_url}/{_prefix(repo_type)}{repo_id}/commit/{sha}",
+            }
+        )
 
     def _lfs_batch(self, repo_type: str, repo_id: str) -> None:
         self._check_write(repo_type, repo_id)
@@ -727,16 +847,29 @@ class _Handler(BaseHTTPRequestHandler):
         for obj in payload.get("objects", []):
             oid, size = obj.get("oid", ""), obj.get("size")
             if not _SHA256_RE.match(oid) or not isinstance(size, int):
-                objects.append({"oid": str(oid), "size": int(size or 0),
-                                "error": {"code": 422, "message": "oid must be a sha256 hex digest"}})  # fmt: skip
+                objects.append(
+                    {
+                        "oid": str(oid),
+                        "size": int(size or 0),
+                        "error": {"code": 422, "message": "oid must be a sha256 hex digest"},
+                    }
+                )
             elif store.has_object(oid):
                 objects.append({"oid": oid, "size": size})  # no actions: already stored
             else:
                 href = f"{self.base_url}/lfs-upload/{oid}?size={size}"
-                objects.append({"oid": oid, "size": size, "authenticated": True,
-                                "actions": {"upload": {"href": href, "expires_in": 3600}}})  # fmt: skip
-        self._send_json({"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
-                        content_type="application/vnd.git-lfs+json")  # fmt: skip
+                objects.append(
+                    {
+                        "oid": oid,
+                        "size": size,
+                        "authenticated": True,
+                        "actions": {"upload": {"href": href, "expires_in": 3600}},
+                    }
+                )
+        self._send_json(
+            {"transfer": "basic", "objects": objects, "hash_algo": "sha256"},
+            content_type="application/vnd.git-lfs+json",
+        )
 
     def _lfs_put(self, oid: str) -> None:
         if not _SHA256_RE.match(oid):
@@ -755,8 +888,11 @@ class _Handler(BaseHTTPRequestHandler):
             expected = self.query.get("size", [None])[0]
             size = os.path.getsize(tmp)
             if digest.hexdigest() != oid or (expected is not None and int(expected) != size):
-                raise HubError(400, f"Uploaded body (sha256 {digest.hexdigest()}, {size} bytes) does not match "
-                                    f"LFS object {oid} ({expected} bytes)")  # fmt: skip
+                raise HubError(
+                    400,
+                    f"Uploaded body (sha256 {digest.hexdigest()}, {size} bytes) does not match "
+                    f"LFS object {oid} ({expected} bytes)",
+                )
             os.replace(tmp, store.object_path(oid))
         finally:
             if os.path.exists(tmp):
@@ -772,8 +908,12 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"Entry not found: {path}", code="EntryNotFound", commit=sha)
         size = entry["size"]
         etag = entry["sha256"] if entry["lfs"] else entry["oid"]
-        headers = {"X-Repo-Commit": sha, "ETag": f'"{etag}"', "Accept-Ranges": "bytes",
-                   "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"'}  # fmt: skip
+        headers = {
+            "X-Repo-Commit": sha,
+            "ETag": f'"{etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": f'inline; filename="{path.rsplit("/", 1)[-1]}"',
+        }
         if entry["lfs"]:
             headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": str(size)})
         start, end, status = 0, size - 1, 200
@@ -852,15 +992,22 @@ class HubEmulator:
         max_concurrent (`int`, *optional*): requests served at once.
     """
 
-    def __init__(self, root: str | os.PathLike, port: int = 0, host: str = "127.0.0.1",
-                 valid_tokens: set[str] | None = None, max_body: int = DEFAULT_MAX_BODY,
-                 max_concurrent: int = DEFAULT_MAX_CONCURRENT):  # fmt: skip
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        valid_tokens: set[str] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+    ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = HubStore(self.root)
         self.log_path = self.root / "requests.log"
-        self.server = HubEmulatorServer((host, port), self.store, self.log_path, valid_tokens, max_body,
-                                        max_concurrent)  # fmt: skip
+        self.server = HubEmulatorServer(
+            (host, port), self.store, self.log_path, valid_tokens, max_body, max_concurrent
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -869,8 +1016,9 @@ class HubEmulator:
         return f"http://{host}:{port}"
 
     def start(self) -> HubEmulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="hub-emulator", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name="hub-emulator", daemon=True
+        )
         self._thread.start()
         _ACTIVE[self.endpoint] = self.log_path
         return self
@@ -883,7 +1031,7 @@ class HubEmulator:
             self._thread = None
         self.server.server_close()
 
-    def __enter__(self) -> HubEmulator:
+    def __enter__(self) -> HubEmulator:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -901,8 +1049,16 @@ def running_hub(tmp_dir: str | os.PathLike, **kwargs) -> Iterator[str]:
 
 
 # Variables that would point a client at another cache or force it offline.
-_CLEARED_ENV = ("HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-                "HF_DATASETS_CACHE", "HF_TOKEN_PATH", "HF_XET_CACHE", "HF_ASSETS_CACHE")  # fmt: skip
+_CLEARED_ENV = (
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_CACHE",
+    "HUGGINGFACE_HUB_CACHE",
+    "HF_DATASETS_CACHE",
+    "HF_TOKEN_PATH",
+    "HF_XET_CACHE",
+    "HF_ASSETS_CACHE",
+)
 
 
 def hub_env(endpoint: str, hf_home: str | os.PathLike, token: str | None = "dummy") -> dict[str, str]:
@@ -915,10 +1071,17 @@ def hub_env(endpoint: str, hf_home: str | os.PathLike, token: str | None = "dumm
     env = dict(os.environ)
     for key in _CLEARED_ENV:
         env.pop(key, None)
-    env.update({
-        "HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "0",
-        "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
-    })  # fmt: skip
+    env.update(
+        {
+            "HF_ENDPOINT": endpoint,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HOME": str(hf_home),
+            "HF_HUB_OFFLINE": "0",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+        }
+    )
     if token is None:
         env.pop("HF_TOKEN", None)
     else:
@@ -931,16 +1094,26 @@ def hub_env(endpoint: str, hf_home: str | os.PathLike, token: str | None = "dumm
 
 
 def run_hub_client(
-    code: str, endpoint: str, hf_home: str | os.PathLike, timeout: float = 120, token: str | None = "dummy",
+    code: str,
+    endpoint: str,
+    hf_home: str | os.PathLike,
+    timeout: float = 120,
+    token: str | None = "dummy",
     check: bool = True,
-) -> subprocess.CompletedProcess:  # fmt: skip
+) -> subprocess.CompletedProcess:
     """Run `code` in a fresh Python with [`hub_env`]; returns the completed process (text stdout/stderr).
 
     With `check=True` a non-zero exit raises `AssertionError` carrying the client's output tail and, when the
     emulator runs in this process, the tail of its request log.
     """
-    proc = subprocess.run([sys.executable, "-c", code], env=hub_env(endpoint, hf_home, token=token),
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=hub_env(endpoint, hf_home, token=token),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"hub client exited with {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}\n"

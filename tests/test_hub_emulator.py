@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,29 +37,44 @@ def _http(method: str, url: str, body: bytes | None = None, headers: dict | None
         return err.code, err.headers, err.read()
 
 
-def _push_raw(endpoint: str, repo: str, files: dict[str, bytes], lfs: set[str] = frozenset(), summary="c") -> str:
+def _push_raw(
+    endpoint: str, repo: str, files: dict[str, bytes], lfs: set[str] = frozenset(), summary="c"
+) -> str:
     """Create `repo` (if needed) and commit `files` with the raw protocol; returns the commit sha."""
     ns, name = repo.split("/")
-    _http("POST", f"{endpoint}/api/repos/create", json.dumps({"name": name, "organization": ns}).encode(), AUTH)
+    _http(
+        "POST", f"{endpoint}/api/repos/create", json.dumps({"name": name, "organization": ns}).encode(), AUTH
+    )
     lines = [{"key": "header", "value": {"summary": summary, "description": ""}}]
     for path, data in files.items():
         if path in lfs:
             oid = hashlib.sha256(data).hexdigest()
-            batch = {"operation": "upload", "objects": [{"oid": oid, "size": len(data)}], "hash_algo": "sha256"}
-            status, _, body = _http("POST", f"{endpoint}/{repo}.git/info/lfs/objects/batch",
-                                    json.dumps(batch).encode(), AUTH)  # fmt: skip
+            batch = {
+                "operation": "upload",
+                "objects": [{"oid": oid, "size": len(data)}],
+                "hash_algo": "sha256",
+            }
+            status, _, body = _http(
+                "POST", f"{endpoint}/{repo}.git/info/lfs/objects/batch", json.dumps(batch).encode(), AUTH
+            )
             assert status == 200, body
             action = json.loads(body)["objects"][0].get("actions")
             if action:
                 status, _, body = _http("PUT", action["upload"]["href"], data)
                 assert status == 200, body
-            lines.append({"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": oid, "size": len(data)}})
+            lines.append(
+                {"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": oid, "size": len(data)}}
+            )
         else:
             content = base64.b64encode(data).decode()
             lines.append({"key": "file", "value": {"path": path, "content": content, "encoding": "base64"}})
     payload = b"".join(json.dumps(x).encode() + b"\n" for x in lines)
-    status, _, body = _http("POST", f"{endpoint}/api/models/{repo}/commit/main", payload,
-                            {**AUTH, "Content-Type": "application/x-ndjson"})  # fmt: skip
+    status, _, body = _http(
+        "POST",
+        f"{endpoint}/api/models/{repo}/commit/main",
+        payload,
+        {**AUTH, "Content-Type": "application/x-ndjson"},
+    )
     assert status == 200, body
     return json.loads(body)["commitOid"]
 
@@ -85,7 +99,9 @@ def test_resolve_headers_range_and_errors(tmp_path):
         assert (status, body) == (200, b"hello world")
         assert headers["ETag"].strip('"') == git_blob_oid(b"hello world") and "X-Linked-Etag" not in headers
 
-        status, headers, body = _http("GET", f"{ep}/org/r/resolve/main/w/x.bin", headers={"Range": "bytes=10-19"})
+        status, headers, body = _http(
+            "GET", f"{ep}/org/r/resolve/main/w/x.bin", headers={"Range": "bytes=10-19"}
+        )
         assert (status, body, headers["Content-Range"]) == (206, big[10:20], "bytes 10-19/3000")
         status, _, body = _http("GET", f"{ep}/org/r/resolve/main/w/x.bin", headers={"Range": "bytes=-5"})
         assert (status, body) == (206, big[-5:])
@@ -95,7 +111,9 @@ def test_resolve_headers_range_and_errors(tmp_path):
         assert status == 416
 
         status, headers, _ = _http("HEAD", f"{ep}/org/r/resolve/main/missing.txt")
-        assert status == 404 and headers["X-Error-Code"] == "EntryNotFound" and headers["X-Repo-Commit"] == sha
+        assert (
+            status == 404 and headers["X-Error-Code"] == "EntryNotFound" and headers["X-Repo-Commit"] == sha
+        )
         status, headers, _ = _http("GET", f"{ep}/org/r/resolve/nobranch/a.txt")
         assert status == 404 and headers["X-Error-Code"] == "RevisionNotFound"
         status, headers, _ = _http("GET", f"{ep}/api/models/org/nope")
@@ -109,8 +127,13 @@ def test_resolve_headers_range_and_errors(tmp_path):
 
 def test_tree_paths_info_history_and_lfs_dedup(tmp_path):
     with running_hub(tmp_path / "hub") as ep:
-        first = _push_raw(ep, "org/t", {"a/b/c.txt": b"1", "a/d.txt": b"2", "e.bin": b"\0" * 10}, lfs={"e.bin"},
-                          summary="first")  # fmt: skip
+        first = _push_raw(
+            ep,
+            "org/t",
+            {"a/b/c.txt": b"1", "a/d.txt": b"2", "e.bin": b"\0" * 10},
+            lfs={"e.bin"},
+            summary="first",
+        )
         second = _push_raw(ep, "org/t", {"a/d.txt": b"22"}, summary="second")
 
         status, _, body = _http("GET", f"{ep}/api/models/org/t/tree/main?recursive=true&expand=true")
@@ -118,7 +141,10 @@ def test_tree_paths_info_history_and_lfs_dedup(tmp_path):
         assert status == 200
         assert set(entries) == {".gitattributes", "a", "a/b", "a/b/c.txt", "a/d.txt", "e.bin"}
         assert entries["a"]["type"] == "directory" and entries["e.bin"]["lfs"]["size"] == 10
-        assert entries["a/d.txt"]["lastCommit"]["id"] == second and entries["a/b/c.txt"]["lastCommit"]["id"] == first
+        assert (
+            entries["a/d.txt"]["lastCommit"]["id"] == second
+            and entries["a/b/c.txt"]["lastCommit"]["id"] == first
+        )
         assert entries["a"]["lastCommit"]["id"] == second
 
         status, _, body = _http("GET", f"{ep}/api/models/org/t/tree/{first}/a")
@@ -127,10 +153,17 @@ def test_tree_paths_info_history_and_lfs_dedup(tmp_path):
         assert body == b"2"
 
         form = b"paths=a%2Fd.txt&paths=a&paths=nope&expand=false"
-        status, _, body = _http("POST", f"{ep}/api/models/org/t/paths-info/main", form,
-                                {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        status, _, body = _http(
+            "POST",
+            f"{ep}/api/models/org/t/paths-info/main",
+            form,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
         info = json.loads(body)
-        assert [(e["path"], e["type"], e.get("size")) for e in info] == [("a/d.txt", "file", 2), ("a", "directory", 0)]
+        assert [(e["path"], e["type"], e.get("size")) for e in info] == [
+            ("a/d.txt", "file", 2),
+            ("a", "directory", 0),
+        ]
 
         _, _, body = _http("GET", f"{ep}/api/models/org/t/commits/main")
         assert [c["title"] for c in json.loads(body)] == ["second", "first", "initial commit"]
@@ -149,13 +182,19 @@ def test_writes_need_a_token_and_server_stops_cleanly(tmp_path):
     hub = HubEmulator(tmp_path / "hub", valid_tokens={"good"}).start()
     ep = hub.endpoint
     try:
-        status, headers, body = _http("POST", f"{ep}/api/repos/create", b'{"name": "x"}')
+        status, _, body = _http("POST", f"{ep}/api/repos/create", b'{"name": "x"}')
         assert status == 401 and "token" in json.loads(body)["error"]
-        status, _, body = _http("POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer bad"})
+        status, _, body = _http(
+            "POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer bad"}
+        )
         assert status == 401 and json.loads(body)["error"] == "Invalid credentials in Authorization header"
-        status, _, body = _http("POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer good"})
+        status, _, body = _http(
+            "POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer good"}
+        )
         assert status == 200 and json.loads(body)["name"] == f"{EMULATOR_USER}/x"
-        status, _, _ = _http("POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer good"})
+        status, _, _ = _http(
+            "POST", f"{ep}/api/repos/create", b'{"name": "x"}', {"Authorization": "Bearer good"}
+        )
         assert status == 409
     finally:
         hub.stop()
@@ -169,8 +208,11 @@ def test_command_line_server(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     script = Path(__file__).with_name("hub_emulator.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--root", str(tmp_path / "hub")],
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port), "--root", str(tmp_path / "hub")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
         status, _, body = _http("GET", f"http://127.0.0.1:{port}/api/whoami-v2", headers=AUTH)
@@ -229,11 +271,19 @@ def test_model_round_trip(tmp_path):
         assert (snap / name).read_bytes() == (src / name).read_bytes(), name
     assert Path(res["one"]).read_bytes() == b'{"hidden_size": 8}'
     assert sorted(res["files"]) == [".gitattributes", "README.md", "config.json", "model.safetensors"]
-    assert res["lfs"] == {".gitattributes": False, "README.md": False, "config.json": False, "model.safetensors": True}
+    assert res["lfs"] == {
+        ".gitattributes": False,
+        "README.md": False,
+        "config.json": False,
+        "model.safetensors": True,
+    }
     assert Path(res["old"]).read_bytes() == b'{"hidden_size": 8}'
     assert Path(res["new"]).read_bytes() == b'{"hidden_size": 16}'
     # The 2 MB weights went through the LFS batch + PUT, not inline in the commit.
-    assert "PUT /lfs-upload/" + hashlib.sha256(weights).hexdigest() in (tmp_path / "hub" / "requests.log").read_text()
+    assert (
+        "PUT /lfs-upload/" + hashlib.sha256(weights).hexdigest()
+        in (tmp_path / "hub" / "requests.log").read_text()
+    )
 
 
 CARD = """---
@@ -252,7 +302,11 @@ configs:
 def test_dataset_round_trip_load_and_stream(tmp_path):
     import datasets
 
-    rows = {"idx": [0, 1, 2, 3, 4], "label": ["a", "b", "c", "a", "b"], "blob": [bytes([i]) * 5 for i in range(5)]}
+    rows = {
+        "idx": [0, 1, 2, 3, 4],
+        "label": ["a", "b", "c", "a", "b"],
+        "blob": [bytes([i]) * 5 for i in range(5)],
+    }
     ds = datasets.Dataset.from_dict(rows)
     src = tmp_path / "export"
     (src / "data").mkdir(parents=True)
@@ -277,7 +331,7 @@ def test_dataset_round_trip_load_and_stream(tmp_path):
     with running_hub(tmp_path / "hub") as ep:
         run_hub_client(textwrap.dedent(code), ep, tmp_path / "home", timeout=90)
     res = json.loads(out.read_text())
-    expected = [dict(idx=i, label=rows["label"][i], blob=rows["blob"][i].hex()) for i in range(5)]
+    expected = [{"idx": i, "label": rows["label"][i], "blob": rows["blob"][i].hex()} for i in range(5)]
     assert res["train"]["loaded"] == expected[:4] and res["test"]["loaded"] == expected[4:]
     assert res["train"]["streamed"] == expected[:4] and res["test"]["streamed"] == expected[4:]
     # Streaming read the Parquet shards with byte ranges.
@@ -336,7 +390,9 @@ def test_hub_helpers_round_trip_and_errors(tmp_path):
         proc = run_hub_client(textwrap.dedent(code), ep, tmp_path / "home", timeout=60)
     errors = [line for line in proc.stdout.splitlines() if line.startswith("ERR")]
     assert len(errors) == 3, proc.stdout
-    assert errors[0].startswith("ERR HubNotFoundError") and "missing" in errors[0] and "repo_type" in errors[0]
+    assert (
+        errors[0].startswith("ERR HubNotFoundError") and "missing" in errors[0] and "repo_type" in errors[0]
+    )
     assert errors[1].startswith("ERR HubNotFoundError") and "revision" in errors[1]
     assert errors[2].startswith("ERR HubAuthError") and "401" in errors[2] and "hf auth login" in errors[2]
 
@@ -363,7 +419,7 @@ def test_hub_helpers_offline_and_bad_input(tmp_path):
         pull("someone/repo", "models")
 
 
-MODELING = '''
+MODELING = """
 import torch
 from transformers import PreTrainedConfig, PreTrainedModel
 
@@ -386,7 +442,7 @@ class TinyModel(PreTrainedModel):
 
     def forward(self, x):
         return self.proj(x)
-'''
+"""
 
 
 def test_transformers_push_to_hub_and_from_pretrained(tmp_path):
