@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .errors import CommentTableError
 
-COMMENT_FIELDS = ("text", "depth", "parent", "likes", "liked_by_creator", "by_creator")
+COMMENT_FIELDS = ("text", "depth", "parent", "likes", "liked_by_creator", "by_creator", "time")
 
 _COMMENT_COLUMN = ("comment", "comments", "text", "content", "评论", "评论内容", "内容", "留言")
 _LIKES_COLUMN = ("likes", "like_count", "likes_count", "点赞", "点赞数", "赞")
@@ -74,6 +74,14 @@ def _parse_likes(value) -> int | None:
         return int(float(value)) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
+
+
+def _text_or_none(cell) -> str | None:
+    if cell is None or cell.value in (None, ""):
+        return None
+    value = cell.value
+    # openpyxl gives datetime for date cells; keep minutes, as the tables write them.
+    return value.strftime("%Y-%m-%d %H:%M") if hasattr(value, "strftime") else str(value).strip()
 
 
 def _split_indent(text: str) -> tuple[int, str]:
@@ -165,7 +173,7 @@ def read_comment_table(data: bytes, entry: str = "comments.xlsx") -> list[dict]:
     Returns:
         One dict per comment in table order, with keys `text` (str), `depth` (int, 0 = top level),
         `parent` (int index into the list, -1 for top level), `likes` (int or None),
-        `liked_by_creator` (bool or None), `by_creator` (bool).
+        `liked_by_creator` (bool or None), `by_creator` (bool), `time` (str or None).
 
     Raises:
         CommentTableError: the file is not a table, or it has no comment column, or a cell holds
@@ -177,6 +185,7 @@ def read_comment_table(data: bytes, entry: str = "comments.xlsx") -> list[dict]:
     likes_column = _find_column(header, _LIKES_COLUMN)
     liked_column = _find_column(header, _LIKED_COLUMN)
     by_creator_column = _find_column(header, _BY_CREATOR_COLUMN)
+    time_column = _find_column(header, _TIME_COLUMN)
 
     def cell(row, column):
         return row[column] if column is not None and column < len(row) else None
@@ -213,6 +222,7 @@ def read_comment_table(data: bytes, entry: str = "comments.xlsx") -> list[dict]:
                     liked_cell.value if liked_cell is not None else None, location, header[liked_column] if liked_column is not None else ""
                 ),
                 "by_creator": by_creator,
+                "time": _text_or_none(cell(row, time_column)),
             }
         )
         ancestors.append((indent, len(comments) - 1))

@@ -1,0 +1,654 @@
+"""`AHUUltrasound`: the AHU ultrasound archive as a `datasets` builder.
+
+datasets 5.2 has no loading scripts; use the class directly:
+
+```python
+>>> from hf_loader import AHUUltrasound
+>>> builder = AHUUltrasound(config_name="processed", data_dir="path/to/archive")
+>>> builder.download_and_prepare()
+>>> ds = builder.as_dataset()                   # DatasetDict: train / validation / test
+>>> stream = builder.as_streaming_dataset()     # same examples, read lazily
+```
+
+`data_dir` is a folder holding the tier folders (`raw/`, `filtered/`, `processed/`), the tier zips as
+downloaded, or both (each sample is read once: a tier found as a folder is not read again from its
+zip), or a single zip. Without `data_dir` the archive is downloaded from Figshare
+(`hf_loader.figshare.download_archive`). Zips are read with `dl_manager.iter_archive`, never extracted.
+
+Configs (`config_name`):
+
+- `processed` (default): the paper's training input, 224x224 RGB frames per sample, noise frames
+  removed (`drop_noise=True`). Built from the processed tier; when the archive has none, frames are
+  computed from the filtered tier with `hf_loader.preprocess.preprocess_sample`.
+- `filtered`: the curated media: a `video` (mp4 bytes) for a video sample, `frames` (the images) for
+  an image set.
+- `raw`: the creators' posts: the original video or images, the creator, the original file name and the
+  post's comments. Posts that rename.xlsx links to a filtered entry carry its sample id and labels.
+- `full`: one row per sample joining the tiers: processed frames, the filtered video or images, and the
+  raw post's creator and comments (the link is rename.xlsx's `filtered_name` column).
+
+Features (all configs: `sample_id`, `labels` (list of `ClassLabel` over `hf_loader.LABELS`, primary first),
+`primary_label` (`ClassLabel`), `kind` (`"video"` / `"image_set"`, None where the archive does not say),
+`creator` (None where unknown), `num_frames` (frames of the source video, or images of an image set),
+`fps` (frames per second) and `duration` (seconds), None where unknown):
+
+- `frames`: list of images; processed: 224x224 RGB frames in time order, noise frames left out unless
+  `drop_noise=False`; `frame_indices` / `noise_frame_indices`: 0-based positions, in the sample's
+  processed frame sequence (file `01.jpg` is position 0; for a video, source frame `10 * position`), of
+  the frames kept and of the frames judged noise (listed even when dropped).
+- `video`: `datasets.Video(decode=decode_video)`, stored as bytes so a Parquet export embeds it.
+- `comments`: list of `{text, depth, parent, likes, liked_by_creator, by_creator, time}` (see
+  `hf_loader.comments.read_comment_table`).
+
+Splits (`split_scheme`, see `hf_loader.splits`): `"stratified"` (default, train/validation/test 70/15/15
+stratified on the primary label, `seed`), `"paper"` (the paper's 80/20 train/test split, random_state=42),
+`"creator"` (creator-disjoint train/validation/test; needs rename.xlsx's links, else `SplitError`). The
+split is decided in `_split_generators` from entry names alone, before any media is read, so
+map-style and streaming datasets hold the same examples.
+
+Bad input: strict by default (`errors="raise"`): the first bad entry raises an `AHUDataError` naming
+it and the fix. With `errors="skip"` bad entries are left out, a warning gives the counts per reason,
+and `builder.skipped` (a `SkipReport`) lists them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import posixpath
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+import numpy as np
+from PIL import Image
+
+from .archive import Entry, MemberReader, index_archive, iter_entry_files, parse_noise_list
+from .comments import read_comment_table, read_rename_table
+from .constants import LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .errors import AHUDataError, CorruptMediaError, NameParseError, SplitError
+from .naming import parse_filtered_name, parse_frame_number
+from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAMES: tuple[str, ...] = ("processed", "filtered", "raw", "full")
+ERROR_MODES: tuple[str, ...] = ("raise", "skip")
+
+_CITATION = """\
+@article{yang2025ahu,
+  title   = {An annotated heterogeneous ultrasound database},
+  author  = {Yang and Chen and Dong and others},
+  journal = {Scientific Data},
+  volume  = {12},
+  pages   = {148},
+  year    = {2025},
+  doi     = {10.1038/s41597-025-04464-4}
+}
+"""
+_DESCRIPTION = (
+    "The AHU heterogeneous ultrasound database: 1,833 ultrasound videos and image sets posted by 31 "
+    "hospital creators on Douyin, annotated with 13 labels (Scientific Data 12:148, 2025)."
+)
+_HOMEPAGE = "https://doi.org/10.6084/m9.figshare.26889334"
+_LICENSE = "CC BY 4.0"
+
+
+@dataclass
+class AHUUltrasoundConfig(datasets.BuilderConfig):
+    """Options of `AHUUltrasound`, passed as keyword arguments to the builder.
+
+    Attributes:
+        split_scheme: `"stratified"`, `"paper"` or `"creator"` (see `hf_loader.splits`).
+        seed: seed of the stratified and creator splits (the paper split always uses 42).
+        fractions: (train, validation, test) shares of the stratified and creator splits.
+        drop_noise: leave the frames judged noise out of `frames` (their positions stay in
+            `noise_frame_indices`).
+        errors: `"raise"` (stop at the first bad entry) or `"skip"` (leave it out and count it).
+        decode_video: whether the `video` feature decodes to a torchcodec `VideoDecoder` (needs torchcodec)
+            or gives `{"path", "bytes"}`.
+        figshare_api_url: Figshare API base URL used when `data_dir` is None (default: the public API).
+    """
+
+    split_scheme: str = "stratified"
+    seed: int = DEFAULT_SEED
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    drop_noise: bool = True
+    errors: str = "raise"
+    decode_video: bool = True
+    figshare_api_url: str | None = None
+
+    def validate(self) -> None:
+        if self.name not in CONFIG_NAMES:
+            raise ValueError(f"unknown config {self.name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
+        if self.split_scheme not in SPLIT_SCHEMES:
+            raise SplitError(f"unknown split_scheme {self.split_scheme!r}; choose one of {', '.join(SPLIT_SCHEMES)}.")
+        if self.errors not in ERROR_MODES:
+            raise ValueError(f"errors must be 'raise' or 'skip', got {self.errors!r}.")
+
+
+@dataclass
+class SkipReport:
+    """Entries left out in lenient mode (`errors="skip"`): `(reason, entry, message)` each."""
+
+    entries: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, error: AHUDataError) -> None:
+        self.entries.append((error.reason, error.entry or "", str(error)))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(reason for reason, _, _ in self.entries))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __str__(self) -> str:
+        if not self.entries:
+            return "nothing skipped"
+        lines = [f"{len(self.entries)} skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))]
+        lines.extend(f"  - [{reason}] {message}" for reason, _, message in self.entries)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Link:
+    """What rename.xlsx says about one sample's raw post."""
+
+    post: str  # encoded path, `<creator>/<post code>`
+    creator: str
+    original_path: str
+    sample_id: int | None
+    labels: tuple[str, ...]
+    kind: str | None
+
+
+@dataclass
+class _Plan:
+    """Everything `_generate_examples` needs for one split (small: names, no media)."""
+
+    config_name: str
+    split: str
+    entries: tuple[Entry, ...]
+    drop_noise: bool
+    preprocess: bool  # build frames from filtered entries (no processed tier)
+    noise: dict[int, set[int]]
+    links_by_sample: dict[int, _Link]
+    links_by_post: dict[str, _Link]
+    kinds: dict[int, str]
+    filtered_by_sample: dict[int, Entry]
+    posts: dict[str, Entry]
+
+
+def _label_features() -> dict[str, Any]:
+    return {
+        "sample_id": datasets.Value("int32"),
+        "labels": datasets.List(datasets.ClassLabel(names=list(LABELS))),
+        "primary_label": datasets.ClassLabel(names=list(LABELS)),
+        "kind": datasets.Value("string"),
+        "creator": datasets.Value("string"),
+    }
+
+
+def _media_features() -> dict[str, Any]:
+    return {"num_frames": datasets.Value("int32"), "fps": datasets.Value("float32"), "duration": datasets.Value("float32")}
+
+
+def _comment_features() -> datasets.List:
+    return datasets.List(
+        {
+            "text": datasets.Value("string"),
+            "depth": datasets.Value("int32"),
+            "parent": datasets.Value("int32"),
+            "likes": datasets.Value("int32"),
+            "liked_by_creator": datasets.Value("bool"),
+            "by_creator": datasets.Value("bool"),
+            "time": datasets.Value("string"),
+        }
+    )
+
+
+def features_for(config_name: str, decode_video: bool = True) -> datasets.Features:
+    """The features of a config (see the module docstring)."""
+    frames = {
+        "frames": datasets.List(datasets.Image()),
+        "frame_indices": datasets.List(datasets.Value("int32")),
+        "noise_frame_indices": datasets.List(datasets.Value("int32")),
+    }
+    video = datasets.Video(decode=decode_video)
+    post = {"post_id": datasets.Value("string"), "original_path": datasets.Value("string")}
+    if config_name == "processed":
+        return datasets.Features({**_label_features(), **frames, **_media_features()})
+    if config_name == "filtered":
+        return datasets.Features(
+            {**_label_features(), "video": video, "frames": datasets.List(datasets.Image()), **_media_features()}
+        )
+    if config_name == "raw":
+        return datasets.Features(
+            {
+                **_label_features(),
+                **post,
+                "video": video,
+                "frames": datasets.List(datasets.Image()),
+                "comments": _comment_features(),
+                **_media_features(),
+            }
+        )
+    if config_name == "full":
+        return datasets.Features(
+            {
+                **_label_features(),
+                **frames,
+                "video": video,
+                "images": datasets.List(datasets.Image()),
+                **post,
+                "comments": _comment_features(),
+                **_media_features(),
+            }
+        )
+    raise ValueError(f"unknown config {config_name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
+
+
+def _fingerprint(data_dir: str | None) -> str | None:
+    """A hash of the data folder's listing (two levels deep: names, sizes, times), so a changed
+    archive at the same path is not served from a stale cache."""
+    if not data_dir or not os.path.exists(data_dir):
+        return None
+    from datasets.fingerprint import Hasher
+
+    entries = []
+    root_depth = os.path.abspath(data_dir).rstrip(os.sep).count(os.sep)
+    if os.path.isfile(data_dir):
+        stat = os.stat(data_dir)
+        entries.append((os.path.basename(data_dir), stat.st_size, stat.st_mtime_ns))
+    for dirpath, dirnames, filenames in os.walk(data_dir):
+        dirnames.sort()
+        if os.path.abspath(dirpath).count(os.sep) - root_depth >= 2:
+            dirnames[:] = []
+        for name in sorted(filenames + dirnames):
+            stat = os.stat(os.path.join(dirpath, name))
+            entries.append((os.path.relpath(os.path.join(dirpath, name), data_dir), stat.st_size, stat.st_mtime_ns))
+    return Hasher.hash(entries)
+
+
+class AHUUltrasound(datasets.GeneratorBasedBuilder):
+    """The AHU ultrasound database (see the module docstring for configs, features and splits).
+
+    Args:
+        config_name: `"processed"` (default), `"filtered"`, `"raw"` or `"full"`.
+        data_dir: folder (tier folders and/or zips) or zip; None downloads from Figshare.
+        cache_dir: where `datasets` writes the prepared Arrow files.
+        **config_kwargs: `AHUUltrasoundConfig` fields (`split_scheme`, `seed`, `drop_noise`, `errors`, ...).
+
+    Attributes:
+        skipped: `SkipReport` of the entries left out with `errors="skip"` (empty in strict mode).
+    """
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = AHUUltrasoundConfig
+    BUILDER_CONFIGS = [
+        AHUUltrasoundConfig(name="processed", version=VERSION, description="224x224 frames per sample, noise removed."),
+        AHUUltrasoundConfig(name="filtered", version=VERSION, description="Curated videos and image sets."),
+        AHUUltrasoundConfig(name="raw", version=VERSION, description="Creators' posts with their comments."),
+        AHUUltrasoundConfig(name="full", version=VERSION, description="All tiers joined per sample."),
+    ]
+    DEFAULT_CONFIG_NAME = "processed"
+    # Rows hold many images or a whole video: flush to disk often to keep memory small.
+    DEFAULT_WRITER_BATCH_SIZE = 16
+
+    def __init__(self, *args, dataset_name: str | None = None, hash: str | None = None, **kwargs):
+        data_dir = kwargs.get("data_dir")
+        if data_dir is not None and "://" not in str(data_dir):
+            kwargs["data_dir"] = data_dir = os.path.abspath(os.fspath(data_dir))
+        super().__init__(
+            *args, dataset_name=dataset_name or "ahu_ultrasound", hash=hash or _fingerprint(data_dir), **kwargs
+        )
+        self.config.validate()
+        self.skipped = SkipReport()
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=_DESCRIPTION,
+            features=features_for(self.config.name, self.config.decode_video),
+            homepage=_HOMEPAGE,
+            license=_LICENSE,
+            citation=_CITATION,
+        )
+
+    def _fail(self, error: AHUDataError) -> None:
+        """Raise in strict mode; count in lenient mode."""
+        if self.config.errors == "raise":
+            raise error
+        self.skipped.add(error)
+
+    def _archive_paths(self, dl_manager) -> list[str]:
+        if self.config.data_dir:
+            return [self.config.data_dir]
+        # No data_dir: fetch the tier zips from Figshare (md5-checked, cached between runs).
+        from .figshare import download_archive
+
+        return [os.fspath(path) for path in download_archive(dl_manager, api_url=self.config.figshare_api_url)]
+
+    def _split_generators(self, dl_manager):
+        self.skipped = SkipReport()
+        config = self.config
+        index = index_archive(self._archive_paths(dl_manager))
+        processed, filtered, raw = index.tier("processed"), index.tier("filtered"), index.tier("raw")
+        preprocess = config.name in ("processed", "full") and processed is None
+        driver = {"processed": processed, "filtered": filtered, "raw": raw, "full": processed}[config.name]
+        if preprocess:
+            driver = filtered
+        if driver is None:
+            needed = "processed or filtered" if config.name in ("processed", "full") else config.name
+            raise AHUDataError(
+                f"no {needed} tier found under {', '.join(index.paths)} (found: {', '.join(index.tiers) or 'nothing'}). "
+                "Pass the folder holding the tier folders or zips; `python scripts/scan_archive.py PATH` shows "
+                "what is recognised.",
+            )
+        used_tiers = {driver.tier} | ({"filtered", "raw"} if config.name == "full" else set())
+        for problem in index.problems:
+            if problem.tier is None or problem.tier in used_tiers:
+                self._fail(problem.error)
+
+        links = self._read_links(raw, required=config.name in ("raw", "full") or config.split_scheme == "creator")
+        links_by_sample = {link.sample_id: link for link in links if link.sample_id is not None}
+        links_by_post = {link.post: link for link in links}
+        noise = self._read_noise(processed) if processed is not None else {}
+
+        records, entry_of = [], {}
+        for entry in driver.entries:
+            if config.name == "raw":
+                link = links_by_post.get(entry.name)
+                key = link.sample_id if link is not None and link.sample_id is not None else entry.name
+                record = SampleRecord(key, link.labels[0] if link and link.labels else None, entry.creator)
+            else:
+                link = links_by_sample.get(entry.sample_id)
+                record = SampleRecord(entry.sample_id, entry.labels[0], link.creator if link else None)
+            if config.split_scheme == "creator" and record.creator is None and config.errors == "skip":
+                self._fail(
+                    SplitError("no creator link in rename.xlsx; left out of the creator split.", entry=entry.location)
+                )
+                continue
+            records.append(record)
+            entry_of[record.key] = entry
+        assignment = assign_splits(records, config.split_scheme, seed=config.seed, fractions=config.fractions)
+        if self.skipped:
+            logger.warning("AHU %s: %s", config.name, self._counts_line())
+
+        archives = {
+            source.path: dl_manager.iter_archive(source.path) for source in driver.sources if source.is_zip
+        }
+        filtered_by_sample = filtered.by_sample_id() if filtered is not None else {}
+        plans = []
+        for split in split_names(config.split_scheme):
+            plan = _Plan(
+                config_name=config.name,
+                split=split,
+                entries=tuple(entry_of[key] for key in assignment[split]),
+                drop_noise=config.drop_noise,
+                preprocess=preprocess,
+                noise=noise,
+                links_by_sample=links_by_sample,
+                links_by_post=links_by_post,
+                kinds={sample_id: entry.kind for sample_id, entry in filtered_by_sample.items()},
+                filtered_by_sample=filtered_by_sample if config.name == "full" else {},
+                posts=raw.by_name() if raw is not None and config.name == "full" else {},
+            )
+            plans.append(datasets.SplitGenerator(name=split, gen_kwargs={"plan": plan, "archives": archives}))
+        return plans
+
+    def _counts_line(self) -> str:
+        return f"skipped {len(self.skipped)} entries (" + ", ".join(
+            f"{reason}: {count}" for reason, count in sorted(self.skipped.counts.items())
+        ) + "); see builder.skipped"
+
+    def _read_links(self, raw, required: bool) -> list[_Link]:
+        """rename.xlsx's rows as links post → sample (an empty list without a raw tier or table)."""
+        if raw is None or RENAME_TABLE_NAME not in raw.metadata:
+            return []
+        source, member = raw.metadata[RENAME_TABLE_NAME]
+        try:
+            with MemberReader() as reader:
+                rows = read_rename_table(reader.read(source, member), entry=source.location(member))
+        except AHUDataError as error:
+            if required:
+                self._fail(error)
+            return []
+        links = []
+        for row in rows:
+            parsed = None
+            if row.filtered_name:
+                try:
+                    parsed = parse_filtered_name(posixpath.basename(row.filtered_name), require_extension=False)
+                except NameParseError as error:
+                    if required:
+                        self._fail(error.relocated(f"{source.location(member)} (filtered_name {row.filtered_name!r})"))
+            links.append(
+                _Link(
+                    post=row.encoded_path,
+                    creator=row.creator,
+                    original_path=row.original_path,
+                    sample_id=parsed.sample_id if parsed else None,
+                    labels=parsed.labels if parsed else (),
+                    kind=parsed.kind if parsed else None,
+                )
+            )
+        return links
+
+    def _read_noise(self, processed) -> dict[int, set[int]]:
+        if NOISE_LIST_NAME not in processed.metadata:
+            logger.warning("AHU: the processed tier has no %s: no frame is marked as noise.", NOISE_LIST_NAME)
+            return {}
+        source, member = processed.metadata[NOISE_LIST_NAME]
+        with MemberReader() as reader:
+            data = reader.read(source, member)
+        return parse_noise_list(data.decode("utf-8", errors="replace"))
+
+    def _generate_examples(self, plan: _Plan, archives: dict):
+        """Yield `(key, example)` for the split's entries, reading each source once; holds one entry at a time."""
+        skipped_before = len(self.skipped)
+        with MemberReader() as reader:
+            for entry, files in iter_entry_files(plan.entries, archives, reader):
+                if isinstance(files, AHUDataError):
+                    self._fail(files)
+                    continue
+                try:
+                    example = _build_example(plan, entry, files, reader)
+                except AHUDataError as error:
+                    self._fail(error)
+                    continue
+                yield str(example["sample_id"] if example["sample_id"] is not None else entry.name), example
+        if len(self.skipped) > skipped_before:
+            logger.warning("AHU %s/%s: %s", plan.config_name, plan.split, self._counts_line())
+
+
+def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: MemberReader) -> dict:
+    if plan.config_name == "raw":
+        return _raw_example(plan, entry, files)
+    link = plan.links_by_sample.get(entry.sample_id)
+    example = {
+        "sample_id": entry.sample_id,
+        "labels": list(entry.labels),
+        "primary_label": entry.labels[0],
+        "kind": entry.kind or plan.kinds.get(entry.sample_id),
+        "creator": link.creator if link else None,
+        "num_frames": None,
+        "fps": None,
+        "duration": None,
+    }
+    if plan.config_name == "filtered":
+        example.update(_filtered_media(entry, files))
+        return example
+    if plan.preprocess:
+        example.update(_preprocessed_frames(entry, files, plan.drop_noise))
+    else:
+        example.update(_processed_frames(entry, files, example["kind"], plan.noise.get(entry.sample_id, set()), plan.drop_noise))
+        if example["kind"] == "image_set":
+            example["num_frames"] = len(entry.media)
+    if plan.config_name == "processed":
+        return example
+    # full: join the filtered media and the raw post.
+    filtered = entry if plan.preprocess else plan.filtered_by_sample.get(entry.sample_id)
+    example.update({"video": None, "images": None, "post_id": None, "original_path": None, "comments": None})
+    if filtered is not None:
+        filtered_files = files if filtered is entry else {member: reader.read(filtered.source, member) for member in filtered.members}
+        media = _filtered_media(filtered, filtered_files)
+        example.update({key: media[key] for key in ("video", "num_frames", "fps", "duration")})
+        example["images"] = media["frames"]
+        example["kind"] = filtered.kind
+    if link is not None:
+        example.update({"post_id": link.post, "original_path": link.original_path or None})
+        post = plan.posts.get(link.post)
+        if post is not None and post.table:
+            example["comments"] = read_comment_table(reader.read(post.source, post.table), entry=post.source.location(post.table))
+    return example
+
+
+def _raw_example(plan: _Plan, entry: Entry, files: dict[str, bytes]) -> dict:
+    link = plan.links_by_post.get(entry.name)
+    labels = list(link.labels) if link else []
+    example = {
+        "sample_id": link.sample_id if link else None,
+        "labels": labels,
+        "primary_label": labels[0] if labels else None,
+        "kind": entry.kind,
+        "creator": entry.creator,
+        "post_id": entry.name,
+        "original_path": (link.original_path or None) if link else None,
+        "comments": read_comment_table(files[entry.table], entry=entry.source.location(entry.table)) if entry.table else None,
+    }
+    example.update(_filtered_media(entry, files))
+    return example
+
+
+def _filtered_media(entry: Entry, files: dict[str, bytes]) -> dict:
+    """`video` + metadata for a video entry, `frames` (the images) for an image set."""
+    if entry.kind == "video":
+        member = entry.media[0]
+        data = files[member]
+        num_frames, fps, duration = probe_video(data, entry.source.location(member))
+        return {"video": {"bytes": data, "path": None}, "frames": None, "num_frames": num_frames, "fps": fps, "duration": duration}
+    images = [_image_value(files[member], entry.source.location(member)) for member in entry.media]
+    return {"video": None, "frames": images, "num_frames": len(images), "fps": None, "duration": None}
+
+
+def probe_video(data: bytes, location: str) -> tuple[int | None, float | None, float | None]:
+    """`(num_frames, fps, duration in seconds)` of a video, checking that its first frame decodes.
+
+    Raises:
+        CorruptMediaError: no video stream, or the file does not decode (corrupt or truncated).
+    """
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.video:
+                raise CorruptMediaError("no video stream (is the file truncated?); replace the file.", entry=location)
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate) if stream.average_rate else None
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            num_frames = stream.frames or None
+            next(container.decode(stream))
+    except CorruptMediaError:
+        raise
+    except (av.error.FFmpegError, StopIteration, ValueError, EOFError) as error:
+        raise CorruptMediaError(
+            f"the video does not decode ({type(error).__name__}: {error}); the file is corrupt or truncated: "
+            "replace it (download the archive again).",
+            entry=location,
+        ) from None
+    return num_frames, fps, duration
+
+
+def _image_value(data: bytes, location: str) -> dict:
+    """Check that an image decodes fully; keep its original bytes (no re-encoding)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise CorruptMediaError(
+            f"the image does not decode ({error}); the file is corrupt or truncated: replace it.", entry=location
+        ) from None
+    return {"bytes": data, "path": None}
+
+
+def _npy_frame(data: bytes, location: str, kind: str | None) -> Image.Image:
+    """An `.npy` frame as an RGB image: video frames are BGR (the paper's OpenCV order), image sets RGB."""
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise CorruptMediaError(f"not a readable .npy array ({error}); replace the file.", entry=location) from None
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
+        raise CorruptMediaError(f"an .npy frame must be (H, W) or (H, W, 3), got shape {array.shape}.", entry=location)
+    if array.dtype != np.uint8:
+        scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
+        array = np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    if array.ndim == 3:
+        array = array[..., :3]
+        if kind != "image_set":
+            array = array[..., ::-1]
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _processed_frames(entry: Entry, files: dict[str, bytes], kind: str | None, noise_numbers: set[int], drop_noise: bool) -> dict:
+    numbers, frames = [], []
+    for member in entry.media:
+        location = entry.source.location(member)
+        name = posixpath.basename(member)
+        numbers.append(parse_frame_number(name))
+        if name.lower().endswith(".npy"):
+            frames.append(_npy_frame(files[member], location, kind))
+        else:
+            frames.append(_image_value(files[member], location))
+    noise_positions = [position for position, number in enumerate(numbers) if number in noise_numbers]
+    return _select_frames(frames, noise_positions, drop_noise)
+
+
+def _select_frames(frames: list, noise_positions: list[int], drop_noise: bool) -> dict:
+    noise = set(noise_positions)
+    keep = [position for position in range(len(frames)) if not (drop_noise and position in noise)]
+    return {
+        "frames": [frames[position] for position in keep],
+        "frame_indices": keep,
+        "noise_frame_indices": sorted(noise),
+    }
+
+
+def _preprocessed_frames(entry: Entry, files: dict[str, bytes], drop_noise: bool) -> dict:
+    """Frames computed from a filtered entry with `hf_loader.preprocess` (archive without a processed tier)."""
+    from .preprocess import preprocess_sample
+
+    with tempfile.TemporaryDirectory(prefix="ahu-") as folder:
+        if entry.kind == "video":
+            path = os.path.join(folder, posixpath.basename(entry.name))
+            with open(path, "wb") as file:
+                file.write(files[entry.media[0]])
+        else:
+            path = os.path.join(folder, posixpath.basename(entry.name))
+            os.makedirs(path)
+            for member in entry.media:
+                with open(os.path.join(path, posixpath.basename(member)), "wb") as file:
+                    file.write(files[member])
+        try:
+            sample = preprocess_sample(path)
+        except AHUDataError as error:
+            raise error.relocated(entry.location) from None
+    frames = [Image.fromarray(frame) for frame in sample.frames]
+    selected = _select_frames(frames, [int(i) for i in np.flatnonzero(sample.noise)], drop_noise)
+    selected.update(
+        {
+            "num_frames": int(sample.num_source_frames) if sample.num_source_frames is not None else None,
+            "fps": float(sample.fps) if sample.fps else None,
+            "duration": float(sample.duration) if sample.duration else None,
+        }
+    )
+    return selected
