@@ -1,1 +1,21 @@
 """The AHU ultrasound database as a Hugging Face `datasets` dataset."""
+
+from .constants import LABEL2ID, LABELS, NUM_LABELS  # noqa: E402
+from .errors import AHUDataError  # noqa: E402
+
+# Imported on first use: `datasets` takes seconds to import and not every user needs it.
+_LAZY_EXPORTS = {
+    "AHUUltrasound": ".builder",
+    "AHUUltrasoundConfig": ".builder",
+    "scan_archive": ".archive",
+    "index_archive": ".archive",
+    "assign_splits": ".splits",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
