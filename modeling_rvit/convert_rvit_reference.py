@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 
 from .configuration_rvit import RViTConfig
 
@@ -82,18 +84,27 @@ def load_reference_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {_strip_wrapper_prefix(key): tensor for key, tensor in state_dict.items()}
 
 
+def _is_torchscript_archive(path: Path) -> bool:
+    """TorchScript archives are zips with a `code/` folder (plain `torch.save` zips have none)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
 def _load_torch_checkpoint(path: Path) -> Mapping[str, torch.Tensor]:
+    if _is_torchscript_archive(path):
+        # torch.jit.load rebuilds the module from its TorchScript code, without unpickling Python objects.
+        try:
+            return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
+        except Exception as error:
+            raise RViTConversionError(f"{path}: unreadable TorchScript archive ({error}).") from error
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as torch_load_error:
-        # A TorchScript archive is a zip that torch.load refuses; torch.jit.load reads it without running Python.
-        try:
-            return torch.jit.load(str(path), map_location="cpu").state_dict()
-        except Exception as jit_error:
-            raise RViTConversionError(
-                f"{path}: neither a state dict (torch.load: {torch_load_error}) nor a TorchScript archive "
-                f"(torch.jit.load: {jit_error})."
-            ) from jit_error
+    except Exception as error:
+        raise RViTConversionError(
+            f"{path}: not a state dict that torch.load(weights_only=True) reads ({error})."
+        ) from error
     # Training scripts often save {"state_dict": ..., "epoch": ...} or {"model": ...}.
     for container_key in ("state_dict", "model_state_dict", "model"):
         if isinstance(loaded, Mapping) and isinstance(loaded.get(container_key), Mapping):
@@ -140,7 +151,10 @@ def config_from_reference(reference_config: Mapping, **overrides) -> RViTConfig:
     if reference_config.get("num_frames"):
         fields["num_frames"] = int(reference_config["num_frames"])
     fields.update(overrides)
-    return RViTConfig(**fields)
+    try:
+        return RViTConfig(**fields)
+    except StrictDataclassError as error:
+        raise RViTConversionError(f"The reference configuration gives an invalid RViTConfig: {error}") from error
 
 
 def infer_head(state_dict: Mapping[str, torch.Tensor], config: RViTConfig) -> dict[str, str]:

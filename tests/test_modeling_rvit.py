@@ -1,0 +1,427 @@
+"""RViT port: faithful to the reference, stateful, masked, saved and loaded like any transformers model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from conftest import SHARED_DIR
+from hf_loader import constants
+from modeling_rvit import (
+    AHU_LABELS,
+    RViTConfig,
+    RViTForVideoClassification,
+    RViTInputError,
+    RViTModel,
+)
+from modeling_rvit.convert_rvit_reference import (
+    RViTConversionError,
+    convert_reference_state_dict,
+    convert_rvit_reference,
+    load_reference_state_dict,
+)
+
+REFERENCE_DIR = SHARED_DIR / "reference" / "rvit"
+REFERENCE_CASES = ("ahu_softmax", "jester_linear")
+
+
+def tiny_config(**overrides) -> RViTConfig:
+    """16 px frames, patch 8 (4 patches + class token), width 32: fast enough to run many frames."""
+    fields = dict(
+        image_size=16,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_labels=5,
+        num_frames=6,
+        initializer_range=0.2,
+    )
+    fields.update(overrides)
+    return RViTConfig(**fields)
+
+
+def tiny_model(seed: int = 0, **overrides) -> RViTForVideoClassification:
+    torch.manual_seed(seed)
+    return RViTForVideoClassification(tiny_config(**overrides)).eval()
+
+
+def random_clip(batch_size: int, num_frames: int, size: int = 16, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch_size, num_frames, 3, size, size, generator=generator)
+
+
+def assert_close_relative(actual: torch.Tensor, expected: torch.Tensor, tolerance: float) -> None:
+    """|actual - expected| <= tolerance * max|expected| everywhere."""
+    error = (actual - expected).abs().max().item()
+    scale = expected.abs().max().item()
+    assert error <= tolerance * scale, f"max error {error:.3g} > {tolerance} * {scale:.3g}"
+
+
+def expected_parameter_count(config: RViTConfig) -> int:
+    """Parameters of the architecture in the reference README, counted from the config alone."""
+    c, n, p = config.hidden_size, config.num_patches, config.patch_size
+    embeddings = config.num_channels * p * p * c + c + c + (n + 1) * c
+    state_tokens = config.num_hidden_layers * c
+    per_layer = (
+        3 * 2 * c  # three LayerNorms
+        + 2 * c * 3 * c + 3 * c  # fused [W_qkv  W_qkv_h] and the summed bias
+        + c * c + c  # output projection
+        + 2 * c * config.intermediate_size + config.intermediate_size + c  # MLP
+    )
+    d = config.pooled_size
+    if config.head_type == "mlp":
+        r = config.head_mlp_ratio
+        head = d * r * d + r * d + r * d * d + d + d * config.num_labels + config.num_labels
+    else:
+        head = 2 * d + d * config.num_labels + config.num_labels
+    return embeddings + state_tokens + config.num_hidden_layers * per_layer + head
+
+
+def test_default_config_is_the_ahu_paper_model():
+    config = RViTConfig()
+    assert (config.image_size, config.patch_size, config.hidden_size) == (112, 8, 192)
+    assert (config.num_hidden_layers, config.num_attention_heads, config.intermediate_size) == (2, 8, 768)
+    assert config.num_frames == constants.TRAIN_NUM_FRAMES
+    assert config.image_size == constants.TRAIN_IMAGE_SIZE
+    assert config.num_labels == constants.NUM_LABELS
+    assert config.attention_type == "softmax" and config.head_type == "mlp"
+
+
+def test_ahu_labels_agree_with_hf_loader_constants():
+    assert AHU_LABELS == constants.LABELS
+    config = RViTConfig()
+    assert [config.id2label[index] for index in range(config.num_labels)] == list(constants.LABELS)
+    assert config.label2id == constants.LABEL2ID
+
+
+def test_other_label_counts_get_generic_names():
+    config = RViTConfig(num_labels=27)
+    assert config.num_labels == 27 and config.id2label[0] == "LABEL_0"
+
+
+@pytest.mark.parametrize("preset", sorted(RViTConfig.presets))
+def test_preset_parameter_count(preset):
+    config = RViTConfig.from_preset(preset)
+    with torch.device("meta"):
+        model = RViTForVideoClassification(config)
+    count = sum(parameter.numel() for parameter in model.parameters())
+    assert count == expected_parameter_count(config)
+    if preset == "ahu":
+        # CONTEXT.md §3: the AHU paper's RViT has about 3.85 M parameters.
+        assert abs(count - 3.85e6) < 0.01e6, count
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="choose one of"):
+        RViTConfig.from_preset("huge")
+
+
+@pytest.mark.parametrize("case", REFERENCE_CASES)
+def test_reference_case_reproduced_through_converter_and_from_pretrained(case, tmp_path):
+    output_dir = convert_rvit_reference(
+        REFERENCE_DIR / f"{case}.weights.safetensors", REFERENCE_DIR / f"{case}.json", tmp_path / case
+    )
+    model = RViTForVideoClassification.from_pretrained(output_dir).eval()
+    reference = load_file(REFERENCE_DIR / f"{case}.io.safetensors")
+    with torch.no_grad():
+        outputs = model(reference["pixel_values"])
+    assert_close_relative(outputs.logits, reference["logits"], 1e-4)
+    assert_close_relative(outputs.pooler_output, reference["pooled_features"], 1e-4)
+
+
+def test_converter_script_writes_a_loadable_folder(tmp_path):
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("convert_script", REPO_ROOT / "scripts" / "convert_rvit_reference.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    case = "jester_linear"
+    exit_code = script.main(
+        [
+            "--weights", str(REFERENCE_DIR / f"{case}.weights.safetensors"),
+            "--config-json", str(REFERENCE_DIR / f"{case}.json"),
+            "--out", str(tmp_path / "converted"),
+        ]
+    )
+    assert exit_code == 0
+    saved = json.loads((tmp_path / "converted" / "config.json").read_text())
+    assert saved["model_type"] == "rvit" and saved["attention_type"] == "linear"
+    assert saved["auto_map"]["AutoModelForVideoClassification"] == "modeling_rvit.RViTForVideoClassification"
+    model = RViTForVideoClassification.from_pretrained(tmp_path / "converted")
+    assert model.config.num_labels == 27
+
+
+def test_converter_reads_a_torch_state_dict_and_a_torchscript_archive(tmp_path):
+    reference = load_file(REFERENCE_DIR / "ahu_softmax.weights.safetensors")
+    pth = tmp_path / "state_dict.pth"
+    torch.save({"state_dict": {f"module.{key}": value for key, value in reference.items()}}, pth)
+    assert load_reference_state_dict(pth).keys() == reference.keys()
+
+    # A TorchScript archive whose state dict has the reference names, like the released final.pth.
+    class Holder(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    root = Holder()
+    for key, value in reference.items():
+        *path, name = key.split(".")
+        module = root
+        for part in path:
+            if not hasattr(module, part):
+                module.add_module(part, torch.nn.Module())
+            module = getattr(module, part)
+        module.register_parameter(name, torch.nn.Parameter(value))
+    archive = tmp_path / "final.pth"
+    torch.jit.script(root).save(str(archive))
+    from_archive = load_reference_state_dict(archive)
+    assert from_archive.keys() == reference.keys()
+    assert all(torch.equal(from_archive[key], reference[key]) for key in reference)
+
+
+def test_converter_lists_unknown_and_missing_keys(tmp_path):
+    reference = load_file(REFERENCE_DIR / "ahu_softmax.weights.safetensors")
+    config = RViTConfig()
+    with pytest.raises(RViTConversionError, match=r"encoder\.extra\.weight"):
+        convert_reference_state_dict({**reference, "encoder.extra.weight": torch.zeros(1)}, config)
+
+    incomplete = {key: value for key, value in reference.items() if key != "transformer.layers.1.0.mlp.net.3.bias"}
+    weights = tmp_path / "incomplete.safetensors"
+    save_file(incomplete, weights)
+    with pytest.raises(RViTConversionError, match=r"rvit\.encoder\.layer\.1\.mlp\.fc2\.bias"):
+        convert_rvit_reference(weights, REFERENCE_DIR / "ahu_softmax.json", tmp_path / "out")
+
+    no_hidden = {key: value for key, value in reference.items() if not key.endswith("to_qkv_h.weight")}
+    with pytest.raises(RViTConversionError, match="to_qkv_h.weight"):
+        convert_reference_state_dict(no_hidden, config)
+
+
+def test_converter_rejects_a_config_missing_fields(tmp_path):
+    config_json = tmp_path / "reference.json"
+    config_json.write_text(json.dumps({"image_size": 112, "patch_size": 8}))
+    with pytest.raises(RViTConversionError, match="depth"):
+        convert_rvit_reference(REFERENCE_DIR / "ahu_softmax.weights.safetensors", config_json, tmp_path / "out")
+
+
+def test_layernorm_linear_head_converts_from_reference_names():
+    model = tiny_model(head_type="layernorm_linear")
+    config = model.config
+    reference = {
+        "embedding.weight": torch.randn(32, 3, 8, 8),
+        "embedding.bias": torch.randn(32),
+        "_cls": torch.randn(1, 1, 32),
+        "_seq": torch.randn(2, 1, 1, 32),
+        "pos_embedding": torch.randn(1, 5, 32),
+        "fc.0.weight": torch.randn(96),
+        "fc.0.bias": torch.randn(96),
+        "fc.1.weight": torch.randn(5, 96),
+        "fc.1.bias": torch.randn(5),
+    }
+    converted = convert_reference_state_dict(reference, config)
+    assert torch.equal(converted["classifier.layernorm.weight"], reference["fc.0.weight"])
+    assert torch.equal(converted["classifier.out_proj.weight"], reference["fc.1.weight"])
+    assert torch.equal(converted["rvit.encoder.state_tokens"], reference["_seq"].reshape(2, 32))
+
+
+@pytest.mark.parametrize("attention_type", ["softmax", "linear"])
+@pytest.mark.parametrize("chunk_sizes", [(1,) * 7, (3, 4), (2, 2, 3), (6, 1)])
+def test_chunked_stateful_calls_match_the_whole_clip(attention_type, chunk_sizes):
+    model = tiny_model(attention_type=attention_type)
+    clip = random_clip(2, 7)
+    with torch.no_grad():
+        whole = model(clip)
+        state = model.init_state(batch_size=2)
+        for chunk in clip.split(list(chunk_sizes), dim=1):
+            outputs = model.step(chunk, state)
+            state = outputs.state
+    assert_close_relative(outputs.logits, whole.logits, 1e-5)
+    assert_close_relative(outputs.pooler_output, whole.pooler_output, 1e-5)
+    assert state.num_frames_seen.tolist() == [7, 7]
+
+
+def test_past_state_argument_continues_the_clip_on_the_base_model():
+    torch.manual_seed(0)
+    model = RViTModel(tiny_config()).eval()
+    clip = random_clip(1, 5)
+    with torch.no_grad():
+        whole = model(clip)
+        first = model(clip[:, :2], return_state=True)
+        assert first.state is not None
+        rest = model(clip[:, 2:], past_state=first.state, return_state=True)
+    assert_close_relative(rest.last_hidden_state, whole.last_hidden_state, 1e-5)
+    assert_close_relative(rest.pooler_output, whole.pooler_output, 1e-5)
+    assert whole.state is None
+
+
+@pytest.mark.parametrize("attention_type", ["softmax", "linear"])
+def test_padded_batch_matches_each_clip_alone(attention_type):
+    model = tiny_model(attention_type=attention_type)
+    short, long = random_clip(1, 3, seed=2), random_clip(1, 6, seed=3)
+    # Padding by repeating garbage frames: a masked frame must not change anything.
+    padded_short = torch.cat((short, random_clip(1, 3, seed=4)), dim=1)
+    batch = torch.cat((padded_short, long))
+    frame_mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        batched = model(batch, frame_mask=frame_mask, return_state=True)
+        alone = torch.cat((model(short).logits, model(long).logits))
+        alias = model(batch, attention_mask=frame_mask.bool())
+    assert_close_relative(batched.logits, alone, 1e-5)
+    assert torch.equal(alias.logits, batched.logits)
+    assert batched.state.num_frames_seen.tolist() == [3, 6]
+
+
+def test_any_clip_length_gives_one_prediction_per_clip():
+    model = tiny_model()
+    with torch.no_grad():
+        logits = {num_frames: model(random_clip(2, num_frames)).logits for num_frames in (1, 2, 9)}
+    assert all(value.shape == (2, 5) for value in logits.values())
+    assert not torch.allclose(logits[1], logits[9])
+
+
+def test_save_and_load_round_trip_keeps_every_weight(tmp_path):
+    model = tiny_model(seed=3)
+    clip = random_clip(2, 4)
+    with torch.no_grad():
+        before = model(clip).logits
+    model.save_pretrained(tmp_path / "saved")
+    # A different seed: a reloaded parameter that was silently re-initialized would differ.
+    torch.manual_seed(123)
+    reloaded = RViTForVideoClassification.from_pretrained(tmp_path / "saved").eval()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+    with torch.no_grad():
+        assert torch.equal(reloaded(clip).logits, before)
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert saved["auto_map"]["AutoConfig"] == "configuration_rvit.RViTConfig"
+    assert (tmp_path / "saved" / "modeling_rvit.py").is_file()
+
+
+def test_auto_classes_resolve_rvit():
+    from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification
+
+    config = AutoConfig.for_model("rvit", image_size=16, hidden_size=32, num_attention_heads=4)
+    assert isinstance(config, RViTConfig) and config.hidden_size == 32
+    assert isinstance(AutoModelForVideoClassification.from_config(config), RViTForVideoClassification)
+    assert isinstance(AutoModel.from_config(config), RViTModel)
+
+
+def test_eager_and_sdpa_attention_agree():
+    torch.manual_seed(0)
+    eager = RViTForVideoClassification._from_config(tiny_config(), attn_implementation="eager").eval()
+    sdpa = RViTForVideoClassification._from_config(tiny_config(), attn_implementation="sdpa").eval()
+    sdpa.load_state_dict(eager.state_dict())
+    assert eager.config._attn_implementation == "eager" and sdpa.config._attn_implementation == "sdpa"
+    clip = random_clip(2, 4)
+    with torch.no_grad():
+        assert_close_relative(sdpa(clip).logits, eager(clip).logits, 1e-5)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    model = tiny_model(seed=4).train()
+    clip = random_clip(2, 4)
+    labels = torch.tensor([1, 3])
+
+    def gradients() -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        model(clip, labels=labels).loss.backward()
+        return {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
+
+    mlp_calls = []
+    model.rvit.encoder.layer[0].mlp.register_forward_hook(lambda *args: mlp_calls.append(1))
+    plain = gradients()
+    calls_without_checkpointing = len(mlp_calls)
+    model.activation_checkpointing_enable()
+    mlp_calls.clear()
+    checkpointed = gradients()
+    # The backward pass recomputes every checkpointed layer call: one more MLP call per frame.
+    assert len(mlp_calls) == 2 * calls_without_checkpointing == 2 * clip.shape[1]
+    for name, gradient in plain.items():
+        assert gradient.abs().sum() > 0, f"{name} got no gradient"
+        torch.testing.assert_close(checkpointed[name], gradient, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_single_label_multi_label_and_regression_losses():
+    clip = random_clip(2, 3)
+    model = tiny_model()
+    single = model(clip, labels=torch.tensor([0, 4]))
+    expected = torch.nn.functional.cross_entropy(single.logits, torch.tensor([0, 4]))
+    torch.testing.assert_close(single.loss, expected)
+
+    model = tiny_model(problem_type="multi_label_classification")
+    targets = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]])
+    multi = model(clip, labels=targets)
+    torch.testing.assert_close(multi.loss, torch.nn.functional.binary_cross_entropy_with_logits(multi.logits, targets))
+
+    model = tiny_model(num_labels=1)
+    targets = torch.tensor([0.5, -1.0])
+    regression = model(clip, labels=targets)
+    torch.testing.assert_close(regression.loss, torch.nn.functional.mse_loss(regression.logits.squeeze(), targets))
+
+
+def test_hidden_states_and_attentions_are_per_frame_and_per_layer():
+    config = tiny_config()
+    model = RViTForVideoClassification._from_config(config, attn_implementation="eager").eval()
+    with torch.no_grad():
+        outputs = model(random_clip(2, 3), output_hidden_states=True, output_attentions=True)
+    assert len(outputs.hidden_states) == config.num_hidden_layers + 1
+    assert all(h.shape == (2, 3, 5, 32) for h in outputs.hidden_states)
+    assert len(outputs.attentions) == config.num_hidden_layers
+    assert all(a.shape == (2, 3, 4, 5, 5) for a in outputs.attentions)
+    torch.testing.assert_close(outputs.attentions[0].sum(-1), torch.ones(2, 3, 4, 5))
+    # The last layer's tokens of the last frame are the model's last_hidden_state.
+    with torch.no_grad():
+        base = model.rvit(random_clip(2, 3), output_hidden_states=True)
+    torch.testing.assert_close(base.hidden_states[-1][:, -1], base.last_hidden_state)
+
+
+def test_linear_attention_maps_are_unnormalized_kernel_scores():
+    model = tiny_model(attention_type="linear")
+    with torch.no_grad():
+        outputs = model(random_clip(1, 2), output_attentions=True)
+    assert outputs.attentions[0].shape == (1, 2, 4, 5, 5)
+    assert (outputs.attentions[0] > 0).all()
+    assert not torch.allclose(outputs.attentions[0].sum(-1), torch.ones(1, 2, 4, 5))
+
+
+def test_return_dict_false_gives_a_tuple():
+    model = tiny_model()
+    with torch.no_grad():
+        outputs = model(random_clip(1, 2), return_dict=False)
+    assert isinstance(outputs, tuple) and outputs[0].shape == (1, 5)
+
+
+@pytest.mark.parametrize(
+    ("make_call", "message"),
+    [
+        (lambda model: model(torch.zeros(3, 3, 16, 16)), r"5-D .* pixel_values\[None\]"),
+        (lambda model: model(torch.zeros(1, 2, 3, 32, 32)), "image_size=32"),
+        (lambda model: model(torch.zeros(1, 2, 1, 16, 16)), "3×16×16"),
+        (lambda model: model(torch.zeros(1, 0, 3, 16, 16)), "no frames"),
+        (lambda model: model(torch.zeros(1, 2, 3, 16, 16), frame_mask=torch.ones(1, 3)), r"\(1, 2\)"),
+        (lambda model: model(torch.zeros(2, 2, 3, 16, 16), past_state=model.init_state(1)), "1 clips"),
+    ],
+    ids=["4d", "size", "channels", "empty", "mask-shape", "state-batch"],
+)
+def test_wrong_input_gets_a_clear_error(make_call, message):
+    model = tiny_model()
+    with pytest.raises(RViTInputError, match=message):
+        make_call(model)
+
+
+def test_attention_maps_with_sdpa_ask_for_eager():
+    model = RViTForVideoClassification._from_config(tiny_config(), attn_implementation="sdpa")
+    with pytest.raises(RViTInputError, match="attn_implementation='eager'"):
+        model(random_clip(1, 2), output_attentions=True)
+
+
+def test_invalid_config_is_refused():
+    with pytest.raises(Exception, match="not a multiple of num_attention_heads"):
+        tiny_config(num_attention_heads=5)
+    with pytest.raises(Exception, match="choose one of"):
+        tiny_config(attention_type="performer")
