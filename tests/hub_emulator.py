@@ -147,7 +147,28 @@ class HubStore:
         return json.loads(path.read_text())
 
     def refs(self, repo_type: str, repo_id: str) -> dict[str, str]:
+        """Branch name -> commit sha."""
         return json.loads((self.repo_dir(repo_type, repo_id) / "refs.json").read_text())
+
+    def tags(self, repo_type: str, repo_id: str) -> dict[str, str]:
+        """Tag name -> commit sha."""
+        path = self.repo_dir(repo_type, repo_id) / "tags.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def set_ref(self, repo_type: str, repo_id: str, kind: str, name: str, sha: str | None) -> None:
+        """Create/move (`sha`) or delete (`None`) a branch (`kind="branch"`) or tag (`kind="tag"`)."""
+        with self.lock:
+            table = self.refs(repo_type, repo_id) if kind == "branch" else self.tags(repo_type, repo_id)
+            if sha is None:
+                if name not in table:
+                    raise HubError(404, f"Invalid rev id: {name}", code="RevisionNotFound")
+                del table[name]
+            else:
+                if name in table:
+                    raise HubError(409, f"{kind} {name!r} already exists")
+                table[name] = sha
+            filename = "refs.json" if kind == "branch" else "tags.json"
+            _atomic_write(self.repo_dir(repo_type, repo_id) / filename, json.dumps(table).encode())
 
     def commit(self, repo_type: str, repo_id: str, sha: str) -> dict:
         path = self.repo_dir(repo_type, repo_id) / "commits" / f"{sha}.json"
@@ -156,10 +177,13 @@ class HubStore:
         return json.loads(path.read_text())
 
     def resolve(self, repo_type: str, repo_id: str, revision: str) -> tuple[str, dict]:
-        """(commit sha, commit) for a branch name or a full commit sha."""
+        """(commit sha, commit) for a branch name, a tag name or a full commit sha."""
         self.repo_meta(repo_type, repo_id)
-        refs = self.refs(repo_type, repo_id)
-        sha = refs.get(revision, revision)
+        for prefix in ("refs/heads/", "refs/tags/"):
+            revision = revision.removeprefix(prefix)
+        sha = self.refs(repo_type, repo_id).get(revision) or self.tags(repo_type, repo_id).get(
+            revision, revision
+        )
         try:
             return sha, self.commit(repo_type, repo_id, sha)
         except HubError:
@@ -542,6 +566,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._create_repo()
         if parts[:2] == ["repos", "delete"] and method == "DELETE":
             return self._delete_repo()
+        if len(parts) == 2 and parts[0] in ("models", "datasets", "spaces"):
+            # A repo id without namespace: the Hub's legacy canonical repos, none of which exist here.
+            raise HubError(404, f"Repository {parts[0][:-1]} '{parts[1]}' not found.", code="RepoNotFound")
         if len(parts) >= 3 and parts[0] in ("models", "datasets", "spaces"):
             repo_type, repo_id, rest = parts[0][:-1], f"{parts[1]}/{parts[2]}", parts[3:]
             if not rest and method == "GET":
@@ -555,6 +582,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._paths_info(repo_type, repo_id, args[0])
             if action == "refs" and not args and method == "GET":
                 return self._refs(repo_type, repo_id)
+            if action == "branch" and len(args) == 1 and method in ("POST", "DELETE"):
+                return self._branch(repo_type, repo_id, args[0], method)
+            if action == "tag" and len(args) == 1 and method in ("POST", "DELETE"):
+                return self._tag(repo_type, repo_id, args[0], method)
             if action == "commits" and len(args) == 1 and method == "GET":
                 return self._commits(repo_type, repo_id, args[0])
             if action == "preupload" and len(args) == 1 and method == "POST":
@@ -737,7 +768,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_read(repo_type, repo_id)
         refs = self.server.store.refs(repo_type, repo_id)
         branches = [{"name": b, "ref": f"refs/heads/{b}", "targetCommit": s} for b, s in sorted(refs.items())]
-        self._send_json({"branches": branches, "tags": [], "converts": []})
+        tags = self.server.store.tags(repo_type, repo_id)
+        tags = [{"name": t, "ref": f"refs/tags/{t}", "targetCommit": s} for t, s in sorted(tags.items())]
+        self._send_json({"branches": branches, "tags": tags, "converts": []})
+
+    def _branch(self, repo_type: str, repo_id: str, branch: str, method: str) -> None:
+        self._check_write(repo_type, repo_id)
+        payload = self._read_json() if method == "POST" else {}
+        store = self.server.store
+        if method == "DELETE":
+            if branch == "main":
+                raise HubError(403, "Cannot delete the main branch")
+            store.set_ref(repo_type, repo_id, "branch", branch, None)
+        else:
+            sha, _ = store.resolve(repo_type, repo_id, payload.get("startingPoint") or "main")
+            store.set_ref(repo_type, repo_id, "branch", branch, sha)
+        self._send_json({})
+
+    def _tag(self, repo_type: str, repo_id: str, name: str, method: str) -> None:
+        self._check_write(repo_type, repo_id)
+        store = self.server.store
+        if method == "DELETE":  # DELETE .../tag/{tag}
+            store.set_ref(repo_type, repo_id, "tag", name, None)
+        else:  # POST .../tag/{revision} with {"tag": name}
+            payload = self._read_json()
+            if not payload.get("tag"):
+                raise HubError(400, "Tag creation needs a JSON body {'tag': <name>}")
+            sha, _ = store.resolve(repo_type, repo_id, name)
+            store.set_ref(repo_type, repo_id, "tag", payload["tag"], sha)
+        self._send_json({})
 
     def _commits(self, repo_type: str, repo_id: str, revision: str) -> None:
         self._check_read(repo_type, repo_id)

@@ -168,6 +168,21 @@ def test_tree_paths_info_history_and_lfs_dedup(tmp_path):
         _, _, body = _http("GET", f"{ep}/api/models/org/t/commits/main")
         assert [c["title"] for c in json.loads(body)] == ["second", "first", "initial commit"]
 
+        # Branches and tags: create from a revision, resolve by name, list, refuse duplicates.
+        status, _, _ = _http(
+            "POST", f"{ep}/api/models/org/t/branch/dev", json.dumps({"startingPoint": first}).encode(), AUTH
+        )
+        assert status == 200
+        status, _, _ = _http("POST", f"{ep}/api/models/org/t/tag/main", b'{"tag": "v1"}', AUTH)
+        assert status == 200
+        assert _http("GET", f"{ep}/org/t/resolve/dev/a/d.txt")[2] == b"2"
+        assert _http("GET", f"{ep}/org/t/resolve/v1/a/d.txt")[2] == b"22"
+        _, _, body = _http("GET", f"{ep}/api/models/org/t/refs")
+        refs = json.loads(body)
+        assert {b["name"]: b["targetCommit"] for b in refs["branches"]} == {"main": second, "dev": first}
+        assert [(t["name"], t["targetCommit"]) for t in refs["tags"]] == [("v1", second)]
+        assert _http("POST", f"{ep}/api/models/org/t/branch/dev", b"{}", AUTH)[0] == 409
+
         # An object already stored gets no upload action (the client then skips the PUT).
         oid = hashlib.sha256(b"\0" * 10).hexdigest()
         batch = {"operation": "upload", "objects": [{"oid": oid, "size": 10}]}
@@ -299,6 +314,7 @@ configs:
 """
 
 
+@pytest.mark.slow
 def test_dataset_round_trip_load_and_stream(tmp_path):
     import datasets
 
@@ -325,8 +341,12 @@ def test_dataset_round_trip_load_and_stream(tmp_path):
             return [dict(r, blob=r["blob"].hex()) for r in rows]
         loaded = datasets.load_dataset(repo)
         streamed = datasets.load_dataset(repo, streaming=True)
-        json.dump({{split: dict(loaded=plain(loaded[split]), streamed=plain(streamed[split]))
-                   for split in ("train", "test")}}, open({str(out)!r}, "w"))
+        res = {{split: dict(loaded=plain(loaded[split]), streamed=plain(streamed[split]))
+               for split in ("train", "test")}}
+        # datasets' own push_to_hub (a second config in the same repo) must work too.
+        loaded["train"].select([3, 1]).push_to_hub(repo, config_name="pushed", split="train")
+        res["pushed"] = plain(datasets.load_dataset(repo, "pushed", split="train"))
+        json.dump(res, open({str(out)!r}, "w"))
     """
     with running_hub(tmp_path / "hub") as ep:
         run_hub_client(textwrap.dedent(code), ep, tmp_path / "home", timeout=90)
@@ -334,6 +354,7 @@ def test_dataset_round_trip_load_and_stream(tmp_path):
     expected = [{"idx": i, "label": rows["label"][i], "blob": rows["blob"][i].hex()} for i in range(5)]
     assert res["train"]["loaded"] == expected[:4] and res["test"]["loaded"] == expected[4:]
     assert res["train"]["streamed"] == expected[:4] and res["test"]["streamed"] == expected[4:]
+    assert res["pushed"] == [expected[3], expected[1]]
     # Streaming read the Parquet shards with byte ranges.
     assert "/resolve/" in (log := (tmp_path / "hub" / "requests.log").read_text()) and "-> 206" in log
 
@@ -445,6 +466,7 @@ class TinyModel(PreTrainedModel):
 """
 
 
+@pytest.mark.slow
 def test_transformers_push_to_hub_and_from_pretrained(tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "tiny_modeling.py").write_text(MODELING)
