@@ -304,3 +304,128 @@ def write_evaluation_report(
     }
     results["confusion_matrix"] = matrix.tolist()
     return results
+
+
+@dataclass
+class ClipPredictions:
+    """Logits of every evaluated clip, with the video it comes from.
+
+    Attributes:
+        logits: (num_clips_total, num_labels) float32.
+        sample_ids: (num_clips_total,) the `sample_id` of each clip's video.
+        labels: (num_clips_total,) primary label of each clip's video.
+        clip_starts: (num_clips_total,) index of the clip's first frame in the video's frame list.
+    """
+
+    logits: np.ndarray
+    sample_ids: np.ndarray
+    labels: np.ndarray
+    clip_starts: np.ndarray
+
+
+def predict_clips(
+    model,
+    processor,
+    rows,
+    all_clips: bool = False,
+    batch_size: int = 8,
+    frame_mode: str = "clip",
+    device: str | None = None,
+    progress: bool = True,
+) -> ClipPredictions:
+    """Run the model on one centred clip per video (the paper) or on every clip covering each video.
+
+    Args:
+        model: an `RViTForVideoClassification` (or any model taking `pixel_values`, `frame_mask`).
+        processor: its `RViTVideoProcessor` (gives the clip length `num_frames`).
+        rows: an iterable of dataset rows (`frames`, `sample_id`, `primary_label`).
+        all_clips: non-overlapping clips covering the whole video (`ahu_train.data.clip_starts`).
+        frame_mode: `"clip"` or `"single"` (one frame repeated; the no-motion control).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .data import VideoClipCollator, iter_video_clips
+
+    collator = VideoClipCollator(processor, training=False, augmentation=None, frame_mode=frame_mode)
+    device = device or next(model.parameters()).device
+    model.eval()
+    logits, sample_ids, labels, starts = [], [], [], []
+    batch: list[dict] = []
+
+    def flush():
+        inputs = collator(batch)
+        with torch.no_grad():
+            output = model(pixel_values=inputs["pixel_values"].to(device), frame_mask=inputs["frame_mask"].to(device))
+        logits.append(output.logits.float().cpu().numpy())
+        batch.clear()
+
+    clips = iter_video_clips(rows, processor.num_frames, all_clips=all_clips)
+    for row, start in tqdm(clips, desc="clips", unit="clip", disable=not progress):
+        batch.append(row)
+        sample_ids.append(row["sample_id"])
+        labels.append(int(row["primary_label"]))
+        starts.append(start)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    num_labels = model.config.num_labels
+    return ClipPredictions(
+        np.concatenate(logits) if logits else np.zeros((0, num_labels), dtype=np.float32),
+        np.asarray(sample_ids), np.asarray(labels, dtype=np.int64), np.asarray(starts, dtype=np.int64),
+    )
+
+
+def evaluate_model(
+    model,
+    processor,
+    splits: dict,
+    out_dir: str | Path,
+    video_level: bool = True,
+    aggregation: str = "mean_probability",
+    num_resamples: int = 1000,
+    batch_size: int = 8,
+    frame_mode: str = "clip",
+    seed: int = 0,
+) -> dict:
+    """Evaluate on each split at clip level (one centred clip per video, the paper's protocol) and, when
+    `video_level`, at video level (all clips of a video, scores aggregated). Writes per setting the confusion
+    matrix and per-class PNGs and the predictions CSV, plus `metrics.json` and `metrics.md` for all of them.
+
+    Args:
+        splits: {split name: dataset (map-style or iterable) of rows}.
+
+    Returns:
+        {"<split>/clip" and "<split>/video": the `write_evaluation_report` dict of that setting}.
+    """
+    import json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    results: dict[str, dict] = {}
+    for split, rows in splits.items():
+        single = predict_clips(model, processor, rows, all_clips=False, batch_size=batch_size, frame_mode=frame_mode)
+        results[f"{split}/clip"] = write_evaluation_report(
+            out_dir, f"{split}_clip", single.sample_ids, softmax(single.logits), single.labels, label_names,
+            num_resamples=num_resamples, seed=seed, extra_columns={"clip_start": single.clip_starts},
+        )
+        if video_level:
+            every = predict_clips(model, processor, rows, all_clips=True, batch_size=batch_size, frame_mode=frame_mode)
+            video = aggregate_clip_scores(every.logits, every.sample_ids, every.labels, method=aggregation)
+            scores = softmax(video.scores) if aggregation == "mean_logit" else video.scores
+            results[f"{split}/video"] = write_evaluation_report(
+                out_dir, f"{split}_video", video.sample_ids, scores, video.labels, label_names,
+                num_resamples=num_resamples, seed=seed, extra_columns={"num_clips": video.num_clips},
+            )
+            results[f"{split}/video"]["aggregation"] = aggregation
+    summary = {
+        name: {key: value for key, value in result.items() if key not in ("confusion_matrix",)}
+        for name, result in results.items()
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    table_rows = {name: {"n": result["n"], **{m: result["ci"].get(m, result[m]) for m in HEADLINE_METRICS}}
+                  for name, result in results.items()}
+    (out_dir / "metrics.md").write_text(metrics_table(table_rows) + "\n", encoding="utf-8")
+    return results

@@ -1,0 +1,332 @@
+"""The training run behind `scripts/train_rvit.py`: arguments, the paper preset, `run_training`.
+
+Everything the script does can be done from Python:
+
+```python
+from transformers import TrainingArguments
+from ahu_train.train import DataArguments, ModelArguments, run_training
+
+result = run_training(
+    ModelArguments(config_overrides="hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64",
+                   num_frames=4, image_size=32),
+    DataArguments(data_dir="archive/"),
+    TrainingArguments("outputs/rvit", max_steps=20, use_cpu=True, remove_unused_columns=False),
+)
+print(result.metrics)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from hf_loader.constants import LABELS, NUM_LABELS, TRAIN_IMAGE_SIZE, TRAIN_MEAN, TRAIN_NUM_FRAMES, TRAIN_STD
+
+from .data import ClipAugmentation, TrainingDataError, VideoClipCollator, label_counts, load_ahu_dataset
+from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
+from .trainer import AHUTrainer, make_compute_metrics
+
+logger = logging.getLogger(__name__)
+
+CLASS_WEIGHTINGS = ("none", "inverse_sqrt", "inverse")
+
+# The AHU paper's protocol (its RViT-main/main.py and Table 2), as defaults of the three argument groups.
+# StepLR(10 epochs, gamma 0.8) is `step_lr_epochs`/`step_lr_gamma`; the paper's 80/20 split is `split_scheme`.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {
+        "model": {
+            "config_preset": "ahu",
+            "num_frames": TRAIN_NUM_FRAMES,
+            "image_size": TRAIN_IMAGE_SIZE,
+            "step_lr_epochs": 10.0,
+            "step_lr_gamma": 0.8,
+        },
+        "data": {"split_scheme": "paper"},
+        "training": {
+            "per_device_train_batch_size": 32,
+            "per_device_eval_batch_size": 32,
+            "learning_rate": 1e-4,
+            "adam_beta1": 0.9,
+            "adam_beta2": 0.999,
+            "weight_decay": 0.0,
+            "label_smoothing_factor": 0.1,
+            "lr_scheduler_type": "constant",
+            "warmup_steps": 0,
+            "optim": "adamw_torch",
+        },
+    }
+}
+
+
+@dataclass
+class ModelArguments:
+    """What model to train, and how its loss is computed."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A saved RViT (folder or Hub repo) to fine-tune; default: a new model."}
+    )
+    config_preset: str = field(default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Comma-separated config fields of a new model, e.g. 'hidden_size=32,num_hidden_layers=1'."},
+    )
+    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (the paper: 36)."})
+    image_size: int | None = field(default=None, metadata={"help": "Frame side in pixels (the paper: 112)."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Allow remote code of model_name_or_path."})
+    loss_type: str = field(
+        default="cross_entropy",
+        metadata={"help": f"One of {LOSS_TYPES}; rank_weighted is the paper's top-3 rank weighting (1.0/0.7/0.5)."},
+    )
+    class_weighting: str = field(
+        default="none", metadata={"help": f"Class weights of the loss for the long tail: one of {CLASS_WEIGHTINGS}."}
+    )
+    balanced_sampling: bool = field(
+        default=False, metadata={"help": "Draw training rows so that classes come up evenly (one process only)."}
+    )
+    step_lr_epochs: float | None = field(
+        default=None, metadata={"help": "StepLR period in epochs (the paper: 10); replaces lr_scheduler_type."}
+    )
+    step_lr_gamma: float = field(default=0.8, metadata={"help": "StepLR factor (the paper: 0.8)."})
+
+    def __post_init__(self):
+        if self.loss_type not in LOSS_TYPES:
+            raise ValueError(f"--loss_type {self.loss_type!r}: choose one of {LOSS_TYPES}")
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(f"--class_weighting {self.class_weighting!r}: choose one of {CLASS_WEIGHTINGS}")
+
+
+@dataclass
+class DataArguments:
+    """Where the data comes from and how it becomes clips."""
+
+    data_dir: str | None = field(default=None, metadata={"help": "Archive folder (prepared by the AHU builder)."})
+    dataset_name: str | None = field(default=None, metadata={"help": "Hub repo id or exported Parquet folder."})
+    dataset_config_name: str = field(default="processed", metadata={"help": "Builder/export config."})
+    split_scheme: str | None = field(default=None, metadata={"help": "stratified, paper (80/20) or creator."})
+    streaming: bool = field(default=False, metadata={"help": "Stream the training data (needs --max_steps)."})
+    train_split: str = field(default="train")
+    eval_split: str | None = field(default=None, metadata={"help": "Default: validation, else test."})
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    frame_mode: str = field(
+        default="clip", metadata={"help": "clip, or single: one frame repeated over the clip (a no-motion control)."}
+    )
+    multi_label: bool = field(default=False, metadata={"help": "Train on every label (BCE) instead of the first."})
+    augment: bool = field(default=True, metadata={"help": "Random crop/flip/intensity jitter while training."})
+    cache_dir: str | None = field(default=None)
+    preset: str | None = field(default=None, metadata={"help": f"Protocol preset: one of {sorted(PRESETS)}."})
+
+
+@dataclass
+class TrainingRunResult:
+    """What `run_training` returns: the trainer (model inside), the processor and the metrics it logged."""
+
+    trainer: AHUTrainer
+    processor: Any
+    metrics: dict[str, float]
+    output_dir: Path
+
+
+def preset_defaults(name: str | None) -> dict[str, Any]:
+    """The flat argument defaults of a preset (for `HfArgumentParser.set_defaults`)."""
+    if name is None:
+        return {}
+    if name not in PRESETS:
+        raise ValueError(f"--preset {name!r}: choose one of {sorted(PRESETS)}")
+    flat: dict[str, Any] = {}
+    for group in PRESETS[name].values():
+        flat.update(group)
+    return flat
+
+
+def parse_config_overrides(text: str | None) -> dict[str, Any]:
+    """'hidden_size=32,attention_type=linear' → {'hidden_size': 32, 'attention_type': 'linear'} (JSON values)."""
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        if "=" not in item:
+            raise ValueError(f"--config_overrides: {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def build_model_and_processor(model_args: ModelArguments, multi_label: bool = False):
+    """A new RViT (from a preset and overrides) with its matching video processor, or a saved one.
+
+    Returns:
+        (model, processor); the processor's `num_frames` and size match the model's config.
+    """
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    from modeling_rvit import RViTConfig, RViTForVideoClassification
+    from modeling_rvit.video_processing_rvit import RViTVideoProcessor
+
+    if model_args.model_name_or_path:
+        model = AutoModelForVideoClassification.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        )
+        processor = AutoVideoProcessor.from_pretrained(
+            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        )
+        return model, processor
+    overrides = parse_config_overrides(model_args.config_overrides)
+    if model_args.num_frames is not None:
+        overrides["num_frames"] = model_args.num_frames
+    if model_args.image_size is not None:
+        overrides["image_size"] = model_args.image_size
+    overrides.setdefault("num_labels", NUM_LABELS)
+    overrides.setdefault("id2label", dict(enumerate(LABELS)))
+    overrides.setdefault("label2id", {name: index for index, name in enumerate(LABELS)})
+    if multi_label:
+        overrides["problem_type"] = "multi_label_classification"
+    config = RViTConfig.from_preset(model_args.config_preset, **overrides)
+    model = RViTForVideoClassification(config)
+    processor = RViTVideoProcessor(
+        num_frames=config.num_frames,
+        size={"height": config.image_size, "width": config.image_size},
+        image_mean=list(TRAIN_MEAN),
+        image_std=list(TRAIN_STD),
+    )
+    return model, processor
+
+
+def _pick_eval_split(dataset, requested: str | None) -> str | None:
+    if requested is not None:
+        if requested not in dataset:
+            raise TrainingDataError(f"no split {requested!r}; the dataset has {sorted(dataset)}")
+        return requested
+    for name in ("validation", "test"):
+        if name in dataset:
+            return name
+    return None
+
+
+def run_training(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+) -> TrainingRunResult:
+    """Train (and evaluate) RViT on AHU with `AHUTrainer`; save the model, processor and metrics.
+
+    Resumes from `training_args.resume_from_checkpoint` (a path, or `"last"` for the newest checkpoint in
+    `output_dir`). Test-split metrics are logged as `test_*` when the dataset has a test split distinct from
+    the evaluation split.
+    """
+    if training_args.remove_unused_columns:
+        # transformers#20827: the Trainer would drop the `frames` column before the collator sees it.
+        logger.info("remove_unused_columns=True would drop the frames column; setting it to False")
+        training_args.remove_unused_columns = False
+    set_seed(training_args.seed)
+
+    dataset = load_ahu_dataset(
+        data_dir=data_args.data_dir,
+        dataset_name=data_args.dataset_name,
+        config_name=data_args.dataset_config_name,
+        split_scheme=data_args.split_scheme,
+        streaming=data_args.streaming,
+        cache_dir=data_args.cache_dir,
+    )
+    if data_args.train_split not in dataset:
+        raise TrainingDataError(f"no split {data_args.train_split!r}; the dataset has {sorted(dataset)}")
+    train_dataset = dataset[data_args.train_split]
+    eval_split = _pick_eval_split(dataset, data_args.eval_split)
+    eval_dataset = dataset[eval_split] if eval_split else None
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise TrainingDataError("a streamed dataset has no length: give --max_steps")
+    if data_args.max_train_samples is not None:
+        train_dataset = _take(train_dataset, data_args.max_train_samples)
+    if eval_dataset is not None and data_args.max_eval_samples is not None:
+        eval_dataset = _take(eval_dataset, data_args.max_eval_samples)
+
+    model, processor = build_model_and_processor(model_args, multi_label=data_args.multi_label)
+    loss_type = "multi_label" if data_args.multi_label else model_args.loss_type
+
+    class_weights = sample_weights = None
+    if model_args.class_weighting != "none" or model_args.balanced_sampling:
+        if data_args.streaming:
+            raise TrainingDataError("class weights and balanced sampling need a map-style dataset (not --streaming)")
+        counts = label_counts(train_dataset)
+        if model_args.class_weighting != "none":
+            class_weights = class_weights_from_counts(counts, power=1.0 if model_args.class_weighting == "inverse" else 0.5)
+        if model_args.balanced_sampling:
+            sample_weights = balanced_sample_weights(train_dataset["primary_label"])
+
+    collator_kwargs = {"processor": processor, "frame_mode": data_args.frame_mode, "multi_label": data_args.multi_label}
+    train_collator = VideoClipCollator(
+        training=True, augmentation=ClipAugmentation() if data_args.augment else None, **collator_kwargs
+    )
+    eval_collator = VideoClipCollator(training=False, augmentation=None, **collator_kwargs)
+
+    trainer = AHUTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        data_collator=train_collator,
+        eval_data_collator=eval_collator,
+        compute_metrics=make_compute_metrics(multi_label=data_args.multi_label),
+        loss_type=loss_type,
+        class_weights=class_weights,
+        step_lr_epochs=model_args.step_lr_epochs,
+        step_lr_gamma=model_args.step_lr_gamma,
+        sample_weights=sample_weights,
+    )
+
+    metrics: dict[str, float] = {}
+    # A new model is always trained; a saved one (--model_name_or_path) only with --do_train.
+    if training_args.do_train or not model_args.model_name_or_path:
+        checkpoint = training_args.resume_from_checkpoint
+        if checkpoint == "last":
+            checkpoint = get_last_checkpoint(training_args.output_dir)
+            if checkpoint is None:
+                logger.info("no checkpoint in %s: training from scratch", training_args.output_dir)
+        train_result = trainer.train(resume_from_checkpoint=checkpoint)
+        trainer.save_model()
+        metrics.update(train_result.metrics)
+        trainer.log_metrics("train", train_result.metrics)
+        trainer.save_metrics("train", train_result.metrics)
+        trainer.save_state()
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        metrics.update(eval_metrics)
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+    if eval_split != "test" and "test" in dataset and not data_args.streaming:
+        test_metrics = trainer.evaluate(eval_dataset=dataset["test"], metric_key_prefix="test")
+        metrics.update(test_metrics)
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+    _write_run_info(training_args.output_dir, model_args, data_args, eval_split)
+    return TrainingRunResult(trainer, processor, metrics, Path(training_args.output_dir))
+
+
+def _take(dataset, count: int):
+    """The first `count` rows of a map-style or streamed dataset."""
+    if hasattr(dataset, "select"):
+        return dataset.select(range(min(count, len(dataset))))
+    return dataset.take(count)
+
+
+def _write_run_info(output_dir: str, model_args: ModelArguments, data_args: DataArguments, eval_split) -> None:
+    """`ahu_run.json`: the data and model arguments of the run (read by the model card)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    info = {"model_args": vars(model_args), "data_args": vars(data_args), "eval_split": eval_split}
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / "ahu_run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+
+
+def num_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,151 @@
+"""`Trainer` wiring for RViT on AHU: the loss hook, the StepLR schedule, balanced sampling, compute_metrics.
+
+`AHUTrainer` is a `transformers.Trainer` whose `compute_loss` calls `ahu_train.losses` (so the paper's
+rank-weighted loss, class weights and multi-label BCE are options, and `label_smoothing_factor` of
+`TrainingArguments` is honoured), whose scheduler can be the paper's StepLR counted in epochs, and whose
+train sampler can draw classes evenly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import WeightedRandomSampler
+from transformers import EvalPrediction, Trainer
+from transformers.modeling_outputs import ImageClassifierOutput
+
+from hf_loader.constants import LABELS
+
+from .losses import PAPER_RANK_WEIGHTS, compute_classification_loss
+from .metrics import flatten_metrics, multi_label_metrics, single_label_metrics
+
+
+class AHUTrainer(Trainer):
+    """`Trainer` with the AHU losses, an optional StepLR in epochs and optional class-balanced sampling.
+
+    Args (besides `Trainer`'s):
+        loss_type: one of `ahu_train.losses.LOSS_TYPES` (`cross_entropy`, `rank_weighted`, `paper_top3`,
+            `multi_label`).
+        class_weights: (num_labels,) weights of the true classes (or positive weights for multi-label).
+        rank_weights: loss weights of the true label at rank 1, 2, 3 (the paper's 1.0 / 0.7 / 0.5).
+        step_lr_epochs: when set, the learning rate is multiplied by `step_lr_gamma` every this many epochs
+            (the paper: 10 epochs, gamma 0.8), in place of `lr_scheduler_type`.
+        eval_data_collator: the collator of evaluation and prediction batches (no augmentation, centre
+            window); `data_collator` then serves training only.
+        sample_weights: (num_train_rows,) per-row draw weights (`ahu_train.losses.balanced_sample_weights`);
+            a `WeightedRandomSampler` with replacement then replaces shuffling (single process only).
+    """
+
+    def __init__(
+        self,
+        *args,
+        loss_type: str = "cross_entropy",
+        class_weights: torch.Tensor | None = None,
+        rank_weights: Sequence[float] = PAPER_RANK_WEIGHTS,
+        step_lr_epochs: float | None = None,
+        step_lr_gamma: float = 0.8,
+        sample_weights: torch.Tensor | None = None,
+        eval_data_collator: Callable | None = None,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.eval_data_collator = eval_data_collator
+        self.loss_type = loss_type
+        self.class_weights = class_weights
+        self.rank_weights = tuple(rank_weights)
+        self.step_lr_epochs = step_lr_epochs
+        self.step_lr_gamma = step_lr_gamma
+        self.sample_weights = sample_weights
+        if sample_weights is not None and self.args.world_size > 1:
+            raise ValueError(
+                "balanced sampling (sample_weights) is implemented for one process only; use class weights "
+                "(class_weighting) with several processes"
+            )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = compute_classification_loss(
+            outputs.logits,
+            labels,
+            loss_type=self.loss_type,
+            label_smoothing=self.args.label_smoothing_factor,
+            class_weights=self.class_weights,
+            rank_weights=self.rank_weights,
+        )
+        # Only loss and logits: the prediction loop would otherwise collect every output field as "logits".
+        return (loss, ImageClassifierOutput(loss=loss, logits=outputs.logits)) if return_outputs else loss
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.step_lr_epochs is None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        if self.lr_scheduler is None:
+            steps_per_epoch = self._optimizer_steps_per_epoch(num_training_steps)
+            step_size = max(1, round(self.step_lr_epochs * steps_per_epoch))
+            self.lr_scheduler = torch.optim.lr_scheduler.StepLR(
+                self.optimizer if optimizer is None else optimizer, step_size=step_size, gamma=self.step_lr_gamma
+            )
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    def _optimizer_steps_per_epoch(self, num_training_steps: int) -> float:
+        """Optimizer steps per epoch; for an iterable dataset (no length), max_steps / num_train_epochs."""
+        try:
+            batches = len(self.get_train_dataloader())
+        except TypeError:
+            return num_training_steps / max(1.0, self.args.num_train_epochs)
+        return max(1, math.ceil(batches / self.args.gradient_accumulation_steps))
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._collating_for_eval():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._collating_for_eval():
+            return super().get_test_dataloader(test_dataset)
+
+    @contextlib.contextmanager
+    def _collating_for_eval(self):
+        """Swap in the evaluation collator while a dataloader is built (it keeps the collate_fn it got)."""
+        if self.eval_data_collator is None:
+            yield
+            return
+        train_collator, self.data_collator = self.data_collator, self.eval_data_collator
+        try:
+            yield
+        finally:
+            self.data_collator = train_collator
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.sample_weights is None:
+            return super()._get_train_sampler(train_dataset)
+        generator = torch.Generator().manual_seed(self.args.seed)
+        return WeightedRandomSampler(self.sample_weights, num_samples=len(self.sample_weights), replacement=True,
+                                     generator=generator)
+
+
+def make_compute_metrics(
+    multi_label: bool = False, label_names: Sequence[str] = LABELS
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """`compute_metrics` for `Trainer`: the metrics/ahu_metrics evaluate module on the eval logits.
+
+    Single-label: top-1/3/5 accuracy, macro-F1, balanced accuracy, `recall_<Label>`; multi-label (sigmoid
+    of the logits): mAP, macro/micro-F1, `ap_<Label>`.
+    """
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        logits = np.asarray(logits, dtype=np.float64)
+        references = np.asarray(prediction.label_ids)
+        if multi_label:
+            probabilities = 1.0 / (1.0 + np.exp(-logits))
+            results = multi_label_metrics(probabilities, references.astype(np.int64))
+        else:
+            results = single_label_metrics(logits, references.astype(np.int64))
+        return flatten_metrics(results, label_names)
+
+    return compute_metrics
