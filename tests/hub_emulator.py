@@ -403,7 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         for key, value in (headers or {}).items():
             if key != "Content-Length":
-                self.send_header(key, value)
+                self.send_header(key, _ascii(value))
         self.end_headers()
         if not head_only and body:
             self.wfile.write(body)
@@ -582,6 +582,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._paths_info(repo_type, repo_id, args[0])
             if action == "refs" and not args and method == "GET":
                 return self._refs(repo_type, repo_id)
+            if action.startswith("xet-"):
+                raise HubError(
+                    501,
+                    "The Hub emulator speaks classic LFS only: set HF_HUB_DISABLE_XET=1 in the client's env.",
+                )
             if action == "branch" and len(args) == 1 and method in ("POST", "DELETE"):
                 return self._branch(repo_type, repo_id, args[0], method)
             if action == "tag" and len(args) == 1 and method in ("POST", "DELETE"):
@@ -990,7 +995,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         for key, value in headers.items():
-            self.send_header(key, value)
+            self.send_header(key, _ascii(value))
         self.end_headers()
         if method == "HEAD" or length == 0:
             return
@@ -1003,6 +1008,11 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 self.wfile.write(data)
                 remaining -= len(data)
+
+
+def _ascii(value: str) -> str:
+    """Header values must be latin-1: escape anything else (unicode file names, messages)."""
+    return value.encode("ascii", "backslashreplace").decode()
 
 
 def _prefix(repo_type: str) -> str:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -87,7 +88,12 @@ def _push_raw(
 def test_resolve_headers_range_and_errors(tmp_path):
     big = os.urandom(3000)
     with running_hub(tmp_path / "hub") as ep:
-        sha = _push_raw(ep, "org/r", {"a.txt": b"hello world", "w/x.bin": big}, lfs={"w/x.bin"})
+        files = {"a.txt": b"hello world", "w/x.bin": big, "数据/é ü.txt": "ünïcode".encode()}
+        sha = _push_raw(ep, "org/r", files, lfs={"w/x.bin"})
+        status, _, body = _http("GET", f"{ep}/org/r/resolve/main/" + urllib.parse.quote("数据/é ü.txt"))
+        assert (status, body.decode()) == (200, "ünïcode")
+        status, headers, _ = _http("HEAD", f"{ep}/org/r/resolve/main/" + urllib.parse.quote("数据/nö.txt"))
+        assert status == 404 and "\\u6570\\u636e/n\\xf6.txt" in headers["X-Error-Message"]
 
         status, headers, body = _http("HEAD", f"{ep}/org/r/resolve/main/w/x.bin")
         assert status == 200 and body == b""
