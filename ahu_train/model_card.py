@@ -40,6 +40,7 @@ def _yaml_list(values: Sequence[str], indent: int = 0) -> str:
 def _model_index(model_name: str, dataset_name: str, results: dict) -> str:
     """The `model-index` YAML block: one entry per evaluated split/setting (headline metrics only)."""
     entries = []
+    dataset_type = dataset_name.lower().replace(" ", "-")
     for setting, values in results.items():
         metric_lines = "\n".join(
             f"          - type: {metric}\n            name: {metric.replace('_', ' ')} ({setting})\n"
@@ -50,7 +51,7 @@ def _model_index(model_name: str, dataset_name: str, results: dict) -> str:
         split = setting.split("/")[0]
         entries.append(
             "      - task:\n          type: video-classification\n          name: Video classification\n"
-            f"        dataset:\n          name: {dataset_name}\n          type: {dataset_name}\n"
+            f"        dataset:\n          name: {dataset_name}\n          type: {dataset_type}\n"
             f"          split: {split}\n        metrics:\n{metric_lines}"
         )
     if not entries:
