@@ -186,7 +186,7 @@ def pull(
     repo_type: str = "model",
     revision: str | None = None,
     *,
-    token: str | None = None,
+    token: str | bool | None = None,
     local_dir: str | os.PathLike | None = None,
     allow_patterns: list[str] | str | None = None,
     endpoint: str | None = None,

@@ -389,9 +389,12 @@ def test_hub_helpers_round_trip_and_errors(tmp_path):
     (src / "data").mkdir(parents=True)
     (src / "README.md").write_text(CARD)
     (src / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1" + os.urandom(100))
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
     code = f"""
         from pathlib import Path
-        from hf_loader.hub import HubAuthError, HubNotFoundError, pull, push_folder
+        from hf_loader.hub import HubAuthError, HubNotFoundError, HubOfflineError, pull, push_folder
         src = Path({str(src)!r})
         first = push_folder(src, "ahu", "dataset", commit_message="v1")
         (src / "README.md").write_text("---\\nlicense: mit\\n---\\nv2\\n")
@@ -403,9 +406,14 @@ def test_hub_helpers_round_trip_and_errors(tmp_path):
             (src / "data/train-00000-of-00001.parquet").read_bytes()
         old = pull("{EMULATOR_USER}/ahu", "dataset", revision=first)
         assert (old / "README.md").read_text() == {CARD!r}
+        push_folder(src, "secret", "dataset", private=True)
+        dead = "http://127.0.0.1:{dead_port}"
         for call, exc in ((lambda: pull("{EMULATOR_USER}/missing", "dataset"), HubNotFoundError),
                           (lambda: pull("{EMULATOR_USER}/ahu", "dataset", revision="nobranch"), HubNotFoundError),
-                          (lambda: push_folder(src, "ahu2", "dataset", token=False), HubAuthError)):
+                          (lambda: push_folder(src, "ahu2", "dataset", token=False), HubAuthError),
+                          (lambda: pull("{EMULATOR_USER}/secret", "dataset", token=False), HubNotFoundError),
+                          (lambda: pull("{EMULATOR_USER}/never-pulled", "dataset", endpoint=dead), HubOfflineError),
+                          (lambda: push_folder(src, "ahu", "dataset", endpoint=dead), HubOfflineError)):
             try:
                 call()
             except exc as err:
@@ -416,12 +424,15 @@ def test_hub_helpers_round_trip_and_errors(tmp_path):
     with running_hub(tmp_path / "hub") as ep:
         proc = run_hub_client(textwrap.dedent(code), ep, tmp_path / "home", timeout=60)
     errors = [line for line in proc.stdout.splitlines() if line.startswith("ERR")]
-    assert len(errors) == 3, proc.stdout
+    assert len(errors) == 6, proc.stdout
     assert (
         errors[0].startswith("ERR HubNotFoundError") and "missing" in errors[0] and "repo_type" in errors[0]
     )
     assert errors[1].startswith("ERR HubNotFoundError") and "revision" in errors[1]
     assert errors[2].startswith("ERR HubAuthError") and "401" in errors[2] and "hf auth login" in errors[2]
+    assert errors[3].startswith("ERR HubNotFoundError") and "private" in errors[3]
+    assert errors[4].startswith("ERR HubOfflineError") and "cannot be reached" in errors[4]
+    assert errors[5].startswith("ERR HubOfflineError") and "cannot push to" in errors[5]
 
 
 def test_hub_helpers_offline_and_bad_input(tmp_path):
