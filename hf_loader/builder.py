@@ -44,7 +44,8 @@ Splits (`split_scheme`, see `hf_loader.splits`): `"stratified"` (default, train/
 stratified on the primary label, `seed`), `"paper"` (the paper's 80/20 train/test split, random_state=42),
 `"creator"` (creator-disjoint train/validation/test; needs rename.xlsx's links, else `SplitError`). The
 split is decided in `_split_generators` from entry names alone, before any media is read, so
-map-style and streaming datasets hold the same examples.
+map-style and streaming datasets hold the same examples. A split that gets no sample (a tiny archive)
+is left out with a warning.
 
 Bad input: strict by default (`errors="raise"`): the first bad entry raises an `AHUDataError` naming
 it and the fix. With `errors="skip"` bad entries are left out, a warning gives the counts per reason,
@@ -384,6 +385,10 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         filtered_by_sample = filtered.by_sample_id() if filtered is not None else {}
         plans = []
         for split in split_names(config.split_scheme):
+            if not assignment[split]:
+                # datasets cannot read back an empty split; a tiny archive simply lacks it.
+                logger.warning("AHU %s: split %r is empty (%d samples in all) and is left out.", config.name, split, len(records))
+                continue
             plan = _Plan(
                 config_name=config.name,
                 split=split,

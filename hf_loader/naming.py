@@ -57,6 +57,11 @@ class EntryName:
         return self.labels[0]
 
 
+def _shown_extension(name: str) -> str:
+    stem, dot, extension = name.rpartition(".")
+    return f"'.{extension}'" if dot and stem and " " not in extension and len(extension) <= 5 else "no extension"
+
+
 def strip_extension(name: str) -> tuple[str, str]:
     """`"Video_1_Cyst.mp4"` → `("Video_1_Cyst", ".mp4")`; the extension is lower-cased, `""` if none known.
 
@@ -118,11 +123,12 @@ def parse_filtered_name(name: str, require_extension: bool = True) -> EntryName:
     is_video = match["prefix"].lower() == "video"
     if is_video and extension not in VIDEO_EXTENSIONS and (require_extension or extension):
         raise NameParseError(
-            f"a `Video_` entry must be a video file ({', '.join(VIDEO_EXTENSIONS)}), got {extension or 'no extension'}.",
+            f"expected a `Video_` entry to be a video file ({', '.join(VIDEO_EXTENSIONS)}), got "
+            f"{_shown_extension(name)}; rename it or move it out of the archive.",
             entry=name,
         )
     if not is_video and extension:
-        raise NameParseError("a `Photos_` entry must be a folder of images, not a file.", entry=name)
+        raise NameParseError("expected a `Photos_` entry to be a folder of images, not a file.", entry=name)
     return EntryName(
         name=name,
         tier="filtered",
