@@ -408,9 +408,7 @@ def export_dataset_dict(
     if set_default:
         entry["default"] = True
     configs[config_name] = entry
-    # configs: default first, then in export order, so the card lists them predictably
-    ordered = dict(sorted(configs.items(), key=lambda item: not item[1].get("default", False)))
-    return write_dataset_card(out_dir, infos, MetadataConfigs(ordered), template_path)
+    return write_dataset_card(out_dir, infos, configs, template_path)
 
 
 def export_dataset(
@@ -454,27 +452,28 @@ def push_export(
     commit_message: str = "Upload the AHU ultrasound database (Parquet export)",
     revision: str | None = None,
 ) -> str:
-    """Uploads an export folder to a Hub dataset repo (created if missing) and returns the commit URL.
+    """Uploads an export folder to a Hub dataset repo (created if missing) in one commit.
 
-    Uses `HfApi.create_repo` + `HfApi.upload_folder`, so it follows `HF_ENDPOINT` and `HF_TOKEN`.
+    Goes through `hf_loader.hub.push_folder` (`create_repo` + `upload_folder`, following
+    `HF_ENDPOINT` and `HF_TOKEN`), which turns network and auth failures into `HubAccessError`.
+
+    Returns:
+        The sha of the new commit.
     """
-    from huggingface_hub import HfApi
+    from .hub import push_folder
 
     out_dir = Path(out_dir)
     if not (out_dir / "README.md").is_file() or not (out_dir / DATA_DIR).is_dir():
         raise ExportError(
             "is not an export folder (no README.md or data/); run export_dataset first", entry=str(out_dir)
         )
-    api = HfApi(token=token)
-    repo_id = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True).repo_id
-    commit = api.upload_folder(
-        repo_id=repo_id,
+    return push_folder(
+        out_dir,
+        repo_id,
         repo_type="dataset",
-        folder_path=str(out_dir),
+        token=token,
+        private=private,
         commit_message=commit_message,
         revision=revision,
         allow_patterns=["README.md", "*.png", f"{DATA_DIR}/**"],
-        # shards of an earlier push that this export no longer has would be loaded as extra rows
-        delete_patterns=["*.png", f"{DATA_DIR}/**"],
     )
-    return str(commit)
