@@ -322,7 +322,7 @@ class HubEmulatorServer(ThreadingHTTPServer):
         self.max_body = max_body
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.log_lock = threading.Lock()
-        self.log_file = open(log_path, "a", buffering=1) if log_path is not None else None  # noqa: SIM115
+        self.log_file = open(log_path, "a", buffering=1, encoding="utf-8") if log_path is not None else None  # noqa: SIM115
 
     def log(self, line: str) -> None:
         if self.log_file is not None:
@@ -348,23 +348,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         start = time.monotonic()
-        self._status = 0
+        self._status = 0  # set once the status line is sent
         self._body_consumed = False
+        error = ""
         with self.server.slots:
             try:
                 self._route(method)
-            except HubError as err:
-                self._send_error(err)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
-            except Exception as err:  # noqa: BLE001 - an emulator bug: answer 500 with the reason, and log it
-                self._send_error(HubError(500, f"emulator error: {type(err).__name__}: {err}"))
-                self.server.log(f"  !! {type(err).__name__}: {err}")
+            except Exception as err:  # noqa: BLE001 - HubError, or an emulator bug answered as a 500
+                if not isinstance(err, HubError):
+                    err = HubError(500, f"emulator error: {type(err).__name__}: {err}")
+                error = f" [{err.code or ''}] {err.message}"
+                if self._status:  # the answer had started: the client sees a truncated body
+                    self.close_connection = True
+                else:
+                    with contextlib.suppress(OSError):
+                        self._send_error(err)
         if not self._body_consumed and int(self.headers.get("Content-Length") or 0) > 0:
             self.close_connection = True  # unread body would corrupt the next keep-alive request
-        self.server.log(
-            f"{_now()} {method} {self.path} -> {self._status} ({(time.monotonic() - start) * 1000:.0f} ms)"
-        )
+        elapsed_ms = (time.monotonic() - start) * 1000
+        self.server.log(f"{_now()} {method} {self.path} -> {self._status} ({elapsed_ms:.0f} ms){error}")
 
     def do_GET(self) -> None:
         self._dispatch("GET")
