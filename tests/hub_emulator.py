@@ -322,7 +322,10 @@ class HubEmulatorServer(ThreadingHTTPServer):
         self.max_body = max_body
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.log_lock = threading.Lock()
-        self.log_file = open(log_path, "a", buffering=1, encoding="utf-8") if log_path is not None else None  # noqa: SIM115
+        # Kept open for the server's life (closed in server_close); line-buffered so a crash keeps the tail.
+        self.log_file = None
+        if log_path is not None:
+            self.log_file = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
 
     def log(self, line: str) -> None:
         if self.log_file is not None:
