@@ -135,6 +135,10 @@ class HubStore:
 
     # -- repos ---------------------------------------------------------------------------------------------
     def repo_dir(self, repo_type: str, repo_id: str) -> Path:
+        parts = repo_id.split("/")
+        # Names come from URLs: refuse anything that is not a plain name (no "..", no extra segment).
+        if repo_type not in REPO_TYPES or len(parts) != 2 or not all(_NAME_RE.match(p) for p in parts):
+            raise HubError(404, f"Repository {repo_type} '{repo_id}' not found.", code="RepoNotFound")
         return self.root / "repos" / repo_type / repo_id
 
     def repo_exists(self, repo_type: str, repo_id: str) -> bool:
@@ -541,6 +545,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if is_batch and method == "POST":
             return self._lfs_batch(repo_type, f"{parts[0]}/{parts[1][: -len('.git')]}")
+        if len(parts) >= 4 and parts[1] == "resolve":  # a repo id without namespace
+            raise HubError(404, f"Repository {repo_type} '{parts[0]}' not found.", code="RepoNotFound")
         if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
             return self._resolve(repo_type, f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:]), method)
         raise HubError(404, f"Not found: {method} {url.path} (the emulator does not implement it)")

@@ -122,8 +122,10 @@ def test_resolve_headers_range_and_errors(tmp_path):
         )
         status, headers, _ = _http("GET", f"{ep}/org/r/resolve/nobranch/a.txt")
         assert status == 404 and headers["X-Error-Code"] == "RevisionNotFound"
-        status, headers, _ = _http("GET", f"{ep}/api/models/org/nope")
-        assert status == 404 and headers["X-Error-Code"] == "RepoNotFound"
+        for url in (f"{ep}/api/models/org/nope", f"{ep}/api/models/gpt2", f"{ep}/gpt2/resolve/main/config.json",
+                    f"{ep}/api/models/org/..%2F..%2Fobjects", f"{ep}/api/models/../.."):  # fmt: skip
+            status, headers, _ = _http("GET", url)
+            assert status == 404 and headers["X-Error-Code"] == "RepoNotFound", url
         status, _, body = _http("GET", f"{ep}/api/agent-harnesses")
         assert (status, json.loads(body)) == (200, {"standardEnvVars": [], "harnesses": {}})
 
