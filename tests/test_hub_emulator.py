@@ -309,6 +309,57 @@ def test_model_round_trip(tmp_path):
     )
 
 
+def test_hf_api_surface_and_filesystem(tmp_path):
+    """The HfApi / HfFileSystem calls `datasets` and users make beyond upload + download."""
+    out = tmp_path / "out.json"
+    code = f"""
+        import json
+        from huggingface_hub import HfApi, HfFileSystem
+        api = HfApi()
+        repo = api.create_repo("surf", repo_type="dataset").repo_id
+        kw = dict(repo_id=repo, repo_type="dataset")
+        first = api.upload_file(path_or_fileobj=b"x" * 5000, path_in_repo="a/b.bin", **kw).oid
+        api.upload_file(path_or_fileobj=b"hello", path_in_repo="a/c.txt", **kw)
+        info = api.get_paths_info(repo, ["a", "a/b.bin", "nope"], expand=True, repo_type="dataset")
+        tree = list(api.list_repo_tree(repo, "a", expand=True, repo_type="dataset"))
+        siblings = api.dataset_info(repo, files_metadata=True).siblings
+        fs = HfFileSystem()
+        with fs.open(f"datasets/{{repo}}/a/c.txt", "rb") as f:
+            f.seek(1)
+            middle = f.read(3).decode()
+        res = dict(
+            info=[(e.path, type(e).__name__, e.last_commit.oid) for e in info],
+            tree=[(e.path, e.size, e.lfs.sha256 if e.lfs else None) for e in tree],
+            sizes={{s.rfilename: s.size for s in siblings}},
+            exists=[api.file_exists(repo, "a/c.txt", repo_type="dataset"),
+                    api.file_exists(repo, "nope", repo_type="dataset"), api.repo_exists("x/y")],
+            glob=fs.glob(f"datasets/{{repo}}/**/*.txt"), middle=middle, first=first,
+            size=fs.info(f"datasets/{{repo}}/a/b.bin")["size"],
+        )
+        api.delete_file("a/c.txt", **kw)
+        res["after_delete"] = api.list_repo_files(**kw)
+        api.delete_folder("a", **kw)
+        res["after_delete_folder"] = api.list_repo_files(**kw)
+        api.delete_repo(**kw)
+        res["exists_after_delete_repo"] = api.repo_exists(**kw)
+        json.dump(res, open({str(out)!r}, "w"))
+    """
+    with running_hub(tmp_path / "hub") as ep:
+        run_hub_client(textwrap.dedent(code), ep, tmp_path / "home", timeout=60)
+    res = json.loads(out.read_text())
+    assert [e[:2] for e in res["info"]] == [["a", "RepoFolder"], ["a/b.bin", "RepoFile"]]
+    assert res["info"][1][2] == res["first"] != res["info"][0][2]  # the folder changed again with a/c.txt
+    sha = hashlib.sha256(b"x" * 5000).hexdigest()
+    assert res["tree"] == [["a/b.bin", 5000, sha], ["a/c.txt", 5, None]]
+    assert res["sizes"]["a/b.bin"] == 5000 and res["sizes"]["a/c.txt"] == 5
+    assert res["exists"] == [True, False, False]
+    assert res["glob"] == [f"datasets/{EMULATOR_USER}/surf/a/c.txt"]
+    assert (res["middle"], res["size"]) == ("ell", 5000)
+    assert res["after_delete"] == [".gitattributes", "a/b.bin"]
+    assert res["after_delete_folder"] == [".gitattributes"]
+    assert res["exists_after_delete_repo"] is False
+
+
 CARD = """---
 configs:
 - config_name: default
