@@ -270,18 +270,18 @@ def label_clip_frames(
 ) -> list[Image.Image]:
     """Frames of an animation with one tile per label present: tile t shows one clip of that label.
 
-    Each clip is sampled at `num_frames` evenly spaced positions (an image set cycles its images).
+    Each clip is sampled at `num_frames` evenly spaced positions (an image set steps through its images).
 
     Returns:
         `num_frames` RGB images of `columns * cell_size` x `rows * (cell_size + caption)` pixels.
     """
     split = _first_split(dataset)
-    columns = media_columns(split.features)
+    media = media_columns(split.features)
     picked = {name: rows[0] for name, rows in pick_samples(split, 1, label_column, seed=seed).items() if rows}
     if not picked:
         raise PreviewError("the dataset has no row to show")
     positions = [index / max(1, num_frames - 1) for index in range(num_frames)]
-    clips = {name: [_fit(frame, cell_size) for frame in sample_frames(row, columns, positions)]
+    clips = {name: [_fit(frame, cell_size) for frame in sample_frames(row, media, positions)]
              for name, row in picked.items()}
     caption = max(14, cell_size // 8)
     columns = min(columns, len(clips))
