@@ -569,7 +569,12 @@ def probe_video(data: bytes, location: str) -> tuple[int | None, float | None, f
             "replace it (download the archive again).",
             entry=location,
         ) from None
-    return num_frames, fps, duration
+    return num_frames, _float32(fps), _float32(duration)
+
+
+def _float32(value: float | None) -> float | None:
+    # The features store float32: round here so streamed rows equal the prepared ones.
+    return None if value is None else float(np.float32(value))
 
 
 def _image_value(data: bytes, location: str) -> dict:
@@ -652,8 +657,8 @@ def _preprocessed_frames(entry: Entry, files: dict[str, bytes], drop_noise: bool
     selected.update(
         {
             "num_frames": int(sample.num_source_frames) if sample.num_source_frames is not None else None,
-            "fps": float(sample.fps) if sample.fps else None,
-            "duration": float(sample.duration) if sample.duration else None,
+            "fps": _float32(sample.fps) if sample.fps else None,
+            "duration": _float32(sample.duration) if sample.duration else None,
         }
     )
     return selected

@@ -1,0 +1,204 @@
+"""`AHUUltrasound` on the sample archive: every config, from the folder and from the zips, agrees with
+the manifest; streaming yields the same examples; split schemes; frames without a processed tier."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from archive_helpers import copy_samples
+from hf_loader import LABELS, AHUUltrasound
+from hf_loader.splits import assign_splits
+
+CONFIGS = ("processed", "filtered", "raw", "full")
+
+
+def _zips_only(sample_archive, tmp_path):
+    folder = tmp_path / "zips"
+    folder.mkdir()
+    for name in ("raw.zip", "filtered.zip", "processed.zip"):
+        shutil.copy2(sample_archive / name, folder / name)
+    return folder
+
+
+def _build(tmp_path, config_name, data_dir, **kwargs):
+    builder = AHUUltrasound(
+        config_name=config_name, data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), decode_video=False, **kwargs
+    )
+    builder.download_and_prepare()
+    return builder
+
+
+def _rows(dataset_dict) -> dict[int, dict]:
+    return {row["sample_id"]: row for split in dataset_dict.values() for row in split}
+
+
+def _label_ids(names):
+    return [LABELS.index(name) for name in names]
+
+
+def _fingerprint(value):
+    """Comparable form of a row value: images and videos become digests of their pixels / bytes."""
+    if isinstance(value, Image.Image):
+        return hashlib.md5(np.asarray(value.convert("RGB")).tobytes()).hexdigest()
+    if isinstance(value, dict) and set(value) == {"bytes", "path"}:
+        return hashlib.md5(value["bytes"] or b"").hexdigest()
+    if isinstance(value, list):
+        return [_fingerprint(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _fingerprint(item) for key, item in value.items()}
+    return value
+
+
+def _check_against_manifest(config_name, rows, archive, manifest):
+    samples = {sample["sample_id"]: sample for sample in manifest["samples"]}
+    assert set(rows) == set(samples)
+    for sample_id, row in rows.items():
+        sample = samples[sample_id]
+        assert row["labels"] == _label_ids(sample["labels"])
+        assert row["primary_label"] == LABELS.index(sample["primary_label"])
+        assert row["kind"] == sample["kind"]
+        assert row["creator"] == sample["creator"]
+        if config_name in ("processed", "full"):
+            noise = [sample["processed_frames"].index(name) for name in sample["noise_frames"]]
+            kept = [i for i in range(len(sample["processed_frames"])) if i not in noise]
+            assert row["noise_frame_indices"] == noise
+            assert row["frame_indices"] == kept
+            assert len(row["frames"]) == len(kept)
+            assert all(frame.size == (224, 224) for frame in row["frames"])
+            expected = np.asarray(Image.open(archive / sample["processed_path"] / sample["processed_frames"][kept[0]]))
+            assert np.array_equal(np.asarray(row["frames"][0]), expected)
+        if config_name in ("filtered", "raw", "full"):
+            if sample["kind"] == "video":
+                assert row["num_frames"] == sample["num_source_frames"]
+                assert row["fps"] == pytest.approx(sample["fps"])
+                assert row["duration"] == pytest.approx(sample["num_source_frames"] / sample["fps"], abs=0.05)
+            else:
+                assert row["video"] is None
+        if config_name == "filtered":
+            if sample["kind"] == "video":
+                assert row["video"]["bytes"] == (archive / sample["filtered_path"]).read_bytes()
+                assert row["frames"] is None
+            else:
+                assert len(row["frames"]) == len(list((archive / sample["filtered_path"]).iterdir()))
+        if config_name in ("raw", "full"):
+            assert row["post_id"] == sample["raw_path"].removeprefix("raw/")
+            assert row["original_path"] == sample["original_path"]
+            assert len(row["comments"]) == len(sample["comments"])
+            for got, want in zip(row["comments"], sample["comments"]):
+                assert (got["text"], got["depth"], got["liked_by_creator"], got["by_creator"]) == (
+                    want["text"],
+                    want["depth"],
+                    want["liked_by_creator"],
+                    want["by_creator"],
+                )
+        if config_name == "full" and sample["kind"] == "video":
+            assert row["video"]["bytes"] == (archive / sample["filtered_path"]).read_bytes()
+
+
+@pytest.mark.parametrize("source", ["folder", "zips"])
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_config_agrees_with_manifest(config_name, source, sample_archive, sample_manifest, tmp_path):
+    data_dir = sample_archive if source == "folder" else _zips_only(sample_archive, tmp_path)
+    builder = _build(tmp_path, config_name, data_dir)
+    dataset = builder.as_dataset()
+    assert set(dataset) == {"train", "validation", "test"}
+    # The folder holds every tier twice (folders and zips); each sample must still appear once.
+    assert sum(split.num_rows for split in dataset.values()) == len(sample_manifest["samples"])
+    _check_against_manifest(config_name, _rows(dataset), sample_archive, sample_manifest)
+    assert len(builder.skipped) == 0
+
+
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_streaming_yields_the_same_examples_as_map_style(config_name, sample_archive, tmp_path):
+    builder = _build(tmp_path, config_name, _zips_only(sample_archive, tmp_path))
+    dataset = builder.as_dataset()
+    streamed = builder.as_streaming_dataset()
+    assert set(streamed) == set(dataset)
+    for split in dataset:
+        mapped_rows = [_fingerprint(row) for row in dataset[split]]
+        streamed_rows = [_fingerprint(row) for row in streamed[split]]
+        assert streamed_rows == mapped_rows
+
+
+def test_split_membership_is_the_pure_split_function_of_the_names(sample_archive, sample_manifest, tmp_path):
+    from hf_loader.splits import SampleRecord
+
+    builder = _build(tmp_path, "processed", sample_archive, seed=5)
+    dataset = builder.as_dataset()
+    records = [SampleRecord(s["sample_id"], s["primary_label"], s["creator"]) for s in sample_manifest["samples"]]
+    expected = assign_splits(records, "stratified", seed=5)
+    assert {split: sorted(dataset[split]["sample_id"]) for split in dataset} == expected
+
+
+def test_paper_split_is_80_20_train_test(sample_archive, sample_manifest, tmp_path):
+    dataset = _build(tmp_path, "processed", sample_archive, split_scheme="paper").as_dataset()
+    num_samples = len(sample_manifest["samples"])
+    assert set(dataset) == {"train", "test"}
+    assert dataset["test"].num_rows == int(np.ceil(0.2 * num_samples))
+    assert dataset["train"].num_rows + dataset["test"].num_rows == num_samples
+
+
+def test_creator_split_keeps_each_creator_in_one_split(sample_archive, tmp_path):
+    dataset = _build(tmp_path, "processed", sample_archive, split_scheme="creator").as_dataset()
+    creators = {split: set(dataset[split]["creator"]) for split in dataset}
+    assert None not in set().union(*creators.values())
+    assert not (creators["train"] & creators["validation"]) and not (creators["train"] & creators["test"])
+    assert not (creators["validation"] & creators["test"])
+
+
+def test_drop_noise_false_keeps_every_frame(sample_archive, sample_manifest, tmp_path):
+    rows = _rows(_build(tmp_path, "processed", sample_archive, drop_noise=False).as_dataset())
+    for sample in sample_manifest["samples"]:
+        row = rows[sample["sample_id"]]
+        assert len(row["frames"]) == len(sample["processed_frames"])
+        assert row["frame_indices"] == list(range(len(sample["processed_frames"])))
+        assert len(row["noise_frame_indices"]) == len(sample["noise_frames"])
+
+
+def test_processed_config_without_processed_tier_builds_frames_from_the_filtered_tier(sample_archive, tmp_path):
+    samples = {s["sample_id"]: s for s in __import__("json").loads((sample_archive / "manifest.json").read_text())["samples"]}
+    chosen = [1, 7]  # a video and an image set
+    assert {samples[i]["kind"] for i in chosen} == {"video", "image_set"}
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", chosen, tiers=("filtered",))
+    rows = _rows(_build(tmp_path, "processed", data_dir, drop_noise=False).as_dataset())
+    for sample_id in chosen:
+        row, sample = rows[sample_id], samples[sample_id]
+        assert len(row["frames"]) == len(sample["processed_frames"])
+        assert all(frame.size == (224, 224) and frame.mode == "RGB" for frame in row["frames"])
+    assert rows[1]["num_frames"] == samples[1]["num_source_frames"]
+    assert rows[1]["fps"] == pytest.approx(samples[1]["fps"])
+
+
+def test_npy_frames_of_videos_are_converted_from_bgr_and_image_sets_kept_rgb(tmp_path):
+    archive = tmp_path / "archive"
+    for folder in ("processed/1_Cyst", "processed/2_Stone", "filtered/Photos_2_Stone"):
+        (archive / folder).mkdir(parents=True)
+    (archive / "filtered" / "Video_1_Cyst.mp4").write_bytes(b"names only: the processed config reads no video")
+    blue_first = np.zeros((4, 4, 3), np.uint8)
+    blue_first[..., 0] = 255  # channel 0 is blue in BGR, red in RGB
+    for folder in ("processed/1_Cyst", "processed/2_Stone"):
+        np.save(archive / folder / "01.npy", blue_first)
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="JPEG")
+    (archive / "filtered" / "Photos_2_Stone" / "01.jpg").write_bytes(buffer.getvalue())
+    rows = _rows(_build(tmp_path, "processed", archive, split_scheme="paper").as_dataset())
+    assert rows[1]["kind"] == "video" and rows[2]["kind"] == "image_set"
+    assert tuple(np.asarray(rows[1]["frames"][0])[0, 0]) == (0, 0, 255)
+    assert tuple(np.asarray(rows[2]["frames"][0])[0, 0]) == (255, 0, 0)
+
+
+def test_videos_decode_with_torchcodec(sample_archive, sample_manifest, tmp_path):
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", [1, 2], tiers=("filtered",))
+    builder = AHUUltrasound(config_name="filtered", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), split_scheme="paper")
+    builder.download_and_prepare()
+    samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
+    for row in builder.as_dataset()["train"]:
+        decoder = row["video"]
+        assert decoder.metadata.num_frames == samples[row["sample_id"]]["num_source_frames"]
+        assert tuple(decoder[0].shape) == (3, sample_manifest["video"]["height"], sample_manifest["video"]["width"])
