@@ -206,3 +206,33 @@ def test_streaming_download_manager_still_downloads_and_checks(server, tmp_path)
     streaming = StreamingDownloadManager(download_config=datasets.DownloadConfig(cache_dir=tmp_path, disable_tqdm=True))
     paths = fetch(server, streaming)
     assert paths[0].is_file() and paths[0].read_bytes() == FILES["processed.zip"]
+
+
+def test_builder_downloads_from_figshare_and_builds(sample_archive, sample_manifest, tmp_path):
+    """End to end: listing, download with a 403 on the primary route, md5 check, then the builder's dataset."""
+    from hf_loader.builder import AHUUltrasound
+
+    zips = {name: (sample_archive / name).read_bytes() for name in ("raw.zip", "filtered.zip", "processed.zip")}
+    with FigshareServer(zips) as server:
+        server.behaviour["primary"] = "403"
+        builder = AHUUltrasound(config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path))
+        builder.download_and_prepare()
+        dataset = builder.as_dataset()
+        assert server.downloads("api") == 3 and server.downloads("mirror") == 0
+    folder = tmp_path / "downloads" / "figshare" / "26889334"  # default_download_dir of the builder's cache
+    assert sorted(path.name for path in folder.glob("*.zip")) == sorted(zips)
+    for name, data in zips.items():
+        assert (folder / name).read_bytes() == data
+    ids = sorted(sample_id for split in dataset.values() for sample_id in split["sample_id"])
+    assert ids == sorted(sample["sample_id"] for sample in sample_manifest["samples"])
+
+
+def test_builder_reports_the_hand_download_when_figshare_refuses(tmp_path):
+    from hf_loader.builder import AHUUltrasound
+
+    with FigshareServer({"processed.zip": b"PK\x05\x06" + bytes(18)}) as server:
+        for route in server.behaviour:
+            server.behaviour[route] = "403"
+        builder = AHUUltrasound(config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path))
+        with pytest.raises(DownloadError, match=r"doi.org/10.6084/m9.figshare.26889334.*data_dir"):
+            builder.download_and_prepare()
