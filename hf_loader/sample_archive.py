@@ -42,7 +42,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from .constants import (
     COMMENTS_TABLE_NAME,
@@ -55,6 +55,7 @@ from .constants import (
     TIERS,
 )
 from .errors import AHUDataError
+from .sample_rendering import PhoneOverlay, PresenterScene, TitleCard, UltrasoundScene
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -65,7 +66,7 @@ NOISE_PATH_PREFIX = "/home/ahu/Data/processed"
 ZIP_DATE_TIME = (2024, 1, 1, 0, 0, 0)
 XLSX_TIMESTAMP = "2024-01-01T00:00:00Z"
 SOURCE_JPEG_QUALITY = 90
-PROCESSED_JPEG_QUALITY = 95
+PROCESSED_JPEG_QUALITY = 85
 
 
 class SampleArchiveError(AHUDataError):
@@ -178,6 +179,7 @@ class SamplePlan:
     probe: str = "sector"
     segments: list[Segment] = field(default_factory=list)
     pulse_period_s: float | None = None
+    motion_px: int = 0
     comments: list[dict] = field(default_factory=list)
 
     @property
@@ -406,6 +408,8 @@ def _plan_video(rng: np.random.Generator, plan: SamplePlan, width: int, height: 
     y0 = int(round(height * rng.uniform(0.2, 0.36)))
     y0 = min(y0, height - box_h - int(0.12 * height))
     plan.us_box = (x0, y0, x0 + box_w, y0 + box_h)
+    # A frozen or replayed image (0 px), a slow drift (1 px) or a live scan (3 px).
+    plan.motion_px = int(rng.choice([0, 1, 3], p=[0.3, 0.3, 0.4]))
     if "Vascular" in plan.labels:
         # 0.7-0.9 s: never a multiple of 1/3 s, so every 10th frame at 30 fps sees another phase.
         plan.pulse_period_s = float(rng.uniform(0.7, 0.9))
@@ -491,7 +495,7 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
     if plan.kind == "video":
         filtered_path = out_dir / "filtered" / f"{plan.filtered_name}.mp4"
         scene = UltrasoundScene(rng, plan.labels, plan.us_box[2] - plan.us_box[0], plan.us_box[3] - plan.us_box[1],
-                                plan.probe, pulse_period_s=plan.pulse_period_s)
+                                plan.probe, pulse_period_s=plan.pulse_period_s, motion=plan.motion_px)
         frames = _video_frames(rng, plan, scene, width, height)
         processed = []
         noise = []
@@ -521,8 +525,8 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
         image_h = _even(width * 0.9375)
         raw_files, processed, noise = [], [], []
         for image_index in range(1, plan.num_images + 1):
-            scene = UltrasoundScene(rng, plan.labels, image_w, image_h, plan.probe)
-            gray = scene.render(int(rng.integers(0, 30)))
+            scene = UltrasoundScene(rng, plan.labels, image_w, image_h, plan.probe, motion=0)
+            gray = scene.render(0)
             data = _jpeg_bytes(scene.colorize(gray), SOURCE_JPEG_QUALITY)
             name = frame_file_name(image_index)
             (filtered_dir / name).write_bytes(data)
@@ -562,6 +566,7 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
         "segments": [{"kind": s.kind, "start_frame": s.start, "stop_frame": s.stop} for s in plan.segments],
         "us_box": us_box,
         "probe": plan.probe,
+        "probe_motion_px": plan.motion_px,
         "pulse_period_s": plan.pulse_period_s,
         "comments": plan.comments,
     }
@@ -586,6 +591,28 @@ def _save_jpeg(image: Image.Image, path: Path, quality: int) -> None:
     path.write_bytes(_jpeg_bytes(image, quality))
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 limited-range conversion of (height, width, 3) uint8 RGB to a yuv420p plane stack.
+
+    Returns a (height * 3 // 2, width) uint8 array (Y, then U, then V), the layout
+    `av.VideoFrame.from_ndarray(..., format="yuv420p")` takes. Done here in integer numpy
+    rather than by swscale, whose SIMD paths depend on buffer alignment and so are not
+    byte-reproducible from run to run.
+    """
+    height, width, _ = rgb.shape
+    r, g, b = (rgb[..., c].astype(np.int32) for c in range(3))
+    out = np.empty((height * 3 // 2, width), np.uint8)
+    out[:height] = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    # Chroma from the 2x2 mean of each channel (sum of four, so the shifts gain two bits).
+    r4, g4, b4 = (c.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3)) for c in (r, g, b))
+    u = ((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128
+    v = ((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128
+    quarter = (height // 2) * (width // 2)
+    out[height:].reshape(-1)[:quarter] = u.reshape(-1)
+    out[height:].reshape(-1)[quarter:] = v.reshape(-1)
+    return out
+
+
 def _encode_video(path: Path, frames, width: int, height: int, num_frames: int, on_frame=None) -> None:
     """Encodes RGB frames (height, width, 3) uint8 as H.264 yuv420p mp4 at `FPS`."""
     import av
@@ -601,7 +628,7 @@ def _encode_video(path: Path, frames, width: int, height: int, num_frames: int, 
         for index, rgb in enumerate(frames):
             if on_frame is not None:
                 on_frame(index, rgb)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, FPS)
             for packet in stream.encode(frame):
@@ -706,59 +733,26 @@ def _zip_folder(folder: Path, zip_path: Path) -> None:
             archive.writestr(info, file.read_bytes())
 
 
-# ----------------------------------------------------------------------------------------------
-# Rendering
-# ----------------------------------------------------------------------------------------------
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(6, int(size)))
-
-
-class UltrasoundScene:
-    """Renders the ultrasound machine's screen for one sample: a (height, width) grey image.
-
-    Placeholder renderer: a dark panel with a bright imaging region and one mark per label.
-    """
-
-    def __init__(self, rng, labels, width, height, probe, pulse_period_s=None):
-        self.width, self.height = int(width), int(height)
-        self.labels = list(labels)
-        self.probe = probe
-        self.pulse_period_s = pulse_period_s
-        self.base = np.full((self.height, self.width), 18, np.float32)
-        my, mx = self.height // 10, self.width // 8
-        self.base[my : self.height - my, mx : self.width - mx] = 90
-        yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
-        self.yy, self.xx = yy, xx
-        self.cx, self.cy = self.width / 2, self.height / 2
-        self.radius = 0.1 * min(self.width, self.height)
-        self.tint = np.array([1.0, 1.0, 1.0], np.float32)
-
-    def render(self, t: int) -> np.ndarray:
-        image = self.base.copy()
-        radius = self.radius
-        if self.pulse_period_s:
-            radius *= 1 + 0.3 * math.sin(2 * math.pi * t / (FPS * self.pulse_period_s))
-        index = LABELS.index(self.labels[0])
-        inside = (self.xx - self.cx) ** 2 + (self.yy - self.cy) ** 2 < radius**2
-        image[inside] = 10 + 18 * index
-        return np.clip(image, 0, 255).astype(np.uint8)
-
-    def colorize(self, gray: np.ndarray) -> np.ndarray:
-        return np.repeat(gray[..., None], 3, axis=2)
-
-
-def _video_frames(rng, plan: SamplePlan, scene: UltrasoundScene, width: int, height: int):
-    """Yields (height, width, 3) uint8 RGB frames of one video."""
+def _video_frames(rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundScene, width: int, height: int):
+    """Yields the (height, width, 3) uint8 RGB frames of one video (the same buffer may be reused)."""
     x0, y0, x1, y1 = plan.us_box
+    overlay = PhoneOverlay(rng, width, height, plan.us_box, plan.creator, plan.title,
+                           f"#超声 #{LABEL_TERMS[plan.labels[0]]}")
+    noise_scene_at = {}
+    for segment in plan.segments:
+        if segment.kind == "title_card":
+            noise_scene = TitleCard(rng, plan.title, width, height)
+        else:
+            noise_scene = PresenterScene(rng, width, height)
+        noise_scene_at.update({t: noise_scene for t in range(segment.start, segment.stop)})
     screen = np.zeros((height, width, 3), np.uint8)
-    noise_frame = np.zeros((height, width, 3), np.uint8)
-    noise_frame[...] = (200, 120, 60)
-    segments = {i: s.kind for s in plan.segments for i in range(s.start, s.stop)}
+    overlay.apply(screen, 0, plan.num_frames)
     for t in range(plan.num_frames):
-        if t in segments:
-            yield noise_frame
-            continue
-        screen[y0:y1, x0:x1] = scene.colorize(scene.render(t))
-        yield screen
+        if t in noise_scene_at:
+            frame = noise_scene_at[t].render(t).copy()
+            overlay.apply(frame, t, plan.num_frames)
+        else:
+            screen[y0:y1, x0:x1] = scene.colorize(scene.render(t))
+            frame = screen
+            overlay.apply(frame, t, plan.num_frames, static=False)
+        yield frame
