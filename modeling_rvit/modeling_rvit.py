@@ -347,6 +347,17 @@ class RViTEncoder(nn.Module):
         return new_state, all_hidden_states, all_attentions
 
 
+def _resize_position_embeddings(position_embeddings: torch.Tensor, num_patches: int) -> torch.Tensor:
+    """`(1, 1 + n, C)` -> `(1, 1 + num_patches, C)`: the patch grid resized bicubically, the class position kept."""
+    if position_embeddings.shape[1] == num_patches + 1:
+        return position_embeddings
+    class_position, patch_positions = position_embeddings[:, :1], position_embeddings[:, 1:]
+    old_side, new_side = round(patch_positions.shape[1] ** 0.5), round(num_patches**0.5)
+    grid = patch_positions.reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2)
+    grid = nn.functional.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+    return torch.cat((class_position, grid.permute(0, 2, 3, 1).reshape(1, num_patches, -1)), dim=1)
+
+
 class RViTPreTrainedModel(PreTrainedModel):
     config: RViTConfig
     config_class = RViTConfig
@@ -366,6 +377,103 @@ class RViTPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.position_embeddings, std=std)
         elif isinstance(module, RViTEncoder):
             init.trunc_normal_(module.state_tokens, std=std)
+
+    @classmethod
+    def from_vit_pretrained(
+        cls,
+        vit,
+        state_projection_init: str = "zeros",
+        **config_overrides,
+    ):
+        """
+        An RViT whose frame encoder starts from a transformers ViT checkpoint (e.g. ImageNet-pretrained).
+
+        Copied from the ViT: the patch embedding, class token, position embeddings (bicubic-resized when
+        `image_size` or `patch_size` is overridden), and per layer the LayerNorms (`layernorm_before` serves both
+        `frame_layernorm` and `state_layernorm`), the query/key/value projections (the frame half of the fused
+        projection), the output projection and the MLP. The state tokens and the head keep their fresh
+        initialization; ViT's final LayerNorm and pooler have no counterpart and are not used.
+
+        Args:
+            vit (`str`, `os.PathLike` or `ViTModel`/`ViTForImageClassification`): a checkpoint folder or Hub id
+                (loaded with `ViTModel.from_pretrained`), or a loaded model.
+            state_projection_init (`str`, *optional*, defaults to `"zeros"`): the state half of the fused projection:
+                `"zeros"` (at the start, attention reads only the frame, as the ViT did) or `"copy"` (the same
+                weights as the frame half).
+            config_overrides: `RViTConfig` fields (e.g. `num_labels`, `attention_type`, `image_size`).
+        """
+        from transformers import ViTModel
+
+        if state_projection_init not in ("zeros", "copy"):
+            raise ValueError(f"state_projection_init={state_projection_init!r}: choose 'zeros' or 'copy'.")
+        if not isinstance(vit, nn.Module):
+            vit = ViTModel.from_pretrained(vit, add_pooling_layer=False)
+        vit = getattr(vit, "vit", vit)
+        vit_config = vit.config
+        fields = {
+            name: getattr(vit_config, name)
+            for name in (
+                "image_size",
+                "patch_size",
+                "num_channels",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "hidden_act",
+                "layer_norm_eps",
+                "qkv_bias",
+                "initializer_range",
+            )
+        }
+        for name in ("image_size", "patch_size"):
+            if not isinstance(fields[name], int):
+                if len(set(fields[name])) != 1:
+                    raise ValueError(f"The ViT's {name}={fields[name]} is not square; RViT needs square frames.")
+                fields[name] = int(fields[name][0])
+        fields.update(config_overrides)
+        model = cls(cls.config_class(**fields))
+        rvit = getattr(model, cls.base_model_prefix, model)
+        rvit_config = rvit.config
+        if rvit_config.hidden_size != vit_config.hidden_size or rvit_config.num_hidden_layers > len(vit.layers):
+            raise ValueError(
+                f"hidden_size={rvit_config.hidden_size}, num_hidden_layers={rvit_config.num_hidden_layers} do not "
+                f"fit the ViT's hidden_size={vit_config.hidden_size} and {len(vit.layers)} layers."
+            )
+
+        with torch.no_grad():
+            vit_embeddings, embeddings = vit.embeddings, rvit.embeddings
+            vit_projection = vit_embeddings.patch_embeddings.projection
+            projection = embeddings.patch_embeddings.projection
+            if vit_projection.weight.shape != projection.weight.shape:
+                raise ValueError(
+                    f"The ViT's patch embedding {tuple(vit_projection.weight.shape)} does not fit "
+                    f"{tuple(projection.weight.shape)}; keep the ViT's patch_size and num_channels."
+                )
+            projection.weight.copy_(vit_projection.weight)
+            projection.bias.copy_(vit_projection.bias)
+            embeddings.cls_token.copy_(vit_embeddings.cls_token)
+            embeddings.position_embeddings.copy_(
+                _resize_position_embeddings(vit_embeddings.position_embeddings, rvit_config.num_patches)
+            )
+            for vit_layer, layer in zip(vit.layers, rvit.encoder.layer):
+                layer.frame_layernorm.load_state_dict(vit_layer.layernorm_before.state_dict())
+                layer.state_layernorm.load_state_dict(vit_layer.layernorm_before.state_dict())
+                layer.layernorm_after.load_state_dict(vit_layer.layernorm_after.state_dict())
+                vit_attention = vit_layer.attention
+                projections = (vit_attention.q_proj, vit_attention.k_proj, vit_attention.v_proj)
+                frame_weight = torch.cat([projection.weight for projection in projections])
+                state_weight = frame_weight if state_projection_init == "copy" else torch.zeros_like(frame_weight)
+                layer.attention.qkv.weight.copy_(torch.cat((frame_weight, state_weight), dim=1))
+                if layer.attention.qkv.bias is not None:
+                    biases = [
+                        p.bias if p.bias is not None else p.weight.new_zeros(p.out_features) for p in projections
+                    ]
+                    layer.attention.qkv.bias.copy_(torch.cat(biases))
+                layer.attention.o_proj.load_state_dict(vit_attention.o_proj.state_dict())
+                layer.mlp.fc1.load_state_dict(vit_layer.mlp.fc1.state_dict())
+                layer.mlp.fc2.load_state_dict(vit_layer.mlp.fc2.state_dict())
+        return model
 
     def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
         config = self.config

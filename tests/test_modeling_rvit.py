@@ -426,3 +426,46 @@ def test_invalid_config_is_refused():
         tiny_config(num_attention_heads=5)
     with pytest.raises(Exception, match="choose one of"):
         tiny_config(attention_type="performer")
+
+
+def tiny_vit(tmp_path):
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(5)
+    vit_config = ViTConfig(
+        image_size=16, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, initializer_range=0.2, layer_norm_eps=1e-6,
+    )
+    vit = ViTModel(vit_config, add_pooling_layer=False).eval()
+    vit.save_pretrained(tmp_path / "vit")
+    return vit, tmp_path / "vit"
+
+
+def test_from_vit_pretrained_starts_the_frame_path_as_the_vit(tmp_path):
+    vit, vit_dir = tiny_vit(tmp_path)
+    model = RViTForVideoClassification.from_vit_pretrained(vit_dir, num_labels=5).eval()
+    config = model.config
+    assert (config.hidden_size, config.num_hidden_layers, config.layer_norm_eps, config.num_labels) == (32, 2, 1e-6, 5)
+    assert torch.equal(model.rvit.embeddings.position_embeddings, vit.embeddings.position_embeddings)
+    assert torch.equal(model.rvit.encoder.layer[1].mlp.fc2.weight, vit.layers[1].mlp.fc2.weight)
+    state_half = model.rvit.encoder.layer[0].attention.qkv.weight[:, 32:]
+    assert torch.equal(state_half, torch.zeros_like(state_half))
+
+    # With the state half at zero, layer 0 on a frame computes exactly the ViT's first layer
+    # (RViT adds the position embeddings in every layer, ViT once, so deeper layers differ by design).
+    frame = random_clip(1, 1)
+    with torch.no_grad():
+        rvit_hidden = model.rvit(frame, output_hidden_states=True).hidden_states
+        vit_hidden = vit(frame[:, 0], output_hidden_states=True).hidden_states
+    torch.testing.assert_close(rvit_hidden[1][:, 0], vit_hidden[1], rtol=1e-5, atol=1e-5)
+
+
+def test_from_vit_pretrained_copies_state_half_and_resizes_positions(tmp_path):
+    vit, _ = tiny_vit(tmp_path)
+    model = RViTModel.from_vit_pretrained(vit, state_projection_init="copy", image_size=32)
+    qkv = model.encoder.layer[0].attention.qkv.weight
+    assert torch.equal(qkv[:, :32], qkv[:, 32:])
+    assert model.embeddings.position_embeddings.shape == (1, 17, 32)
+    assert torch.equal(model.embeddings.position_embeddings[:, 0], vit.embeddings.position_embeddings[:, 0])
+    with torch.no_grad():
+        assert model(random_clip(1, 2, size=32)).pooler_output.shape == (1, 96)
