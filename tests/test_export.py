@@ -244,3 +244,23 @@ def test_parse_size(text, expected):
 def test_parse_size_rejects_nonsense():
     with pytest.raises(ExportError, match="500MB"):
         parse_size("big")
+
+
+def test_push_export_round_trip_through_the_hub_emulator(exported, processed, tmp_path):
+    """The pushed folder loads from the Hub (here the local emulator) with the same rows and label names."""
+    import json
+
+    from tests.hub_emulator import EMULATOR_USER, run_hub_client, running_hub
+
+    code = f"""
+import json, datasets
+from hf_loader.export import push_export
+push_export({str(exported)!r}, "ahu-export")
+loaded = datasets.load_dataset("{EMULATOR_USER}/ahu-export", split="train")
+print(json.dumps({{"ids": list(loaded["sample_id"]), "names": loaded.features["primary_label"].names}}))
+"""
+    with running_hub(tmp_path / "hub") as endpoint:
+        result = run_hub_client(code, endpoint, tmp_path / "hf_home", timeout=120)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["ids"] == list(processed["train"]["sample_id"])
+    assert answer["names"] == list(LABELS)
