@@ -123,7 +123,9 @@ class RViTConfig(PreTrainedConfig):
         "ahu": {},
         # The reference's released Jester model: linear attention and a LayerNorm + Linear head, 27 gestures.
         "jester": {"attention_type": "linear", "head_type": "layernorm_linear", "num_labels": 27},
-        # ViT-S/16 and ViT-B/16 frame encoders (so `from_vit_pretrained` can start from those checkpoints).
+        # ViT-S/16 and ViT-B/16 frame encoders (so `from_vit_pretrained` can start from those checkpoints). With
+        # 12 layers the pooled width is 13·C, where the reference's 4× MLP head alone would hold 26·(13·C)² weights,
+        # so these use the released checkpoint's LayerNorm + Linear head.
         "small": {
             "image_size": 224,
             "patch_size": 16,
@@ -132,6 +134,7 @@ class RViTConfig(PreTrainedConfig):
             "num_attention_heads": 6,
             "intermediate_size": 1536,
             "layer_norm_eps": 1e-6,
+            "head_type": "layernorm_linear",
         },
         "base": {
             "image_size": 224,
@@ -141,6 +144,7 @@ class RViTConfig(PreTrainedConfig):
             "num_attention_heads": 12,
             "intermediate_size": 3072,
             "layer_norm_eps": 1e-6,
+            "head_type": "layernorm_linear",
         },
     }
 

@@ -143,7 +143,8 @@ class RViTEmbeddings(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """`(B, T, channels, H, W)` -> frame tokens `(B, T, S, C)`, one convolution over all `B·T` frames."""
         batch_size, num_frames = pixel_values.shape[:2]
-        patch_tokens = self.patch_embeddings(pixel_values.flatten(0, 1))
+        frames = pixel_values.flatten(0, 1).to(dtype=self.patch_embeddings.projection.weight.dtype)
+        patch_tokens = self.patch_embeddings(frames)
         patch_tokens = patch_tokens.unflatten(0, (batch_size, num_frames))
         cls_tokens = self.cls_token.expand(batch_size, num_frames, 1, -1)
         return torch.cat((cls_tokens, patch_tokens), dim=2)
@@ -289,7 +290,6 @@ class RViTEncoder(nn.Module):
         self.config = config
         self.state_tokens = nn.Parameter(torch.zeros(config.num_hidden_layers, config.hidden_size))
         self.layer = nn.ModuleList([RViTLayer(config) for _ in range(config.num_hidden_layers)])
-        self.gradient_checkpointing = False
 
     def initial_hidden(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
         """The state before the first frame, `(L, B, S, C)`, differentiable in `state_tokens`."""
@@ -367,6 +367,9 @@ class RViTPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["RViTEmbeddings", "RViTLayer"]
     _supports_sdpa = True
+    # Checked with torch.compile(model, fullgraph=True), frame_mask included: the frame loop has no data-dependent
+    # branch (masked frames are selected with torch.where).
+    _can_compile_fullgraph = True
 
     def _init_weights(self, module):
         """Linear/conv: normal(0, initializer_range), LayerNorm: (1, 0), learned tokens: truncated normal."""
@@ -598,14 +601,14 @@ class RViTModel(RViTPreTrainedModel):
             )
         batch_size = pixel_values.shape[0]
         frame_mask = self._resolve_frame_mask(pixel_values, frame_mask, attention_mask)
-        if past_state is None:
-            past_state = self.init_state(batch_size, device=pixel_values.device, dtype=pixel_values.dtype)
-        elif past_state.hidden.shape[1] != batch_size:
+        if past_state is not None and past_state.hidden.shape[1] != batch_size:
             raise RViTInputError(
                 f"past_state holds {past_state.hidden.shape[1]} clips but pixel_values holds {batch_size}."
             )
 
         frame_tokens = self.embeddings(pixel_values)
+        if past_state is None:
+            past_state = self.init_state(batch_size, device=frame_tokens.device, dtype=frame_tokens.dtype)
         state, all_hidden_states, all_attentions = self.encoder(
             frame_tokens,
             self.embeddings.position_embeddings,

@@ -469,3 +469,13 @@ def test_from_vit_pretrained_copies_state_half_and_resizes_positions(tmp_path):
     assert torch.equal(model.embeddings.position_embeddings[:, 0], vit.embeddings.position_embeddings[:, 0])
     with torch.no_grad():
         assert model(random_clip(1, 2, size=32)).pooler_output.shape == (1, 96)
+
+
+def test_half_precision_model_takes_float32_frames():
+    model = tiny_model()
+    clip = random_clip(1, 3)
+    with torch.no_grad():
+        full = model(clip).logits
+        half = model.to(torch.bfloat16)(clip).logits
+    assert half.dtype == torch.bfloat16
+    assert_close_relative(half.float(), full, 5e-2)
