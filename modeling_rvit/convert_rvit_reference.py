@@ -31,7 +31,9 @@ from huggingface_hub.errors import StrictDataclassError
 
 from .configuration_rvit import RViTConfig
 
-UNUSED_KEY_PATTERN = re.compile(r"^transformer\.layers\.\d+\.0\.attention\.reattn_(weights|norm\.\d+\.(weight|bias))$")
+UNUSED_KEY_PATTERN = re.compile(
+    r"^transformer\.layers\.\d+\.0\.attention\.reattn_(weights|norm\.\d+\.(weight|bias))$"
+)
 # Prefixes that wrappers (DataParallel, torch.compile) put in front of every key.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -154,7 +156,9 @@ def config_from_reference(reference_config: Mapping, **overrides) -> RViTConfig:
     try:
         return RViTConfig(**fields)
     except StrictDataclassError as error:
-        raise RViTConversionError(f"The reference configuration gives an invalid RViTConfig: {error}") from error
+        raise RViTConversionError(
+            f"The reference configuration gives an invalid RViTConfig: {error}"
+        ) from error
 
 
 def infer_head(state_dict: Mapping[str, torch.Tensor], config: RViTConfig) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -297,7 +298,9 @@ class RViTEncoder(nn.Module):
         device = device if device is not None else self.state_tokens.device
         dtype = dtype if dtype is not None else self.state_tokens.dtype
         first = self.state_tokens.to(device=device, dtype=dtype)[:, None, None, :]
-        rest = torch.zeros(num_layers, batch_size, self.config.num_patches, hidden_size, device=device, dtype=dtype)
+        rest = torch.zeros(
+            num_layers, batch_size, self.config.num_patches, hidden_size, device=device, dtype=dtype
+        )
         return torch.cat((first.expand(-1, batch_size, -1, -1), rest), dim=2)
 
     def forward(
@@ -325,7 +328,9 @@ class RViTEncoder(nn.Module):
             if output_hidden_states:
                 per_frame_outputs[0].append(tokens)
             for index, layer in enumerate(self.layer):
-                tokens, new_hidden, attn_weights = layer(tokens, hidden[index], position_embeddings, output_attentions)
+                tokens, new_hidden, attn_weights = layer(
+                    tokens, hidden[index], position_embeddings, output_attentions
+                )
                 hidden[index] = new_hidden if valid is None else torch.where(valid, new_hidden, hidden[index])
                 if output_hidden_states:
                     per_frame_outputs[index + 1].append(tokens)
@@ -365,7 +370,7 @@ class RViTPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values"
     input_modalities = ("video",)
     supports_gradient_checkpointing = True
-    _no_split_modules = ["RViTEmbeddings", "RViTLayer"]
+    _no_split_modules: ClassVar[list[str]] = ["RViTEmbeddings", "RViTLayer"]
     _supports_sdpa = True
     # Checked with torch.compile(model, fullgraph=True), frame_mask included: the frame loop has no data-dependent
     # branch (masked frames are selected with torch.where).
@@ -432,13 +437,17 @@ class RViTPreTrainedModel(PreTrainedModel):
         for name in ("image_size", "patch_size"):
             if not isinstance(fields[name], int):
                 if len(set(fields[name])) != 1:
-                    raise ValueError(f"The ViT's {name}={fields[name]} is not square; RViT needs square frames.")
+                    raise ValueError(
+                        f"The ViT's {name}={fields[name]} is not square; RViT needs square frames."
+                    )
                 fields[name] = int(fields[name][0])
         fields.update(config_overrides)
         model = cls(cls.config_class(**fields))
         rvit = getattr(model, cls.base_model_prefix, model)
         rvit_config = rvit.config
-        if rvit_config.hidden_size != vit_config.hidden_size or rvit_config.num_hidden_layers > len(vit.layers):
+        if rvit_config.hidden_size != vit_config.hidden_size or rvit_config.num_hidden_layers > len(
+            vit.layers
+        ):
             raise ValueError(
                 f"hidden_size={rvit_config.hidden_size}, num_hidden_layers={rvit_config.num_hidden_layers} do not "
                 f"fit the ViT's hidden_size={vit_config.hidden_size} and {len(vit.layers)} layers."
@@ -466,11 +475,14 @@ class RViTPreTrainedModel(PreTrainedModel):
                 vit_attention = vit_layer.attention
                 projections = (vit_attention.q_proj, vit_attention.k_proj, vit_attention.v_proj)
                 frame_weight = torch.cat([projection.weight for projection in projections])
-                state_weight = frame_weight if state_projection_init == "copy" else torch.zeros_like(frame_weight)
+                state_weight = (
+                    frame_weight if state_projection_init == "copy" else torch.zeros_like(frame_weight)
+                )
                 layer.attention.qkv.weight.copy_(torch.cat((frame_weight, state_weight), dim=1))
                 if layer.attention.qkv.bias is not None:
                     biases = [
-                        p.bias if p.bias is not None else p.weight.new_zeros(p.out_features) for p in projections
+                        p.bias if p.bias is not None else p.weight.new_zeros(p.out_features)
+                        for p in projections
                     ]
                     layer.attention.qkv.bias.copy_(torch.cat(biases))
                 layer.attention.o_proj.load_state_dict(vit_attention.o_proj.state_dict())
@@ -481,9 +493,15 @@ class RViTPreTrainedModel(PreTrainedModel):
     def _check_pixel_values(self, pixel_values: torch.Tensor) -> None:
         config = self.config
         if pixel_values is None:
-            raise RViTInputError("pixel_values is required: a float tensor (batch, frames, channels, height, width).")
+            raise RViTInputError(
+                "pixel_values is required: a float tensor (batch, frames, channels, height, width)."
+            )
         if pixel_values.ndim != 5:
-            hint = " For one clip, add the batch dimension: pixel_values[None]." if pixel_values.ndim == 4 else ""
+            hint = (
+                " For one clip, add the batch dimension: pixel_values[None]."
+                if pixel_values.ndim == 4
+                else ""
+            )
             raise RViTInputError(
                 f"pixel_values must be 5-D (batch, frames, channels, height, width), got shape "
                 f"{tuple(pixel_values.shape)}.{hint}"
@@ -585,7 +603,9 @@ class RViTModel(RViTPreTrainedModel):
             output_hidden_states (`bool`, *optional*):
                 Return the per-frame frame tokens of every layer (memory grows with the number of frames).
         """
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        output_attentions = (
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from modeling_rvit.convert_rvit_reference import RViTConversionError, convert_rvit_reference  # noqa: E402
+from modeling_rvit.convert_rvit_reference import RViTConversionError, convert_rvit_reference
 
 
 def main(argv: list[str] | None = None) -> int:

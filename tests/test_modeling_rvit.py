@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
+from conftest import SHARED_DIR
 from safetensors.torch import load_file, save_file
 
-from conftest import SHARED_DIR
 from hf_loader import constants
 from modeling_rvit import (
     AHU_LABELS,
@@ -30,17 +30,17 @@ REFERENCE_CASES = ("ahu_softmax", "jester_linear")
 
 def tiny_config(**overrides) -> RViTConfig:
     """16 px frames, patch 8 (4 patches + class token), width 32: fast enough to run many frames."""
-    fields = dict(
-        image_size=16,
-        patch_size=8,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        num_labels=5,
-        num_frames=6,
-        initializer_range=0.2,
-    )
+    fields = {
+        "image_size": 16,
+        "patch_size": 8,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "num_labels": 5,
+        "num_frames": 6,
+        "initializer_range": 0.2,
+    }
     fields.update(overrides)
     return RViTConfig(**fields)
 
@@ -69,9 +69,13 @@ def expected_parameter_count(config: RViTConfig) -> int:
     state_tokens = config.num_hidden_layers * c
     per_layer = (
         3 * 2 * c  # three LayerNorms
-        + 2 * c * 3 * c + 3 * c  # fused [W_qkv  W_qkv_h] and the summed bias
-        + c * c + c  # output projection
-        + 2 * c * config.intermediate_size + config.intermediate_size + c  # MLP
+        + 2 * c * 3 * c
+        + 3 * c  # fused [W_qkv  W_qkv_h] and the summed bias
+        + c * c
+        + c  # output projection
+        + 2 * c * config.intermediate_size
+        + config.intermediate_size
+        + c  # MLP
     )
     d = config.pooled_size
     if config.head_type == "mlp":
@@ -139,15 +143,20 @@ def test_converter_script_writes_a_loadable_folder(tmp_path):
 
     from conftest import REPO_ROOT
 
-    spec = importlib.util.spec_from_file_location("convert_script", REPO_ROOT / "scripts" / "convert_rvit_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "convert_script", REPO_ROOT / "scripts" / "convert_rvit_reference.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     case = "jester_linear"
     exit_code = script.main(
         [
-            "--weights", str(REFERENCE_DIR / f"{case}.weights.safetensors"),
-            "--config-json", str(REFERENCE_DIR / f"{case}.json"),
-            "--out", str(tmp_path / "converted"),
+            "--weights",
+            str(REFERENCE_DIR / f"{case}.weights.safetensors"),
+            "--config-json",
+            str(REFERENCE_DIR / f"{case}.json"),
+            "--out",
+            str(tmp_path / "converted"),
         ]
     )
     assert exit_code == 0
@@ -191,7 +200,9 @@ def test_converter_lists_unknown_and_missing_keys(tmp_path):
     with pytest.raises(RViTConversionError, match=r"encoder\.extra\.weight"):
         convert_reference_state_dict({**reference, "encoder.extra.weight": torch.zeros(1)}, config)
 
-    incomplete = {key: value for key, value in reference.items() if key != "transformer.layers.1.0.mlp.net.3.bias"}
+    incomplete = {
+        key: value for key, value in reference.items() if key != "transformer.layers.1.0.mlp.net.3.bias"
+    }
     weights = tmp_path / "incomplete.safetensors"
     save_file(incomplete, weights)
     with pytest.raises(RViTConversionError, match=r"rvit\.encoder\.layer\.1\.mlp\.fc2\.bias"):
@@ -206,7 +217,9 @@ def test_converter_rejects_a_config_missing_fields(tmp_path):
     config_json = tmp_path / "reference.json"
     config_json.write_text(json.dumps({"image_size": 112, "patch_size": 8}))
     with pytest.raises(RViTConversionError, match="depth"):
-        convert_rvit_reference(REFERENCE_DIR / "ahu_softmax.weights.safetensors", config_json, tmp_path / "out")
+        convert_rvit_reference(
+            REFERENCE_DIR / "ahu_softmax.weights.safetensors", config_json, tmp_path / "out"
+        )
 
 
 def test_layernorm_linear_head_converts_from_reference_names():
@@ -357,12 +370,16 @@ def test_single_label_multi_label_and_regression_losses():
     model = tiny_model(problem_type="multi_label_classification")
     targets = torch.tensor([[1.0, 0, 1, 0, 0], [0, 1, 0, 0, 1]])
     multi = model(clip, labels=targets)
-    torch.testing.assert_close(multi.loss, torch.nn.functional.binary_cross_entropy_with_logits(multi.logits, targets))
+    torch.testing.assert_close(
+        multi.loss, torch.nn.functional.binary_cross_entropy_with_logits(multi.logits, targets)
+    )
 
     model = tiny_model(num_labels=1)
     targets = torch.tensor([0.5, -1.0])
     regression = model(clip, labels=targets)
-    torch.testing.assert_close(regression.loss, torch.nn.functional.mse_loss(regression.logits.squeeze(), targets))
+    torch.testing.assert_close(
+        regression.loss, torch.nn.functional.mse_loss(regression.logits.squeeze(), targets)
+    )
 
 
 def test_hidden_states_and_attentions_are_per_frame_and_per_layer():
@@ -433,8 +450,14 @@ def tiny_vit(tmp_path):
 
     torch.manual_seed(5)
     vit_config = ViTConfig(
-        image_size=16, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=64, initializer_range=0.2, layer_norm_eps=1e-6,
+        image_size=16,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        initializer_range=0.2,
+        layer_norm_eps=1e-6,
     )
     vit = ViTModel(vit_config, add_pooling_layer=False).eval()
     vit.save_pretrained(tmp_path / "vit")
@@ -445,7 +468,12 @@ def test_from_vit_pretrained_starts_the_frame_path_as_the_vit(tmp_path):
     vit, vit_dir = tiny_vit(tmp_path)
     model = RViTForVideoClassification.from_vit_pretrained(vit_dir, num_labels=5).eval()
     config = model.config
-    assert (config.hidden_size, config.num_hidden_layers, config.layer_norm_eps, config.num_labels) == (32, 2, 1e-6, 5)
+    assert (config.hidden_size, config.num_hidden_layers, config.layer_norm_eps, config.num_labels) == (
+        32,
+        2,
+        1e-6,
+        5,
+    )
     assert torch.equal(model.rvit.embeddings.position_embeddings, vit.embeddings.position_embeddings)
     assert torch.equal(model.rvit.encoder.layer[1].mlp.fc2.weight, vit.layers[1].mlp.fc2.weight)
     state_half = model.rvit.encoder.layer[0].attention.qkv.weight[:, 32:]
