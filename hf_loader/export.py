@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List, Sequence as SequenceFeature
+from datasets import ClassLabel, Dataset, DatasetDict, DatasetInfo, Features, List
+from datasets import Sequence as SequenceFeature
 from datasets.info import DatasetInfosDict
 from datasets.splits import SplitDict, SplitInfo
 from datasets.table import embed_table_storage
@@ -63,17 +64,29 @@ def parse_size(size: int | str) -> int:
     if not match:
         raise ExportError(f"cannot read {size!r} as a size; write e.g. 500MB or 2GB", entry="max_shard_size")
     number, unit = float(match.group(1)), (match.group(2) or "B").upper()
-    powers = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
-              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    powers = {
+        "B": 1,
+        "KB": 10**3,
+        "MB": 10**6,
+        "GB": 10**9,
+        "TB": 10**12,
+        "KIB": 2**10,
+        "MIB": 2**20,
+        "GIB": 2**30,
+        "TIB": 2**40,
+    }
     return int(number * powers[unit])
 
 
-def build_dataset(data_dir: str | os.PathLike | None, config_name: str = "processed", **builder_kwargs) -> DatasetDict:
+def build_dataset(
+    data_dir: str | os.PathLike | None, config_name: str = "processed", **builder_kwargs
+) -> DatasetDict:
     """Builds one config of `AHUUltrasound` from an archive folder (None: download from Figshare)."""
     from .builder import AHUUltrasound
 
-    builder = AHUUltrasound(config_name=config_name, data_dir=None if data_dir is None else str(data_dir),
-                            **builder_kwargs)
+    builder = AHUUltrasound(
+        config_name=config_name, data_dir=None if data_dir is None else str(data_dir), **builder_kwargs
+    )
     builder.download_and_prepare()
     return builder.as_dataset()
 
@@ -253,7 +266,12 @@ def plot_label_distribution(stats: dict, path: str | os.PathLike, title: str = "
 
 
 def _size_category(num_rows: int) -> str:
-    for bound, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+    for bound, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
         if num_rows < bound:
             return name
     return "n>1M"
@@ -270,7 +288,8 @@ def _statistics_section(config_name: str, stats: dict, info: DatasetInfo, image_
     total = sum(stats["splits"].values())
     lines = [f"### Config `{config_name}`", ""]
     lines.append(
-        f"{total} samples: " + ", ".join(f"{split} {count}" for split, count in stats["splits"].items())
+        f"{total} samples: "
+        + ", ".join(f"{split} {count}" for split, count in stats["splits"].items())
         + f"; {info.dataset_size or 0:,} bytes of rows, {info.download_size or 0:,} bytes of Parquet."
     )
     if stats["kind"]:
@@ -301,7 +320,9 @@ def _render(template: str, values: dict[str, str]) -> str:
     def substitute(match: re.Match) -> str:
         key = match.group(1)
         if key not in values:
-            raise ExportError(f"the card template uses an unknown placeholder {{{{ {key} }}}}", entry="dataset_card.md")
+            raise ExportError(
+                f"the card template uses an unknown placeholder {{{{ {key} }}}}", entry="dataset_card.md"
+            )
         return values[key]
 
     return _PLACEHOLDER.sub(substitute, template)
@@ -382,14 +403,18 @@ def export_dataset_dict(
     if not re.fullmatch(r"[\w.-]+", config_name):
         raise ExportError("config names may hold only letters, digits, '_', '-' and '.'", entry=config_name)
     if not dataset_dict or all(len(split) == 0 for split in dataset_dict.values()):
-        raise ExportError("the dataset has no rows to export (did the build skip every sample?)", entry=config_name)
+        raise ExportError(
+            "the dataset has no rows to export (did the build skip every sample?)", entry=config_name
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     infos, configs = _existing_metadata(out_dir)
     config_dir = out_dir / DATA_DIR / config_name
     if config_dir.exists():
         shutil.rmtree(config_dir)
     features = next(iter(dataset_dict.values())).features
-    info = DatasetInfo(config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0)
+    info = DatasetInfo(
+        config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0
+    )
     for split, dataset in dataset_dict.items():
         if dataset.features != features:
             raise ExportError(f"split {split} has other features than the first split", entry=config_name)
@@ -404,7 +429,11 @@ def export_dataset_dict(
     if set_default:
         for other in configs.values():
             other.pop("default", None)
-    entry = {"data_files": [{"split": split, "path": f"{DATA_DIR}/{config_name}/{split}-*"} for split in dataset_dict]}
+    entry = {
+        "data_files": [
+            {"split": split, "path": f"{DATA_DIR}/{config_name}/{split}-*"} for split in dataset_dict
+        ]
+    }
     if set_default:
         entry["default"] = True
     configs[config_name] = entry

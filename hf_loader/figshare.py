@@ -105,7 +105,9 @@ def resolve_api_url(api_url: str | None = None) -> str:
 
 def manual_download_hint(article_id: int = FIGSHARE_ARTICLE_ID) -> str:
     """How to get the archive by hand when every automatic route fails."""
-    page = ARTICLE_PAGE if article_id == FIGSHARE_ARTICLE_ID else f"https://figshare.com/articles/{article_id}"
+    page = (
+        ARTICLE_PAGE if article_id == FIGSHARE_ARTICLE_ID else f"https://figshare.com/articles/{article_id}"
+    )
     return (
         f"Download the files by hand from the article's page {page} (button 'Download all' or each "
         "file's download link), put them in one folder (zips unextracted or extracted, both work) and "
@@ -172,7 +174,9 @@ def list_files(
                 **request,
             )
             if not isinstance(batch, list):
-                raise DownloadError("expected a JSON list of files", entry=f"{api_url}/articles/{article_id}/files")
+                raise DownloadError(
+                    "expected a JSON list of files", entry=f"{api_url}/articles/{article_id}/files"
+                )
             entries.extend(batch)
             if len(batch) < page_size:
                 break
@@ -233,9 +237,7 @@ def select_files(files: Sequence[FigshareFile], tiers: Sequence[str] | None = No
             "Ask for other tiers, or download by hand. " + manual_download_hint()
         )
     return [
-        file
-        for file in downloadable
-        if file.tier in tiers or (file.tier is None and not file.is_archive)
+        file for file in downloadable if file.tier in tiers or (file.tier is None and not file.is_archive)
     ]
 
 
@@ -371,7 +373,7 @@ def download_file(
         for attempt in range(retries):
             try:
                 downloaded = Path(dl_manager.download(url))
-            except Exception as err:  # every route failure (HTTP status, network, offline mode) moves on
+            except Exception as err:  # noqa: BLE001 - any route failure (HTTP, network, offline) moves on
                 only_checksum_failures = False
                 status = _http_status(err)
                 failures.append(f"{url}: {_describe(err, status)}")
@@ -456,7 +458,9 @@ def download_archive(
         listing_cache.write_text(json.dumps([asdict(file) for file in files], indent=1))
     chosen = select_files(files, tiers)
     if not chosen:
-        raise DownloadError(f"article {article_id} lists no downloadable file. {manual_download_hint(article_id)}")
+        raise DownloadError(
+            f"article {article_id} lists no downloadable file. {manual_download_hint(article_id)}"
+        )
     return [
         download_file(
             dl_manager,

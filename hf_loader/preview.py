@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, IterableDataset, IterableDatasetDict, List, Video
+from datasets import ClassLabel, Dataset, DatasetDict, IterableDatasetDict, List, Video
 from datasets import Image as ImageFeature
 from datasets import Sequence as SequenceFeature
 from PIL import Image, ImageDraw, ImageFont
@@ -84,8 +84,9 @@ def _label_name(value, names: Sequence[str]) -> str:
     return names[value] if isinstance(value, (int, np.integer)) else str(value)
 
 
-def pick_samples(dataset, per_label: int, label_column: str = "primary_label", seed: int | None = 0,
-                 max_scan: int = 5000) -> dict[str, list[dict]]:
+def pick_samples(
+    dataset, per_label: int, label_column: str = "primary_label", seed: int | None = 0, max_scan: int = 5000
+) -> dict[str, list[dict]]:
     """Up to `per_label` rows per label name (media undecoded), in label-index order.
 
     A map-style dataset is grouped from its label column alone and rows are drawn with `seed`
@@ -106,7 +107,11 @@ def pick_samples(dataset, per_label: int, label_column: str = "primary_label", s
             groups.setdefault(_label_name(value, names), []).append(index)
         rng = random.Random(seed)
         for name, indices in groups.items():
-            chosen = indices[:per_label] if seed is None else sorted(rng.sample(indices, min(per_label, len(indices))))
+            chosen = (
+                indices[:per_label]
+                if seed is None
+                else sorted(rng.sample(indices, min(per_label, len(indices))))
+            )
             picked.setdefault(name, []).extend(dataset[index] for index in chosen)
     else:
         for seen, row in enumerate(dataset):
@@ -126,7 +131,9 @@ def _open_image(item) -> Image.Image:
         image = Image.open(io.BytesIO(data) if data is not None else path)
         return image.convert("RGB")
     except (OSError, ValueError) as err:
-        raise CorruptMediaError(f"cannot decode the image ({err})", entry=str(path or "embedded image")) from err
+        raise CorruptMediaError(
+            f"cannot decode the image ({err})", entry=str(path or "embedded image")
+        ) from err
 
 
 def _video_frames(item, positions: Sequence[float]) -> list[Image.Image]:
@@ -145,7 +152,7 @@ def _video_frames(item, positions: Sequence[float]) -> list[Image.Image]:
             if total == 0:
                 raise CorruptMediaError("the video holds no frame", entry=entry)
             container.seek(0)
-            wanted = sorted({min(total - 1, int(round(p * (total - 1)))) for p in positions})
+            wanted = sorted({min(total - 1, round(p * (total - 1))) for p in positions})
             frames: dict[int, Image.Image] = {}
             for index, frame in enumerate(container.decode(stream)):
                 if index in wanted:
@@ -157,7 +164,7 @@ def _video_frames(item, positions: Sequence[float]) -> list[Image.Image]:
     if not frames:
         raise CorruptMediaError("no frame could be decoded", entry=entry)
     last = frames[max(frames)]
-    return [frames.get(min(total - 1, int(round(p * (total - 1)))), last) for p in positions]
+    return [frames.get(min(total - 1, round(p * (total - 1))), last) for p in positions]
 
 
 def _clean_frames(row: dict, frames: list) -> list:
@@ -174,14 +181,18 @@ def sample_frames(row: dict, columns: Sequence[str], positions: Sequence[float])
     `columns` the row has."""
     media = next((row[column] for column in columns if row.get(column)), None)
     if media is None:
-        raise CorruptMediaError(f"the sample has no media in {list(columns)}", entry=str(row.get("sample_id", "sample")))
+        raise CorruptMediaError(
+            f"the sample has no media in {list(columns)}", entry=str(row.get("sample_id", "sample"))
+        )
     if isinstance(media, list):
         media = _clean_frames(row, media)
-        return [_open_image(media[min(len(media) - 1, int(round(p * (len(media) - 1))))]) for p in positions]
+        return [_open_image(media[min(len(media) - 1, round(p * (len(media) - 1)))]) for p in positions]
     if isinstance(media, Image.Image):
         return [media.convert("RGB")]
-    if isinstance(media, dict) and media.get("bytes") is None and str(media.get("path", "")).lower().endswith(
-        (".jpg", ".jpeg", ".png", ".bmp")
+    if (
+        isinstance(media, dict)
+        and media.get("bytes") is None
+        and str(media.get("path", "")).lower().endswith((".jpg", ".jpeg", ".png", ".bmp"))
     ):
         return [_open_image(media)]
     return _video_frames(media, positions)
@@ -281,8 +292,10 @@ def label_clip_frames(
     if not picked:
         raise PreviewError("the dataset has no row to show")
     positions = [index / max(1, num_frames - 1) for index in range(num_frames)]
-    clips = {name: [_fit(frame, cell_size) for frame in sample_frames(row, media, positions)]
-             for name, row in picked.items()}
+    clips = {
+        name: [_fit(frame, cell_size) for frame in sample_frames(row, media, positions)]
+        for name, row in picked.items()
+    }
     caption = max(14, cell_size // 8)
     columns = min(columns, len(clips))
     rows = math.ceil(len(clips) / columns)
@@ -304,6 +317,13 @@ def save_label_gif(dataset, path: str | os.PathLike, *, frame_duration_ms: int =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = label_clip_frames(dataset, **kwargs)
-    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=frame_duration_ms,
-                   loop=0, optimize=False)
+    frames[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=frame_duration_ms,
+        loop=0,
+        optimize=False,
+    )
     return path

@@ -17,22 +17,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_loader.errors import AHUDataError  # noqa: E402
-from hf_loader.export import DEFAULT_MAX_SHARD_SIZE, export_dataset, push_export  # noqa: E402
+from hf_loader.errors import AHUDataError
+from hf_loader.export import DEFAULT_MAX_SHARD_SIZE, export_dataset, push_export
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data_dir", type=Path, default=None, help="archive folder (default: download from Figshare)")
-    parser.add_argument("--out", required=True, type=Path, help="export folder (other configs in it are kept)")
-    parser.add_argument("--config", action="append", dest="configs", default=None,
-                        choices=["processed", "filtered", "raw", "full"],
-                        help="config to export; repeat for several (default: processed)")
+    parser.add_argument(
+        "--data_dir", type=Path, default=None, help="archive folder (default: download from Figshare)"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="export folder (other configs in it are kept)"
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        dest="configs",
+        default=None,
+        choices=["processed", "filtered", "raw", "full"],
+        help="config to export; repeat for several (default: processed)",
+    )
     parser.add_argument("--max_shard_size", default=DEFAULT_MAX_SHARD_SIZE, help="largest shard, e.g. 500MB")
     parser.add_argument("--split_scheme", default="stratified", choices=["stratified", "paper", "creator"])
     parser.add_argument("--cache_dir", type=Path, default=None, help="datasets cache for the build")
-    parser.add_argument("--errors", default="raise", choices=["raise", "skip"], help="skip bad entries instead of stopping")
-    parser.add_argument("--push_to_hub", metavar="REPO_ID", default=None, help="upload the folder to this dataset repo")
+    parser.add_argument(
+        "--errors", default="raise", choices=["raise", "skip"], help="skip bad entries instead of stopping"
+    )
+    parser.add_argument(
+        "--push_to_hub", metavar="REPO_ID", default=None, help="upload the folder to this dataset repo"
+    )
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
     args = parser.parse_args(argv)
@@ -44,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for config_name in configs:
             start = time.perf_counter()
-            readme = export_dataset(args.data_dir, args.out, config_name, max_shard_size=args.max_shard_size,
-                                    **builder_kwargs)
+            readme = export_dataset(
+                args.data_dir, args.out, config_name, max_shard_size=args.max_shard_size, **builder_kwargs
+            )
             print(f"{config_name}: exported to {args.out} in {time.perf_counter() - start:.1f} s")
         if args.push_to_hub:
             commit = push_export(args.out, args.push_to_hub, token=args.token, private=args.private)

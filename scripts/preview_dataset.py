@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_loader.errors import AHUDataError  # noqa: E402
-from hf_loader.preview import save_label_gif, save_montage  # noqa: E402
+from hf_loader.errors import AHUDataError
+from hf_loader.preview import save_label_gif, save_montage
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per_label", type=int, default=4, help="samples per label in the montage")
     parser.add_argument("--cell_size", type=int, default=96, help="montage cell size in pixels")
     parser.add_argument("--gif_frames", type=int, default=12, help="frames of the GIF")
-    parser.add_argument("--streaming", action="store_true", help="read --dataset without downloading it whole")
+    parser.add_argument(
+        "--streaming", action="store_true", help="read --dataset without downloading it whole"
+    )
     parser.add_argument("--seed", type=int, default=0, help="which samples are drawn")
     parser.add_argument("--cache_dir", type=Path, default=None, help="datasets cache for the build")
     args = parser.parse_args(argv)
@@ -41,19 +43,34 @@ def main(argv: list[str] | None = None) -> int:
         if args.data_dir is not None:
             from hf_loader.builder import AHUUltrasound
 
-            builder = AHUUltrasound(config_name=args.config, data_dir=str(args.data_dir),
-                                    cache_dir=None if args.cache_dir is None else str(args.cache_dir))
+            builder = AHUUltrasound(
+                config_name=args.config,
+                data_dir=str(args.data_dir),
+                cache_dir=None if args.cache_dir is None else str(args.cache_dir),
+            )
             builder.download_and_prepare()
             dataset = builder.as_dataset(split=args.split)
         else:
             import datasets
 
-            dataset = datasets.load_dataset(args.dataset, args.config, split=args.split, streaming=args.streaming,
-                                            cache_dir=None if args.cache_dir is None else str(args.cache_dir))
+            dataset = datasets.load_dataset(
+                args.dataset,
+                args.config,
+                split=args.split,
+                streaming=args.streaming,
+                cache_dir=None if args.cache_dir is None else str(args.cache_dir),
+            )
         stem = f"{args.config}_{args.split}"
-        png = save_montage(dataset, args.out / f"montage_{stem}.png", per_label=args.per_label,
-                           cell_size=args.cell_size, seed=args.seed)
-        gif = save_label_gif(dataset, args.out / f"labels_{stem}.gif", num_frames=args.gif_frames, seed=args.seed)
+        png = save_montage(
+            dataset,
+            args.out / f"montage_{stem}.png",
+            per_label=args.per_label,
+            cell_size=args.cell_size,
+            seed=args.seed,
+        )
+        gif = save_label_gif(
+            dataset, args.out / f"labels_{stem}.gif", num_frames=args.gif_frames, seed=args.seed
+        )
     except AHUDataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

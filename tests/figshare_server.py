@@ -29,6 +29,7 @@ import hashlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 from urllib.parse import parse_qs, urlparse
 
 ROUTES = ("primary", "api", "mirror")
@@ -45,8 +46,13 @@ class FigshareServer:
         announce_md5: put the md5 in `computed_md5` (True) or only in `supplied_md5` ("supplied").
     """
 
-    def __init__(self, files: dict[str, bytes], article_id: int = 26889334, first_file_id: int = 48000000,
-                 announce_md5: bool | str = True):
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        article_id: int = 26889334,
+        first_file_id: int = 48000000,
+        announce_md5: bool | str = True,
+    ):
         self.article_id = article_id
         self.files = {first_file_id + index: (name, data) for index, (name, data) in enumerate(files.items())}
         self.announce_md5 = announce_md5
@@ -70,33 +76,41 @@ class FigshareServer:
     @property
     def routes(self) -> tuple[str, ...]:
         """Route templates for `hf_loader.figshare`, mirroring its defaults on this server."""
-        return ("{download_url}", "{api_url}/file/download/{file_id}", self.base_url + "/mirror/files/{file_id}")
+        return (
+            "{download_url}",
+            "{api_url}/file/download/{file_id}",
+            self.base_url + "/mirror/files/{file_id}",
+        )
 
     def file_entries(self) -> list[dict]:
         entries = []
         for file_id, (name, data) in self.files.items():
             md5 = hashlib.md5(data).hexdigest()
-            entries.append({
-                "id": file_id,
-                "name": name,
-                "size": len(data),
-                "is_link_only": False,
-                "download_url": f"{self.base_url}/ndownloader/files/{file_id}",
-                "supplied_md5": md5,
-                "computed_md5": "" if self.announce_md5 == "supplied" else md5,
-                "mimetype": "application/zip" if name.endswith(".zip") else "application/octet-stream",
-            })
+            entries.append(
+                {
+                    "id": file_id,
+                    "name": name,
+                    "size": len(data),
+                    "is_link_only": False,
+                    "download_url": f"{self.base_url}/ndownloader/files/{file_id}",
+                    "supplied_md5": md5,
+                    "computed_md5": "" if self.announce_md5 == "supplied" else md5,
+                    "mimetype": "application/zip" if name.endswith(".zip") else "application/octet-stream",
+                }
+            )
         return entries
 
     def downloads(self, route: str, name: str | None = None) -> int:
         """How many GET requests reached `route` (for the file called `name`, or any file)."""
         prefix = _ROUTE_PREFIXES[route]
         if name is not None:
-            prefix += str(next(file_id for file_id, (file_name, _) in self.files.items() if file_name == name))
+            prefix += str(
+                next(file_id for file_id, (file_name, _) in self.files.items() if file_name == name)
+            )
         with self._lock:
             return sum(1 for method, path in self.requests if method == "GET" and path.startswith(prefix))
 
-    def start(self) -> FigshareServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -105,7 +119,7 @@ class FigshareServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> FigshareServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -126,8 +140,16 @@ class FigshareServer:
             def do_GET(self):
                 self._answer(head=False)
 
-            def _send(self, status: int, body: bytes, content_type: str, head: bool, length: int | None = None,
-                      etag: str | None = None, close: bool = False):
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str,
+                head: bool,
+                length: int | None = None,
+                etag: str | None = None,
+                close: bool = False,
+            ):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body) if length is None else length))
@@ -154,7 +176,7 @@ class FigshareServer:
                     return self._listing(url, article, head)
                 for route, prefix in _ROUTE_PREFIXES.items():
                     if url.path.startswith(prefix):
-                        return self._file(route, url.path[len(prefix):], head)
+                        return self._file(route, url.path[len(prefix) :], head)
                 self._json({"message": "not found"}, head, status=404)
 
             def _listing(self, url, article: str, head: bool):
@@ -168,7 +190,7 @@ class FigshareServer:
                 query = parse_qs(url.query)
                 page = int(query.get("page", ["1"])[0])
                 page_size = int(query.get("page_size", ["10"])[0])
-                self._json(entries[(page - 1) * page_size: page * page_size], head)
+                self._json(entries[(page - 1) * page_size : page * page_size], head)
 
             def _file(self, route: str, file_id: str, head: bool):
                 if not file_id.isdigit() or int(file_id) not in server.files:
@@ -188,8 +210,9 @@ class FigshareServer:
                 if mode == "cut":
                     if head:
                         return self._send(200, data, binary, head, etag=etag)
-                    return self._send(200, data[: len(data) // 2], binary, head, length=len(data), etag=etag,
-                                      close=True)
+                    return self._send(
+                        200, data[: len(data) // 2], binary, head, length=len(data), etag=etag, close=True
+                    )
                 self._send(200, data, binary, head, etag=etag)
 
         return Handler

@@ -41,8 +41,9 @@ def media_bytes(row: dict) -> dict:
 
 
 def build(archive: Path, config_name: str, cache_dir: Path) -> datasets.DatasetDict:
-    builder = AHUUltrasound(config_name=config_name, data_dir=str(archive), cache_dir=str(cache_dir),
-                            decode_video=False)
+    builder = AHUUltrasound(
+        config_name=config_name, data_dir=str(archive), cache_dir=str(cache_dir), decode_video=False
+    )
     builder.download_and_prepare()
     return builder.as_dataset()
 
@@ -173,11 +174,13 @@ def test_files_referenced_by_path_are_embedded(tmp_path):
         rows["sample_id"].append(index)
         rows["primary_label"].append(index)
         rows["frames"].append([str(path)])
-    features = datasets.Features({
-        "sample_id": datasets.Value("int32"),
-        "primary_label": datasets.ClassLabel(names=list(LABELS)),
-        "frames": List(ImageFeature()),
-    })
+    features = datasets.Features(
+        {
+            "sample_id": datasets.Value("int32"),
+            "primary_label": datasets.ClassLabel(names=list(LABELS)),
+            "frames": List(ImageFeature()),
+        }
+    )
     dataset = datasets.Dataset.from_dict(rows, features=features)
     export_dataset_dict(datasets.DatasetDict({"train": dataset}), tmp_path / "out", "tiny")
     for path in paths:
@@ -197,7 +200,9 @@ def test_second_config_is_added_and_keeps_the_first(sample_archive, processed, t
     assert (tmp_path / "label_distribution_filtered.png").is_file()
     default = datasets.load_dataset(str(tmp_path), split="test", cache_dir=str(tmp_path / "cache"))
     assert "noise_frame_indices" in default.features  # still the processed config
-    videos = datasets.load_dataset(str(tmp_path), "filtered", split="train", cache_dir=str(tmp_path / "cache"))
+    videos = datasets.load_dataset(
+        str(tmp_path), "filtered", split="train", cache_dir=str(tmp_path / "cache")
+    )
     videos = undecoded(videos)
     row = next(row for row in videos if row["kind"] == "video")
     original = next((sample_archive / "filtered").glob(f"Video_{row['sample_id']}_*.mp4"))
@@ -205,8 +210,9 @@ def test_second_config_is_added_and_keeps_the_first(sample_archive, processed, t
 
 
 def test_export_dataset_builds_from_the_archive(sample_archive, tmp_path):
-    readme = export_dataset(sample_archive, tmp_path / "out", "processed", split_scheme="paper",
-                            cache_dir=str(tmp_path / "build"))
+    readme = export_dataset(
+        sample_archive, tmp_path / "out", "processed", split_scheme="paper", cache_dir=str(tmp_path / "build")
+    )
     meta = front_matter(readme)
     assert [item["name"] for item in meta["dataset_info"]["splits"]] == ["train", "test"]
 
@@ -217,8 +223,18 @@ def test_export_script(sample_archive, tmp_path, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from export_dataset import main
 
-    code = main(["--data_dir", str(sample_archive), "--out", str(tmp_path / "out"), "--cache_dir",
-                 str(tmp_path / "build"), "--max_shard_size", "1GB"])
+    code = main(
+        [
+            "--data_dir",
+            str(sample_archive),
+            "--out",
+            str(tmp_path / "out"),
+            "--cache_dir",
+            str(tmp_path / "build"),
+            "--max_shard_size",
+            "1GB",
+        ]
+    )
     assert code == 0
     assert "Parquet shards" in capsys.readouterr().out
     assert (tmp_path / "out/data/processed").is_dir()
@@ -226,7 +242,9 @@ def test_export_script(sample_archive, tmp_path, capsys):
 
 def test_empty_dataset_is_refused(tmp_path):
     features = datasets.Features({"primary_label": datasets.ClassLabel(names=list(LABELS))})
-    empty = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"primary_label": []}, features=features)})
+    empty = datasets.DatasetDict(
+        {"train": datasets.Dataset.from_dict({"primary_label": []}, features=features)}
+    )
     with pytest.raises(ExportError, match="no rows"):
         export_dataset_dict(empty, tmp_path, "processed")
 
@@ -236,7 +254,9 @@ def test_push_refuses_a_folder_that_is_not_an_export(tmp_path):
         push_export(tmp_path, "me/ahu")
 
 
-@pytest.mark.parametrize(("text", "expected"), [("500MB", 500_000_000), ("2GiB", 2 * 2**30), (1234, 1234), ("10kb", 10_000)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("500MB", 500_000_000), ("2GiB", 2 * 2**30), (1234, 1234), ("10kb", 10_000)]
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 

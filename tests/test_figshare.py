@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from figshare_server import FigshareServer  # noqa: E402
+from figshare_server import FigshareServer
 
-from hf_loader import figshare  # noqa: E402
-from hf_loader.errors import AHUDataError, ChecksumError, DownloadError  # noqa: E402
+from hf_loader import figshare
+from hf_loader.errors import AHUDataError, ChecksumError, DownloadError
 
 FILES = {
     "processed.zip": bytes(range(256)) * 400,
@@ -150,7 +150,11 @@ def test_corrupted_cached_download_is_not_reused(server, dl_manager):
     with pytest.raises(ChecksumError):
         fetch(server, dl_manager)
     cache = Path(dl_manager.download_config.cache_dir)
-    leftovers = [path for path in cache.iterdir() if path.is_file() and path.stat().st_size == len(FILES["processed.zip"])]
+    leftovers = [
+        path
+        for path in cache.iterdir()
+        if path.is_file() and path.stat().st_size == len(FILES["processed.zip"])
+    ]
     assert leftovers == []  # the corrupt copies were deleted from datasets' cache
     for route in server.behaviour:
         server.behaviour[route] = "ok"
@@ -184,9 +188,11 @@ def test_a_file_changed_on_disk_is_downloaded_again(server, dl_manager):
 
 
 def test_missing_tier_lists_the_article_files():
-    with FigshareServer({"processed.zip": b"p" * 10}) as server:
-        with pytest.raises(DownloadError, match=r"tier\(s\) \['raw'\].*processed.zip"):
-            figshare.select_files(figshare.list_files(api_url=server.api_url), tiers=["raw"])
+    with (
+        FigshareServer({"processed.zip": b"p" * 10}) as server,
+        pytest.raises(DownloadError, match=r"tier\(s\) \['raw'\].*processed.zip"),
+    ):
+        figshare.select_files(figshare.list_files(api_url=server.api_url), tiers=["raw"])
 
 
 def test_unknown_tier_is_rejected():
@@ -195,15 +201,19 @@ def test_unknown_tier_is_rejected():
 
 
 def test_untiered_article_downloads_everything():
-    files = [figshare.FigshareFile(id=1, name="AHU.zip", size=3, download_url="u"),
-             figshare.FigshareFile(id=2, name="site.html", size=0, download_url="", is_link_only=True)]
+    files = [
+        figshare.FigshareFile(id=1, name="AHU.zip", size=3, download_url="u"),
+        figshare.FigshareFile(id=2, name="site.html", size=0, download_url="", is_link_only=True),
+    ]
     assert [file.name for file in figshare.select_files(files, tiers=["processed"])] == ["AHU.zip"]
 
 
 def test_streaming_download_manager_still_downloads_and_checks(server, tmp_path):
     from datasets.download.streaming_download_manager import StreamingDownloadManager
 
-    streaming = StreamingDownloadManager(download_config=datasets.DownloadConfig(cache_dir=tmp_path, disable_tqdm=True))
+    streaming = StreamingDownloadManager(
+        download_config=datasets.DownloadConfig(cache_dir=tmp_path, disable_tqdm=True)
+    )
     paths = fetch(server, streaming)
     assert paths[0].is_file() and paths[0].read_bytes() == FILES["processed.zip"]
 
@@ -212,10 +222,14 @@ def test_builder_downloads_from_figshare_and_builds(sample_archive, sample_manif
     """End to end: listing, download with a 403 on the primary route, md5 check, then the builder's dataset."""
     from hf_loader.builder import AHUUltrasound
 
-    zips = {name: (sample_archive / name).read_bytes() for name in ("raw.zip", "filtered.zip", "processed.zip")}
+    zips = {
+        name: (sample_archive / name).read_bytes() for name in ("raw.zip", "filtered.zip", "processed.zip")
+    }
     with FigshareServer(zips) as server:
         server.behaviour["primary"] = "403"
-        builder = AHUUltrasound(config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path))
+        builder = AHUUltrasound(
+            config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path)
+        )
         builder.download_and_prepare()
         dataset = builder.as_dataset()
         assert server.downloads("api") == 3 and server.downloads("mirror") == 0
@@ -233,6 +247,8 @@ def test_builder_reports_the_hand_download_when_figshare_refuses(tmp_path):
     with FigshareServer({"processed.zip": b"PK\x05\x06" + bytes(18)}) as server:
         for route in server.behaviour:
             server.behaviour[route] = "403"
-        builder = AHUUltrasound(config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path))
+        builder = AHUUltrasound(
+            config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path)
+        )
         with pytest.raises(DownloadError, match=r"doi.org/10.6084/m9.figshare.26889334.*data_dir"):
             builder.download_and_prepare()

@@ -43,7 +43,7 @@ def filtered(sample_archive, tmp_path_factory):
 
 def cell(image: Image.Image, row: int, column: int) -> np.ndarray:
     left, top = LABEL_WIDTH + column * (CELL + GAP), row * (CELL + GAP)
-    return np.asarray(image)[top: top + CELL, left: left + CELL]
+    return np.asarray(image)[top : top + CELL, left : left + CELL]
 
 
 def is_empty(pixels: np.ndarray) -> bool:
@@ -61,7 +61,10 @@ def test_montage_has_one_row_per_label_and_the_documented_size(processed):
 
 
 def test_montage_fills_cells_only_where_samples_exist(processed):
-    counts = {index: sum(1 for value in processed["primary_label"] if value == index) for index in range(len(LABELS))}
+    counts = {
+        index: sum(1 for value in processed["primary_label"] if value == index)
+        for index in range(len(LABELS))
+    }
     image = draw(processed, per_label=3)
     for index, count in counts.items():
         for column in range(3):
@@ -69,12 +72,16 @@ def test_montage_fills_cells_only_where_samples_exist(processed):
 
 
 def test_montage_cell_shows_the_samples_frame(processed):
-    only_first = processed.filter(lambda value: value == processed[0]["primary_label"], input_columns="primary_label")
+    only_first = processed.filter(
+        lambda value: value == processed[0]["primary_label"], input_columns="primary_label"
+    )
     only_first = only_first.select([0])
     image = draw(only_first, per_label=1, show_empty=False)
     assert image.size == (LABEL_WIDTH + CELL + GAP, CELL + GAP)
     frames = only_first[0]["frames"]
-    expected = np.asarray(frames[len(frames) // 2].convert("RGB").resize((CELL, CELL), Image.Resampling.BILINEAR))
+    expected = np.asarray(
+        frames[len(frames) // 2].convert("RGB").resize((CELL, CELL), Image.Resampling.BILINEAR)
+    )
     difference = np.abs(cell(image, 0, 0).astype(int) - expected.astype(int)).mean()
     assert difference < 8  # same frame, up to resampling
 
@@ -94,8 +101,14 @@ def test_streaming_and_map_style_give_the_same_montage(processed):
 
 
 def test_save_montage_writes_a_png(processed, tmp_path):
-    path = save_montage(processed, tmp_path / "sub" / "montage.png", per_label=2, cell_size=CELL,
-                        label_width=LABEL_WIDTH, gap=GAP)
+    path = save_montage(
+        processed,
+        tmp_path / "sub" / "montage.png",
+        per_label=2,
+        cell_size=CELL,
+        label_width=LABEL_WIDTH,
+        gap=GAP,
+    )
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size == (LABEL_WIDTH + 2 * (CELL + GAP), len(LABELS) * (CELL + GAP))
@@ -115,9 +128,12 @@ def test_gif_animates_one_clip_per_label(filtered, tmp_path):
 
 
 def test_video_frames_follow_the_requested_positions(filtered):
-    row = next(row for row in filtered.cast_column("video", filtered.features["video"].__class__(decode=False))
-               if row["video"] is not None)
-    start, middle, end = sample_frames(row, ["frames", "video"], [0.0, 0.5, 1.0])
+    row = next(
+        row
+        for row in filtered.cast_column("video", filtered.features["video"].__class__(decode=False))
+        if row["video"] is not None
+    )
+    start, _middle, end = sample_frames(row, ["frames", "video"], [0.0, 0.5, 1.0])
     assert start.size == end.size and start.mode == "RGB"
     assert not np.array_equal(np.asarray(start), np.asarray(end))
 
@@ -125,7 +141,9 @@ def test_video_frames_follow_the_requested_positions(filtered):
 def test_noise_frames_are_not_shown():
     clean, noise = Image.new("RGB", (4, 4), (200, 0, 0)), Image.new("RGB", (4, 4), (0, 0, 0))
     row = {"frames": [noise, clean, noise], "frame_indices": [0, 1, 2], "noise_frame_indices": [0, 2]}
-    assert [frame.getpixel((0, 0)) for frame in sample_frames(row, ["frames"], [0.0, 1.0])] == [(200, 0, 0)] * 2
+    assert [frame.getpixel((0, 0)) for frame in sample_frames(row, ["frames"], [0.0, 1.0])] == [
+        (200, 0, 0)
+    ] * 2
 
 
 def test_label_clip_frames_without_media_column_is_refused():
@@ -144,8 +162,22 @@ def test_preview_script_writes_png_and_gif(sample_archive, tmp_path):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
     from preview_dataset import main
 
-    code = main(["--data_dir", str(sample_archive), "--out", str(tmp_path), "--config", "processed",
-                 "--per_label", "2", "--gif_frames", "4", "--cache_dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "--data_dir",
+            str(sample_archive),
+            "--out",
+            str(tmp_path),
+            "--config",
+            "processed",
+            "--per_label",
+            "2",
+            "--gif_frames",
+            "4",
+            "--cache_dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     assert code == 0
     assert (tmp_path / "montage_processed_train.png").is_file()
     with Image.open(tmp_path / "labels_processed_train.gif") as gif:
