@@ -402,11 +402,12 @@ def _plan_samples(
 
 def _plan_video(rng: np.random.Generator, plan: SamplePlan, width: int, height: int, seconds) -> None:
     plan.num_frames = int(round(rng.uniform(*seconds) * FPS))
-    box_w = int(round(width * rng.uniform(0.82, 1.0)))
-    box_h = int(round(box_w * rng.uniform(0.78, 1.05)))
-    x0 = int(rng.integers(0, width - box_w + 1))
-    y0 = int(round(height * rng.uniform(0.2, 0.36)))
-    y0 = min(y0, height - box_h - int(0.12 * height))
+    # Even corners: the rectangle then covers whole 2x2 chroma blocks (see _video_frames).
+    box_w = _even(width * rng.uniform(0.82, 1.0))
+    box_h = _even(box_w * rng.uniform(0.78, 1.05))
+    x0 = 2 * int(rng.integers(0, (width - box_w) // 2 + 1))
+    y0 = _even(height * rng.uniform(0.2, 0.36))
+    y0 = min(y0, height - box_h - _even(0.12 * height))
     plan.us_box = (x0, y0, x0 + box_w, y0 + box_h)
     # A frozen or replayed image (0 px), a slow drift (1 px) or a live scan (3 px).
     plan.motion_px = int(rng.choice([0, 1, 3], p=[0.3, 0.3, 0.4]))
@@ -496,22 +497,21 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
         filtered_path = out_dir / "filtered" / f"{plan.filtered_name}.mp4"
         scene = UltrasoundScene(rng, plan.labels, plan.us_box[2] - plan.us_box[0], plan.us_box[3] - plan.us_box[1],
                                 plan.probe, pulse_period_s=plan.pulse_period_s, motion=plan.motion_px)
-        frames = _video_frames(rng, plan, scene, width, height)
         processed = []
         noise = []
-        x0, y0, x1, y1 = plan.us_box
         noise_indices = {i for segment in plan.segments for i in range(segment.start, segment.stop)}
 
-        def keep(index: int, rgb: np.ndarray) -> None:
-            if index % FRAME_STRIDE:
-                return
-            name = frame_file_name(index // FRAME_STRIDE + 1)
-            _save_jpeg(_resize(rgb[y0:y1, x0:x1]), processed_dir / name, PROCESSED_JPEG_QUALITY)
-            processed.append(name)
-            if index in noise_indices:
-                noise.append(name)
+        def frames():
+            for index, (yuv, us_rgb) in enumerate(_video_frames(rng, plan, scene, width, height)):
+                if us_rgb is not None:  # every FRAME_STRIDE-th frame: the processed truth
+                    name = frame_file_name(index // FRAME_STRIDE + 1)
+                    _save_jpeg(_resize(us_rgb), processed_dir / name, PROCESSED_JPEG_QUALITY)
+                    processed.append(name)
+                    if index in noise_indices:
+                        noise.append(name)
+                yield yuv
 
-        _encode_video(filtered_path, frames, width, height, plan.num_frames, on_frame=keep)
+        _encode_video(filtered_path, frames(), width, height)
         raw_files = [f"{plan.post_code}.mp4"]
         shutil.copyfile(filtered_path, raw_dir / raw_files[0])
         entry_path = f"filtered/{filtered_path.name}"
@@ -600,11 +600,14 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     byte-reproducible from run to run.
     """
     height, width, _ = rgb.shape
-    r, g, b = (rgb[..., c].astype(np.int32) for c in range(3))
+    # uint16 is enough for luma (66 + 129 + 25) * 255 < 2**16, and halves the memory traffic.
+    pixels = rgb.astype(np.uint16)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     out = np.empty((height * 3 // 2, width), np.uint8)
     out[:height] = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
-    # Chroma from the 2x2 mean of each channel (sum of four, so the shifts gain two bits).
-    r4, g4, b4 = (c.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3)) for c in (r, g, b))
+    # Chroma from the sum of each 2x2 block (four pixels, so the shifts gain two bits).
+    quad = (pixels[0::2, 0::2] + pixels[1::2, 0::2] + pixels[0::2, 1::2] + pixels[1::2, 1::2]).astype(np.int32)
+    r4, g4, b4 = quad[..., 0], quad[..., 1], quad[..., 2]
     u = ((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128
     v = ((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128
     quarter = (height // 2) * (width // 2)
@@ -613,8 +616,9 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def _encode_video(path: Path, frames, width: int, height: int, num_frames: int, on_frame=None) -> None:
-    """Encodes RGB frames (height, width, 3) uint8 as H.264 yuv420p mp4 at `FPS`."""
+def _encode_video(path: Path, frames, width: int, height: int) -> None:
+    """Encodes yuv420p frames ((height * 3 // 2, width) uint8 plane stacks, see
+    `rgb_to_yuv420p`) as an H.264 mp4 at `FPS`."""
     import av
 
     with av.open(str(path), mode="w", format="mp4") as container:
@@ -625,10 +629,8 @@ def _encode_video(path: Path, frames, width: int, height: int, num_frames: int, 
         # One thread and fixed options keep the bitstream identical from run to run.
         stream.codec_context.thread_count = 1
         stream.codec_context.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
-        for index, rgb in enumerate(frames):
-            if on_frame is not None:
-                on_frame(index, rgb)
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
+        for index, yuv in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, FPS)
             for packet in stream.encode(frame):
@@ -734,7 +736,15 @@ def _zip_folder(folder: Path, zip_path: Path) -> None:
 
 
 def _video_frames(rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundScene, width: int, height: int):
-    """Yields the (height, width, 3) uint8 RGB frames of one video (the same buffer may be reused)."""
+    """Yields `(yuv, us_rgb)` for each source frame of one video.
+
+    `yuv` is the whole frame as a yuv420p plane stack (the buffer is reused: encode it before
+    the next step). `us_rgb` is the (box height, box width, 3) uint8 RGB content of `us_box`
+    for every `FRAME_STRIDE`-th frame (the processed truth) and None otherwise.
+
+    Ultrasound frames only change inside `us_box` (and the progress bar), so only that
+    region is converted, straight from the grey image through the scene's tables.
+    """
     x0, y0, x1, y1 = plan.us_box
     overlay = PhoneOverlay(rng, width, height, plan.us_box, plan.creator, plan.title,
                            f"#超声 #{LABEL_TERMS[plan.labels[0]]}")
@@ -747,12 +757,32 @@ def _video_frames(rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundS
         noise_scene_at.update({t: noise_scene for t in range(segment.start, segment.stop)})
     screen = np.zeros((height, width, 3), np.uint8)
     overlay.apply(screen, 0, plan.num_frames)
+    screen_yuv = rgb_to_yuv420p(screen)
+    luma, chroma_u, chroma_v = _plane_views(screen_yuv, width, height)
+    luma_table, u_table, v_table = scene.yuv_tables()
+    bar = overlay.bar_rows
     for t in range(plan.num_frames):
+        sampled = t % FRAME_STRIDE == 0
         if t in noise_scene_at:
             frame = noise_scene_at[t].render(t).copy()
             overlay.apply(frame, t, plan.num_frames)
-        else:
-            screen[y0:y1, x0:x1] = scene.colorize(scene.render(t))
-            frame = screen
-            overlay.apply(frame, t, plan.num_frames, static=False)
-        yield frame
+            yield rgb_to_yuv420p(frame), (frame[y0:y1, x0:x1] if sampled else None)
+            continue
+        grey = scene.render(t)
+        luma[y0:y1, x0:x1] = np.take(luma_table, grey)
+        quad = grey[0::2, 0::2].astype(np.uint16) + grey[1::2, 0::2] + grey[0::2, 1::2] + grey[1::2, 1::2]
+        chroma_u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = np.take(u_table, quad)
+        chroma_v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2] = np.take(v_table, quad)
+        # The progress bar is grey: luma only, neutral chroma.
+        luma[bar] = ((66 + 129 + 25) * overlay.bar_levels(t, plan.num_frames)[None, :] + 128 >> 8) + 16
+        chroma_u[bar.start // 2 : (bar.stop + 1) // 2] = 128
+        chroma_v[bar.start // 2 : (bar.stop + 1) // 2] = 128
+        yield screen_yuv, (scene.colorize(grey) if sampled else None)
+
+
+def _plane_views(yuv: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y (height, width), U and V (height/2, width/2) views into a yuv420p plane stack."""
+    quarter = (height // 2) * (width // 2)
+    flat = yuv[height:].reshape(-1)
+    return (yuv[:height], flat[:quarter].reshape(height // 2, width // 2),
+            flat[quarter:].reshape(height // 2, width // 2))

@@ -346,8 +346,8 @@ class UltrasoundScene:
         self.text = self._device_text(rng, probe)
         self.drift = (rng.uniform(2.0, 4.0), rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi))
         tints = [(1.0, 1.0, 1.0), (1.0, 0.97, 0.9), (0.94, 0.98, 1.0)]
-        tint = np.array(tints[int(rng.choice(3, p=[0.6, 0.2, 0.2]))], np.float32)
-        self.palette = np.round(np.arange(256, dtype=np.float32)[:, None] * tint).astype(np.uint8)
+        self.tint = np.array(tints[int(rng.choice(3, p=[0.6, 0.2, 0.2]))], np.float32)
+        self.palette = np.round(np.arange(256, dtype=np.float32)[:, None] * self.tint).astype(np.uint8)
 
     def _device_text(self, rng: np.random.Generator, probe: str) -> np.ndarray:
         """Static device annotations as a (height, width) uint8 layer (0 = none)."""
@@ -397,6 +397,22 @@ class UltrasoundScene:
         grey += self.background
         np.maximum(grey, self.text, out=grey)
         return np.clip(grey, 0, 255).astype(np.uint8)
+
+    def yuv_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tables from grey to BT.601 yuv420p, in this device's tint.
+
+        Returns `(luma, u, v)`: `luma[grey]` (256 entries) is Y; `u[q]`, `v[q]` (1021 entries)
+        are the chroma of a 2x2 block whose four grey values sum to `q`. Integer arithmetic
+        only, the same as `sample_archive.rgb_to_yuv420p`.
+        """
+        r, g, b = (self.palette[:, c].astype(np.int32) for c in range(3))
+        luma = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16).astype(np.uint8)
+        quad = np.arange(1021, dtype=np.int32)
+        # The 2x2 sum of a tinted channel, rounded like four rounded pixels on average.
+        r4, g4, b4 = (np.round(quad * self.tint[c]).astype(np.int32) for c in range(3))
+        u = (((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128).astype(np.uint8)
+        v = (((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128).astype(np.uint8)
+        return luma, u, v
 
     def colorize(self, grey: np.ndarray) -> np.ndarray:
         """(height, width) grey -> (height, width, 3) RGB with the device's slight tint."""
@@ -509,18 +525,18 @@ class PhoneOverlay:
         # Flat indices of the overlay's pixels: pasting them costs only what they cover.
         self.index = np.flatnonzero(rgba[..., 3] > 0)
         self.pixels = rgba[..., :3].reshape(-1, 3)[self.index]
-        self.bar_y = height - max(2, height // 128) - 1
-        self.bar_h = max(1, height // 256)
+        bar_y = height - max(2, height // 128) - 1
+        self.bar_rows = slice(bar_y, bar_y + max(1, height // 256))
+        self.width = width
 
-    def apply(self, frame: np.ndarray, t: int, num_frames: int, static: bool = True) -> None:
-        """Draws the overlay onto `frame` (height, width, 3) uint8 in place.
+    def bar_levels(self, t: int, num_frames: int) -> np.ndarray:
+        """Grey level of each column of the progress bar at frame `t`, (width,) int32."""
+        levels = np.full(self.width, 70, np.int32)
+        levels[: int(round(self.width * (t + 1) / num_frames))] = 230
+        return levels
 
-        With `static=False` the captions are assumed to be there already (a reused buffer)
-        and only the progress bar is redrawn.
-        """
-        if static:
-            frame.reshape(-1, 3)[self.index] = self.pixels
-        width = frame.shape[1]
-        done = int(round(width * (t + 1) / num_frames))
-        frame[self.bar_y : self.bar_y + self.bar_h, :done] = 230
-        frame[self.bar_y : self.bar_y + self.bar_h, done:] = 70
+    def apply(self, frame: np.ndarray, t: int, num_frames: int) -> None:
+        """Draws the overlay (captions, icons, progress bar at frame `t`) onto `frame`
+        (height, width, 3) uint8, in place."""
+        frame.reshape(-1, 3)[self.index] = self.pixels
+        frame[self.bar_rows] = self.bar_levels(t, num_frames)[None, :, None].astype(np.uint8)
