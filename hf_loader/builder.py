@@ -65,6 +65,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+from datasets.exceptions import DatasetGenerationError
 from PIL import Image
 
 from .archive import Entry, MemberReader, index_archive, iter_entry_files, parse_noise_list
@@ -310,6 +311,26 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         self.config.validate()
         self.skipped = SkipReport()
 
+    def download_and_prepare(self, *args, **kwargs):
+        """`datasets.DatasetBuilder.download_and_prepare`, raising our `AHUDataError` itself rather than
+        datasets' generic `DatasetGenerationError` wrapped around it."""
+        try:
+            return super().download_and_prepare(*args, **kwargs)
+        except DatasetGenerationError as error:
+            if isinstance(error.__cause__, AHUDataError):
+                raise error.__cause__ from None
+            raise
+
+    def as_dataset(self, split=None, *args, **kwargs):
+        """`datasets.DatasetBuilder.as_dataset`; with `split=None`, splits left empty by `errors="skip"`
+        are left out of the `DatasetDict` (datasets cannot read back an empty split)."""
+        if split is None and self.info.splits:
+            split = {name: name for name, info in self.info.splits.items() if info.num_examples}
+            empty = sorted(set(self.info.splits) - set(split))
+            if empty:
+                logger.warning("AHU %s: split(s) %s hold no example and are left out.", self.config.name, ", ".join(empty))
+        return super().as_dataset(split, *args, **kwargs)
+
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=_DESCRIPTION,
@@ -337,6 +358,10 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         self.skipped = SkipReport()
         config = self.config
         index = index_archive(self._archive_paths(dl_manager))
+        # Unreadable zips and unsafe members first: they may be why a tier is missing.
+        for problem in index.problems:
+            if problem.tier is None:
+                self._fail(problem.error)
         processed, filtered, raw = index.tier("processed"), index.tier("filtered"), index.tier("raw")
         preprocess = config.name in ("processed", "full") and processed is None
         driver = {"processed": processed, "filtered": filtered, "raw": raw, "full": processed}[config.name]
@@ -351,7 +376,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             )
         used_tiers = {driver.tier} | ({"filtered", "raw"} if config.name == "full" else set())
         for problem in index.problems:
-            if problem.tier is None or problem.tier in used_tiers:
+            if problem.tier in used_tiers:
                 self._fail(problem.error)
 
         links = self._read_links(raw, required=config.name in ("raw", "full") or config.split_scheme == "creator")

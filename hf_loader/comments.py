@@ -147,7 +147,11 @@ def _table_rows(data: bytes, entry: str):
         return _rows_from_xlsx(data, entry)
     if entry.lower().endswith(".csv"):
         return _rows_from_csv(data, entry)
-    raise CommentTableError("not an .xlsx workbook (no zip signature) nor a .csv table; is the file truncated?", entry=entry)
+    raise CommentTableError(
+        "not an .xlsx workbook (no zip signature) nor a .csv table; is the file truncated? Replace it with the "
+        "archive's copy, or re-export the table as .xlsx.",
+        entry=entry,
+    )
 
 
 def _header_row(rows, aliases: tuple[str, ...], entry: str, what: str) -> tuple[int, list[str]]:
