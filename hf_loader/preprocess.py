@@ -1,0 +1,956 @@
+"""Turn the filtered tier (videos and image sets) into the processed tier: the paper's frame pipeline.
+
+The paper (To_NPY.py, DBSCAN.py; `../shared/CONTEXT.md` §2) does, per sample:
+
+- videos: keep every 10th decoded frame (indices 0, 10, 20, ...), grey-scale it, threshold at > 1, crop
+  to the bounding box of the largest external contour (the ultrasound region), resize to 224x224;
+- image sets: crop 10 % from every side, resize to 224x224;
+- noise frames: pool each frame 2x2 four times (224 -> 14), min-max normalize it, flatten it, run
+  DBSCAN(eps=15, min_samples=max(1, N // 2)) over the sample's frames; frames outside the most common
+  cluster are noise, and every frame is noise when the most common label is DBSCAN's noise (-1).
+
+This module does the same, in RGB (the paper's video frames were BGR), and faster: every frame must be
+decoded, but only the kept ones are touched, the crop is found on the decoder's luma plane (no colour
+conversion), and only the cropped region is converted to RGB, after resizing. A sample in memory:
+
+```python
+>>> from hf_loader.preprocess import preprocess_sample
+>>> sample = preprocess_sample("filtered/Video_12_Cyst.mp4")
+>>> sample.frames.shape, sample.noise.sum()        # (T, 224, 224, 3) uint8 RGB, noise mask (T,)
+```
+
+A whole tier on disk (resumable, parallel over samples): `preprocess_tier(filtered_dir, out_dir)`, or
+`python scripts/preprocess_archive.py filtered/ processed/`.
+
+Noise settings: the paper's `eps=15` is on min-max normalized features (0..1, 14*14*3 = 588 values), whose
+Euclidean distances cannot exceed sqrt(588) ~ 24, so it puts almost every frame in one cluster and flags
+next to nothing. `NoiseSettings.paper()` keeps it exactly; the default `NoiseSettings()` uses a smaller
+`eps` that separates the no-ultrasound segments of the sample archive (see BENCHMARKS.md, "Preprocessing").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .constants import (
+    DBSCAN_EPS,
+    DBSCAN_POOL_TIMES,
+    FRAME_SIZE,
+    FRAME_STRIDE,
+    GRAY_THRESHOLD,
+    IMAGE_SET_CROP_FRACTION,
+    NOISE_LIST_NAME,
+)
+from .errors import AHUDataError, CorruptMediaError, EmptySampleError
+from .naming import is_image_file, is_video_file, parse_filtered_name, sort_frame_names
+
+# The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
+DEFAULT_NOISE_EPS = 4.0
+JPEG_QUALITY = 95
+# Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
+STATE_DIR_NAME = ".preprocess"
+
+__all__ = [
+    "ImageSetFrames",
+    "NoVideoStreamError",
+    "NoiseSettings",
+    "PreprocessOptions",
+    "ProcessedSample",
+    "TierReport",
+    "VideoFrames",
+    "detect_noise",
+    "extract_video_frames",
+    "find_filtered_entries",
+    "frame_file_name",
+    "noise_features",
+    "preprocess_sample",
+    "preprocess_tier",
+    "process_image_set",
+    "read_noise_list",
+]
+
+
+class NoVideoStreamError(CorruptMediaError):
+    """A video file that holds no video stream (e.g. audio only)."""
+
+    reason = "no video stream"
+
+
+@dataclass(frozen=True)
+class NoiseSettings:
+    """How noise frames are found (the paper's DBSCAN.py, with its parameters as fields).
+
+    Attributes:
+        eps: DBSCAN's neighbourhood radius, in units of the features (min-max normalized to 0..1, times
+            `feature_scale`). The paper's value is 15 (`NoiseSettings.paper()`).
+        min_samples_fraction: DBSCAN's `min_samples` is `max(1, int(num_frames * min_samples_fraction))`
+            (the paper: `max(1, N // 2)`).
+        pool_times: how many 2x2 average poolings shrink a frame before clustering (224 -> 14 with 4).
+        feature_scale: the normalized features are multiplied by this (1.0: 0..1; 255.0: 0..255).
+    """
+
+    eps: float = DEFAULT_NOISE_EPS
+    min_samples_fraction: float = 0.5
+    pool_times: int = DBSCAN_POOL_TIMES
+    feature_scale: float = 1.0
+
+    @classmethod
+    def paper(cls) -> NoiseSettings:
+        """The paper's exact parameters: eps=15 on 0..1 features, min_samples=max(1, N // 2), 4 poolings."""
+        return cls(eps=DBSCAN_EPS, min_samples_fraction=0.5, pool_times=DBSCAN_POOL_TIMES, feature_scale=1.0)
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    """What `preprocess_sample` / `preprocess_tier` do; the defaults are the paper's pipeline.
+
+    Attributes:
+        stride: keep decoded frames 0, stride, 2*stride, ... (the paper: 10). Ignored when `num_frames` is set.
+        num_frames: keep this many frames spread evenly over the video instead of every `stride`-th one.
+        size: side of the square output frames, in pixels (the paper: 224).
+        crop: crop videos to the ultrasound region and image sets by `crop_fraction` (the paper: yes).
+        crop_fraction: fraction cut from every side of an image-set image (the paper: 0.10).
+        gray_threshold: grey level (0..255) above which a pixel belongs to a region (the paper: > 1).
+        noise: noise-filter settings, or None to mark no frame as noise.
+        thread_type: PyAV decoder threading (`None`: FFmpeg's default, `"AUTO"`, `"FRAME"`, `"SLICE"`).
+        jpeg_quality: quality of the JPEG frames `preprocess_tier` writes.
+    """
+
+    stride: int = FRAME_STRIDE
+    num_frames: int | None = None
+    size: int = FRAME_SIZE
+    crop: bool = True
+    crop_fraction: float = IMAGE_SET_CROP_FRACTION
+    gray_threshold: int = GRAY_THRESHOLD
+    noise: NoiseSettings | None = field(default_factory=NoiseSettings)
+    thread_type: str | None = None
+    jpeg_quality: int = JPEG_QUALITY
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class VideoFrames:
+    """Frames kept from one video.
+
+    Attributes:
+        frames: `(T, size, size, 3)` uint8 RGB.
+        source_indices: `(T,)` int, index of each kept frame among the decoded frames (0-based).
+        crop_boxes: `(T, 4)` int, each frame's crop `(x0, y0, x1, y1)` in source pixels (x1, y1 exclusive).
+        crop_box: the element-wise median of `crop_boxes`: the video's ultrasound region.
+        fps: frames per second of the stream (average rate).
+        num_source_frames: frames decoded from the file.
+        duration: seconds (`num_source_frames / fps`).
+        source_size: `(width, height)` of the source frames, in pixels.
+    """
+
+    frames: np.ndarray
+    source_indices: np.ndarray
+    crop_boxes: np.ndarray
+    crop_box: tuple[int, int, int, int]
+    fps: float
+    num_source_frames: int
+    duration: float
+    source_size: tuple[int, int]
+
+
+@dataclass
+class ImageSetFrames:
+    """The images of one image set, cropped and resized.
+
+    Attributes:
+        frames: `(T, size, size, 3)` uint8 RGB, in the order of `source_paths`.
+        source_paths: the image files, sorted by number.
+        crop_boxes: `(T, 4)` int, each image's crop `(x0, y0, x1, y1)` in its own pixels.
+        skipped: unreadable images left out (only with `skip_unreadable=True`).
+    """
+
+    frames: np.ndarray
+    source_paths: list[Path]
+    crop_boxes: np.ndarray
+    skipped: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class ProcessedSample:
+    """One sample of the processed tier, in memory.
+
+    Attributes:
+        name: the processed folder name `<N>_<Labels>` (e.g. `12_Cyst,Stone`).
+        sample_id: `<N>`.
+        labels: label names, primary first.
+        kind: `"video"` or `"image_set"`.
+        frames: `(T, size, size, 3)` uint8 RGB.
+        noise: `(T,)` bool, True for frames judged noise.
+        frame_names: `01.jpg`, `02.jpg`, ... (the processed tier's file names).
+        source_path: the filtered entry (video file or image folder).
+        source_indices: `(T,)` index of each frame in the video, or of each image in the set.
+        crop_boxes: `(T, 4)` crop of each frame in source pixels.
+        crop_box: the video's ultrasound region (median of `crop_boxes`); None for image sets.
+        fps, num_source_frames, duration: the video's (None for image sets, except `num_source_frames`).
+    """
+
+    name: str
+    sample_id: int
+    labels: tuple[str, ...]
+    kind: str
+    frames: np.ndarray
+    noise: np.ndarray
+    frame_names: list[str]
+    source_path: Path
+    source_indices: np.ndarray
+    crop_boxes: np.ndarray
+    crop_box: tuple[int, int, int, int] | None
+    fps: float | None
+    num_source_frames: int
+    duration: float | None
+
+    @property
+    def noise_frames(self) -> list[str]:
+        return [name for name, is_noise in zip(self.frame_names, self.noise) if is_noise]
+
+    def metadata(self) -> dict:
+        """JSON-serializable description (everything but the pixels)."""
+        return {
+            "name": self.name,
+            "sample_id": self.sample_id,
+            "labels": list(self.labels),
+            "kind": self.kind,
+            "source": self.source_path.name,
+            "frame_names": list(self.frame_names),
+            "noise_frames": self.noise_frames,
+            "source_indices": [int(i) for i in self.source_indices],
+            "crop_boxes": [[int(v) for v in box] for box in self.crop_boxes],
+            "crop_box": None if self.crop_box is None else [int(v) for v in self.crop_box],
+            "fps": self.fps,
+            "num_source_frames": self.num_source_frames,
+            "duration": self.duration,
+        }
+
+
+def frame_file_name(index: int) -> str:
+    """Processed frame file name of the `index`-th kept frame (0-based): `01.jpg`, ..., `99.jpg`, `100.jpg`."""
+    return f"{index + 1:02d}.jpg"
+
+
+# Video decoding.
+
+# Limited-range (MPEG) luma/chroma to full range; swscale's default for yuv420p -> rgb24 is BT.601 limited.
+_LUMA_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
+_CHROMA_TO_FULL = np.clip(np.round((np.arange(256) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8)
+_IDENTITY = np.arange(256, dtype=np.uint8)
+# Formats whose planes we read directly: (luma range is full?).
+_PLANAR_420 = {"yuv420p": False, "yuvj420p": True}
+
+
+def _plane_array(frame, index: int) -> np.ndarray:
+    """A zero-copy `(height, width)` uint8 view of one plane of a decoded frame."""
+    plane = frame.planes[index]
+    data = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height)
+    return data.reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
+def _open_video(path: Path, thread_type: str | None):
+    import av
+
+    if not path.is_file():
+        raise CorruptMediaError("file not found; check the path.", entry=str(path))
+    if path.stat().st_size == 0:
+        raise CorruptMediaError("the file is empty (0 bytes); download or extract it again.", entry=str(path))
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as err:
+        raise CorruptMediaError(
+            f"cannot be opened as a video ({err.strerror or err}); the file is corrupt or truncated: "
+            "download or extract it again.",
+            entry=str(path),
+        ) from err
+    if not container.streams.video:
+        container.close()
+        raise NoVideoStreamError(
+            "holds no video stream (audio only, or not a video); replace it with the original video.",
+            entry=str(path),
+        )
+    stream = container.streams.video[0]
+    if thread_type:
+        stream.thread_type = thread_type
+    return container, stream
+
+
+def _count_video_packets(path: Path) -> int:
+    """Frames of the first video stream, counted by demuxing (no decoding)."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
+    """`num_frames` indices spread evenly over `[0, num_source_frames)`, first and last included."""
+    if num_source_frames <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.round(np.linspace(0, num_source_frames - 1, num_frames)).astype(np.int64))
+
+
+def _grid_step(height: int, width: int) -> int:
+    # A coarse grid of ~96 samples on the short side finds the region in well under a millisecond.
+    return max(1, min(height, width) // 96)
+
+
+def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, int] | None:
+    """Bounding box of the largest bright region: the paper's largest external contour, without OpenCV.
+
+    The mask `gray > threshold` is filled (holes belong to the region, as an external contour encloses
+    them) and split into 8-connected components; the one with the largest filled area wins. It is found on
+    a coarse grid and its edges are then refined to the pixel on the full-resolution mask.
+
+    Args:
+        gray: `(H, W)` uint8 grey levels (or a monotone transform of them, with `threshold` to match).
+        threshold: pixels strictly above it are bright.
+
+    Returns:
+        `(x0, y0, x1, y1)` in pixels (x1, y1 exclusive), or None if no pixel is bright.
+    """
+    from scipy import ndimage
+
+    height, width = gray.shape
+    step = _grid_step(height, width)
+    mask = gray[::step, ::step] > threshold
+    if not mask.any():
+        if step == 1 or not (gray > threshold).any():
+            return None
+        step, mask = 1, gray > threshold
+    filled = ndimage.binary_fill_holes(mask)
+    labels, _ = ndimage.label(filled, structure=np.ones((3, 3), dtype=bool))
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    largest = int(sizes.argmax())
+    rows, cols = ndimage.find_objects(labels, max_label=largest)[largest - 1]
+    if step == 1:
+        return cols.start, rows.start, cols.stop, rows.stop
+    # Grid sample j is pixel j*step; the true edge lies between the last dark and first bright sample.
+    top_lo, top_hi = max(0, (rows.start - 1) * step + 1), rows.start * step
+    bottom_lo, bottom_hi = (rows.stop - 1) * step, min(height - 1, rows.stop * step - 1)
+    left_lo, left_hi = max(0, (cols.start - 1) * step + 1), cols.start * step
+    right_lo, right_hi = (cols.stop - 1) * step, min(width - 1, cols.stop * step - 1)
+    x_lo, x_hi = left_lo, right_hi + 1
+    y_lo, y_hi = top_lo, bottom_hi + 1
+    top_rows = (gray[top_lo : top_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
+    bottom_rows = (gray[bottom_lo : bottom_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
+    left_cols = (gray[y_lo:y_hi, left_lo : left_hi + 1] > threshold).any(axis=0)
+    right_cols = (gray[y_lo:y_hi, right_lo : right_hi + 1] > threshold).any(axis=0)
+    y0 = top_lo + int(top_rows.argmax())
+    y1 = bottom_lo + len(bottom_rows) - int(bottom_rows[::-1].argmax())
+    x0 = left_lo + int(left_cols.argmax())
+    x1 = right_lo + len(right_cols) - int(right_cols[::-1].argmax())
+    return x0, y0, x1, y1
+
+
+def _resize_plane(plane: np.ndarray, size: int) -> np.ndarray:
+    image = Image.fromarray(np.ascontiguousarray(plane))
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+
+
+def _yuv420_crop_to_rgb(frame, box, size: int, full_range: bool) -> np.ndarray:
+    """Crop a yuv420p frame to `box`, resize each plane to `size`, convert only that to RGB."""
+    x0, y0, x1, y1 = box
+    luma = _resize_plane(_plane_array(frame, 0)[y0:y1, x0:x1], size)
+    # Chroma is half resolution; round the box outwards so the region is covered.
+    cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2
+    blue = _resize_plane(_plane_array(frame, 1)[cy0:cy1, cx0:cx1], size)
+    red = _resize_plane(_plane_array(frame, 2)[cy0:cy1, cx0:cx1], size)
+    luma_lut, chroma_lut = (_IDENTITY, _IDENTITY) if full_range else (_LUMA_TO_FULL, _CHROMA_TO_FULL)
+    # Pillow's YCbCr is full-range BT.601, so expanding the range first gives swscale's limited-range result.
+    ycbcr = Image.merge(
+        "YCbCr",
+        (
+            Image.fromarray(luma_lut[luma]),
+            Image.fromarray(chroma_lut[blue]),
+            Image.fromarray(chroma_lut[red]),
+        ),
+    )
+    return np.asarray(ycbcr.convert("RGB"))
+
+
+def _luma_threshold(gray_threshold: int, full_range: bool) -> int:
+    """The luma level above which a pixel's grey level (full range) exceeds `gray_threshold`."""
+    lut = _IDENTITY if full_range else _LUMA_TO_FULL
+    return int(np.nonzero(lut <= gray_threshold)[0].max())
+
+
+def _process_video_frame(frame, options: PreprocessOptions) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """One kept frame -> (`(size, size, 3)` uint8 RGB, crop box in source pixels)."""
+    width, height = frame.width, frame.height
+    full_range = _PLANAR_420.get(frame.format.name)
+    if full_range is not None:
+        box = None
+        if options.crop:
+            box = find_region_box(_plane_array(frame, 0), _luma_threshold(options.gray_threshold, full_range))
+        box = box or (0, 0, width, height)
+        return _yuv420_crop_to_rgb(frame, box, options.size, full_range), box
+    # Any other pixel format: convert the whole frame (slower, but rare).
+    rgb = frame.to_ndarray(format="rgb24")
+    box = None
+    if options.crop:
+        box = find_region_box(np.asarray(Image.fromarray(rgb).convert("L")), options.gray_threshold)
+    box = box or (0, 0, width, height)
+    x0, y0, x1, y1 = box
+    image = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    return np.asarray(image.resize((options.size, options.size), Image.Resampling.BILINEAR)), box
+
+
+def extract_video_frames(
+    path: str | os.PathLike,
+    stride: int = FRAME_STRIDE,
+    num_frames: int | None = None,
+    size: int = FRAME_SIZE,
+    crop: bool = True,
+    gray_threshold: int = GRAY_THRESHOLD,
+    thread_type: str | None = None,
+) -> VideoFrames:
+    """Decode a video and keep every `stride`-th frame (or `num_frames` evenly spread), cropped and resized.
+
+    Every frame is decoded (H.264 needs it), but only kept frames are converted: the crop box is found on the
+    luma plane (grey level > `gray_threshold`, largest filled region) and only the cropped region is resized
+    and converted to RGB.
+
+    Args:
+        path: the video file.
+        stride: keep decoded frames 0, stride, 2*stride, ... (ignored when `num_frames` is given).
+        num_frames: keep this many frames evenly spread over the video (first and last included).
+        size: output side in pixels.
+        crop: crop each kept frame to its ultrasound region (the paper); False keeps the whole frame.
+        gray_threshold: see `PreprocessOptions`.
+        thread_type: PyAV decoder threading, see `PreprocessOptions`.
+
+    Returns:
+        `VideoFrames` with `frames` of shape `(T, size, size, 3)`, uint8 RGB.
+
+    Raises:
+        CorruptMediaError: the file is empty, cannot be opened, or decoding fails / yields no frame.
+        NoVideoStreamError: the file holds no video stream.
+    """
+    import av
+
+    path = Path(path)
+    options = PreprocessOptions(
+        stride=stride, num_frames=num_frames, size=size, crop=crop, gray_threshold=gray_threshold, noise=None
+    )
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    keep: np.ndarray | None = None
+    if num_frames is not None:
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        keep = _keep_indices(_count_video_packets(path), num_frames)
+    container, stream = _open_video(path, thread_type)
+    fps = float(stream.average_rate or stream.guessed_rate or 0) or None
+    declared = stream.frames
+    frames: list[np.ndarray] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    indices: list[int] = []
+    index = -1
+    keep_set = None if keep is None else set(keep.tolist())
+    source_size = (stream.codec_context.width, stream.codec_context.height)
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if keep_set is None:
+                if index % stride:
+                    continue
+            elif index not in keep_set:
+                continue
+            rgb, box = _process_video_frame(frame, options)
+            frames.append(rgb)
+            boxes.append(box)
+            indices.append(index)
+            source_size = (frame.width, frame.height)
+    except av.error.FFmpegError as err:
+        raise CorruptMediaError(
+            f"decoding failed after {index + 1} frames ({err.strerror or err}); the file is corrupt or "
+            "truncated: download or extract it again.",
+            entry=str(path),
+        ) from err
+    finally:
+        container.close()
+    num_source_frames = index + 1
+    if num_source_frames == 0:
+        raise CorruptMediaError(
+            "no frame could be decoded (zero-length or truncated video); download or extract it again.",
+            entry=str(path),
+        )
+    if declared and num_source_frames < declared:
+        raise CorruptMediaError(
+            f"only {num_source_frames} of the {declared} frames its header announces could be decoded "
+            "(truncated file); download or extract it again.",
+            entry=str(path),
+        )
+    boxes_array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    crop_box = tuple(int(v) for v in np.median(boxes_array, axis=0).round())
+    return VideoFrames(
+        frames=np.stack(frames),
+        source_indices=np.asarray(indices, dtype=np.int64),
+        crop_boxes=boxes_array,
+        crop_box=crop_box,
+        fps=fps,
+        num_source_frames=num_source_frames,
+        duration=num_source_frames / fps if fps else None,
+        source_size=source_size,
+    )
+
+
+# Image sets.
+
+
+def _image_paths(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise EmptySampleError("is not a folder of images; check the path.", entry=str(folder))
+    names = [entry.name for entry in folder.iterdir() if entry.is_file() and is_image_file(entry.name)]
+    return [folder / name for name in sort_frame_names(names)]
+
+
+def process_image_set(
+    paths: Sequence[str | os.PathLike] | str | os.PathLike,
+    size: int = FRAME_SIZE,
+    crop_fraction: float = IMAGE_SET_CROP_FRACTION,
+    skip_unreadable: bool = False,
+) -> ImageSetFrames:
+    """Crop `crop_fraction` from every side of each image and resize it to `size` x `size` (the paper).
+
+    Args:
+        paths: the image files, or the image-set folder (its images are sorted by number).
+        size: output side in pixels.
+        crop_fraction: fraction of the width/height cut from each side (0 keeps the whole image).
+        skip_unreadable: leave out images that cannot be decoded (listed in `skipped`) instead of raising.
+
+    Returns:
+        `ImageSetFrames` with `frames` of shape `(T, size, size, 3)`, uint8 RGB.
+
+    Raises:
+        EmptySampleError: no readable image.
+        CorruptMediaError: an image cannot be decoded (unless `skip_unreadable`).
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        folder = Path(paths)
+        paths = _image_paths(folder)
+        where = str(folder)
+    else:
+        paths = [Path(p) for p in paths]
+        where = str(paths[0].parent) if paths else "image set"
+    frames, boxes, kept, skipped = [], [], [], []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as err:
+            if skip_unreadable:
+                skipped.append(path)
+                continue
+            raise CorruptMediaError(
+                f"cannot be read as an image ({err}); replace or remove it.", entry=str(path)
+            ) from err
+        width, height = image.size
+        box = (
+            round(width * crop_fraction),
+            round(height * crop_fraction),
+            round(width * (1 - crop_fraction)),
+            round(height * (1 - crop_fraction)),
+        )
+        # Pillow's default resampling for resize (bicubic), as the paper's To_NPY.py used.
+        frames.append(np.asarray(image.crop(box).resize((size, size), Image.Resampling.BICUBIC)))
+        boxes.append(box)
+        kept.append(path)
+    if not frames:
+        detail = f"none of its {len(paths)} images can be read" if paths else "it holds no image file"
+        raise EmptySampleError(
+            f"{detail} (.jpg, .jpeg, .png, .bmp); add the images or remove the image set.", entry=where
+        )
+    return ImageSetFrames(
+        frames=np.stack(frames),
+        source_paths=kept,
+        crop_boxes=np.asarray(boxes, dtype=np.int64),
+        skipped=skipped,
+    )
+
+
+# Noise frames.
+
+
+def noise_features(
+    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
+) -> np.ndarray:
+    """The paper's clustering features: 2x2 average pooling `pool_times` times, min-max per frame, flatten.
+
+    Args:
+        frames: `(T, H, W, C)` (or `(T, H, W)`) uint8 frames, values 0..255.
+
+    Returns:
+        `(T, (H / 2**pool_times) * (W / 2**pool_times) * C)` float32, each row in `0..feature_scale`.
+    """
+    settings = settings or NoiseSettings()
+    pooled = np.asarray(frames, dtype=np.float32)
+    if pooled.ndim == 3:
+        pooled = pooled[..., None]
+    for _ in range(settings.pool_times):
+        # Like torch's avg_pool2d(kernel_size=2): an odd last row/column is dropped.
+        t, h, w, c = pooled.shape
+        pooled = pooled[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    flat = pooled.reshape(len(pooled), -1)
+    low = flat.min(axis=1, keepdims=True)
+    high = flat.max(axis=1, keepdims=True)
+    return ((flat - low) / (high - low + 1e-8) * settings.feature_scale).astype(np.float32)
+
+
+def detect_noise(
+    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
+) -> np.ndarray:
+    """Mark a sample's noise frames: those outside the most common DBSCAN cluster of `noise_features`.
+
+    Args:
+        frames: `(T, H, W, C)` uint8 frames of ONE sample.
+        settings: `NoiseSettings()` (default, tuned) or `NoiseSettings.paper()`.
+
+    Returns:
+        `(T,)` bool, True for noise. If DBSCAN's most common label is noise (-1), every frame is noise.
+    """
+    from sklearn.cluster import DBSCAN
+
+    settings = settings or NoiseSettings()
+    if len(frames) == 0:
+        return np.zeros(0, dtype=bool)
+    features = noise_features(frames, settings)
+    min_samples = max(1, int(len(features) * settings.min_samples_fraction))
+    labels = DBSCAN(eps=settings.eps, min_samples=min_samples).fit_predict(features)
+    values, counts = np.unique(labels, return_counts=True)
+    # np.unique sorts, so ties go to the smallest label, as in the paper's argmax over np.unique.
+    most_common = values[int(np.argmax(counts))]
+    if most_common == -1:
+        return np.ones(len(features), dtype=bool)
+    return labels != most_common
+
+
+# Samples and tiers.
+
+
+def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None = None) -> ProcessedSample:
+    """Process one filtered entry (a `Video_<N>_<Labels>.mp4` or a `Photos_<N>_<Labels>/` folder) in memory.
+
+    Returns:
+        `ProcessedSample`: frames `(T, size, size, 3)` uint8 RGB, noise mask `(T,)`, metadata. This is what
+        the dataset builder writes into its `frames` feature when an archive has no processed tier.
+
+    Raises:
+        AHUDataError subclasses: bad name (`NameParseError`), bad media (`CorruptMediaError`,
+        `NoVideoStreamError`, `EmptySampleError`); each names the entry and the fix.
+    """
+    options = options or PreprocessOptions()
+    path = Path(path)
+    entry = parse_filtered_name(path.name)
+    if entry.kind == "video":
+        video = extract_video_frames(
+            path,
+            stride=options.stride,
+            num_frames=options.num_frames,
+            size=options.size,
+            crop=options.crop,
+            gray_threshold=options.gray_threshold,
+            thread_type=options.thread_type,
+        )
+        frames, source_indices, crop_boxes = video.frames, video.source_indices, video.crop_boxes
+        crop_box, fps, num_source, duration = (
+            video.crop_box,
+            video.fps,
+            video.num_source_frames,
+            video.duration,
+        )
+    else:
+        images = process_image_set(
+            path, size=options.size, crop_fraction=options.crop_fraction if options.crop else 0.0
+        )
+        frames, crop_boxes = images.frames, images.crop_boxes
+        source_indices = np.arange(len(frames), dtype=np.int64)
+        crop_box, fps, num_source, duration = None, None, len(images.source_paths), None
+    noise = detect_noise(frames, options.noise) if options.noise is not None else np.zeros(len(frames), bool)
+    return ProcessedSample(
+        name=f"{entry.sample_id}_{','.join(entry.labels)}",
+        sample_id=entry.sample_id,
+        labels=entry.labels,
+        kind=entry.kind,
+        frames=frames,
+        noise=noise,
+        frame_names=[frame_file_name(i) for i in range(len(frames))],
+        source_path=path,
+        source_indices=source_indices,
+        crop_boxes=crop_boxes,
+        crop_box=crop_box,
+        fps=fps,
+        num_source_frames=num_source,
+        duration=duration,
+    )
+
+
+def find_filtered_entries(filtered_dir: str | os.PathLike) -> list[Path]:
+    """The filtered tier's entries (`Video_*` files and `Photos_*` folders), sorted by sample number.
+
+    Other files (zips, manifests, hidden files) are ignored.
+    """
+    filtered_dir = Path(filtered_dir)
+    if not filtered_dir.is_dir():
+        raise EmptySampleError("is not a folder; pass the filtered tier's folder.", entry=str(filtered_dir))
+    entries = []
+    for entry in filtered_dir.iterdir():
+        if entry.name.startswith("."):
+            continue
+        lower = entry.name.lower()
+        if (entry.is_file() and lower.startswith("video_") and is_video_file(entry.name)) or (
+            entry.is_dir() and lower.startswith("photo")
+        ):
+            entries.append(entry)
+
+    def order(entry: Path):
+        try:
+            return (0, parse_filtered_name(entry.name).sample_id, entry.name)
+        except AHUDataError:
+            return (1, 0, entry.name)
+
+    return sorted(entries, key=order)
+
+
+@dataclass
+class TierReport:
+    """What `preprocess_tier` did.
+
+    Attributes:
+        out_dir: the processed tier written.
+        processed: names of samples processed in this run.
+        skipped_done: names of samples already finished by an earlier run (resumed).
+        failed: `reason -> [(entry, message), ...]` for entries left out (lenient mode only).
+        num_frames: frames in the tier (all finished samples).
+        num_noise_frames: noise frames in the tier.
+        num_source_frames: source frames decoded in this run.
+        seconds: wall time of this run.
+        noise_list: path of `noise_files.txt`.
+    """
+
+    out_dir: Path
+    processed: list[str] = field(default_factory=list)
+    skipped_done: list[str] = field(default_factory=list)
+    failed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    num_frames: int = 0
+    num_noise_frames: int = 0
+    num_source_frames: int = 0
+    seconds: float = 0.0
+    noise_list: Path | None = None
+
+    @property
+    def num_failed(self) -> int:
+        return sum(len(items) for items in self.failed.values())
+
+    def summary(self) -> str:
+        lines = [
+            (
+                f"processed {len(self.processed)} samples, {len(self.skipped_done)} already done, "
+                f"{self.num_failed} skipped as bad input; {self.num_frames} frames "
+                f"({self.num_noise_frames} noise) in {self.out_dir}"
+            ),
+            f"decoded {self.num_source_frames} source frames in {self.seconds:.1f} s",
+        ]
+        for reason, items in sorted(self.failed.items()):
+            lines.append(f"skipped ({reason}): {len(items)}")
+            lines.extend(f"  {message}" for _, message in items)
+        return "\n".join(lines)
+
+
+def _write_json_atomic(path: Path, payload: dict) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _marker_path(out_dir: Path, entry: Path) -> Path:
+    return out_dir / STATE_DIR_NAME / f"{entry.name}.json"
+
+
+def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> dict:
+    """Worker: process one entry and write its folder; the done-marker is written last, atomically."""
+    sample = preprocess_sample(entry, options)
+    state_dir = out_dir / STATE_DIR_NAME
+    temporary = state_dir / f"tmp-{sample.name}"
+    if temporary.exists():
+        shutil.rmtree(temporary)
+    temporary.mkdir(parents=True)
+    for name, frame in zip(sample.frame_names, sample.frames):
+        # Fixed quality and subsampling, no optimizer passes: the same frame gives the same bytes.
+        Image.fromarray(frame).save(
+            temporary / name, format="JPEG", quality=options.jpeg_quality, subsampling=0
+        )
+    final = out_dir / sample.name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(temporary, final)
+    payload = {"options": options.to_dict(), **sample.metadata()}
+    _write_json_atomic(_marker_path(out_dir, entry), payload)
+    return payload
+
+
+def _read_marker(out_dir: Path, entry: Path, options: PreprocessOptions) -> dict | None:
+    marker = _marker_path(out_dir, entry)
+    if not marker.is_file():
+        return None
+    try:
+        payload = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    # A marker from other options, or whose folder is gone, means the sample must be redone.
+    if payload.get("options") != json.loads(json.dumps(options.to_dict())):
+        return None
+    folder = out_dir / payload.get("name", "")
+    if not all((folder / name).is_file() for name in payload.get("frame_names", [None])):
+        return None
+    return payload
+
+
+def write_noise_list(out_dir: Path, samples: Iterable[dict]) -> Path:
+    """Write `noise_files.txt` in the archive's format (`Subdirectory: <name>`, then absolute paths)."""
+    out_dir = Path(out_dir)
+    blocks = []
+    for sample in samples:
+        if not sample["noise_frames"]:
+            continue
+        folder = (out_dir / sample["name"]).resolve()
+        lines = [f"Subdirectory: {sample['name']}"] + [str(folder / name) for name in sample["noise_frames"]]
+        blocks.append("\n".join(lines) + "\n")
+    path = out_dir / NOISE_LIST_NAME
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text("\n".join(blocks), encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def read_noise_list(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Parse a `noise_files.txt`: `{folder name: [frame file names]}`, matched by folder and file name only."""
+    noise: dict[str, list[str]] = {}
+    current = None
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("Subdirectory:"):
+            current = line.split(":", 1)[1].strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+            noise.setdefault(current, [])
+        elif current is not None:
+            noise[current].append(line.replace("\\", "/").rsplit("/", 1)[-1])
+    return noise
+
+
+def preprocess_tier(
+    filtered_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: PreprocessOptions | None = None,
+    num_workers: int = 2,
+    lenient: bool = False,
+    progress: bool = True,
+) -> TierReport:
+    """Write the processed tier (`<N>_<Labels>/01.jpg ...` + `noise_files.txt`) from a filtered tier.
+
+    Samples run in `num_workers` processes (1: in this process). A rerun skips samples whose done-marker
+    (`out_dir/.preprocess/<entry>.json`, written after the frame folder is atomically renamed into place)
+    matches the options, so an interrupted run resumes. Same input and options give byte-identical output.
+
+    Args:
+        filtered_dir: folder of `Video_<N>_<Labels>.mp4` files and `Photos_<N>_<Labels>/` folders.
+        out_dir: the processed tier to write (created if needed).
+        options: `PreprocessOptions()` (the paper's pipeline, tuned noise filter) by default.
+        num_workers: processes over samples.
+        lenient: skip bad entries and count them in the report, instead of raising the first error.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        `TierReport` (print `report.summary()`).
+
+    Raises:
+        AHUDataError subclasses: the first bad entry, unless `lenient`.
+    """
+    from tqdm.auto import tqdm
+
+    options = options or PreprocessOptions()
+    out_dir = Path(out_dir)
+    (out_dir / STATE_DIR_NAME).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    report = TierReport(out_dir=out_dir)
+    entries = find_filtered_entries(filtered_dir)
+    if not entries:
+        raise EmptySampleError(
+            "holds no `Video_<N>_<Labels>.mp4` file or `Photos_<N>_<Labels>/` folder; pass the filtered tier.",
+            entry=str(filtered_dir),
+        )
+    done: dict[str, dict] = {}
+    todo: list[Path] = []
+    for entry in entries:
+        payload = _read_marker(out_dir, entry, options)
+        if payload is None:
+            todo.append(entry)
+        else:
+            done[entry.name] = payload
+            report.skipped_done.append(payload["name"])
+
+    def record_failure(entry: Path, err: AHUDataError) -> None:
+        if not lenient:
+            raise err
+        report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
+
+    bar = tqdm(total=len(todo), desc="preprocess", unit="sample", disable=not progress)
+    try:
+        if num_workers <= 1:
+            for entry in todo:
+                try:
+                    done[entry.name] = _process_entry(entry, out_dir, options)
+                    report.processed.append(done[entry.name]["name"])
+                    report.num_source_frames += done[entry.name]["num_source_frames"]
+                except AHUDataError as err:
+                    record_failure(entry, err)
+                bar.update()
+        else:
+            # "spawn": a forked worker can deadlock on OpenMP/decoder threads the parent already started.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+                futures = {pool.submit(_process_entry, entry, out_dir, options): entry for entry in todo}
+                try:
+                    for future in as_completed(futures):
+                        entry = futures[future]
+                        try:
+                            done[entry.name] = future.result()
+                            report.processed.append(done[entry.name]["name"])
+                            report.num_source_frames += done[entry.name]["num_source_frames"]
+                        except AHUDataError as err:
+                            record_failure(entry, err)
+                        bar.update()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
+    finished = [done[entry.name] for entry in entries if entry.name in done]
+    report.num_frames = sum(len(sample["frame_names"]) for sample in finished)
+    report.num_noise_frames = sum(len(sample["noise_frames"]) for sample in finished)
+    report.noise_list = write_noise_list(out_dir, finished)
+    order = {
+        done[entry.name]["name"]: position for position, entry in enumerate(entries) if entry.name in done
+    }
+    report.processed.sort(key=order.__getitem__)
+    report.seconds = time.perf_counter() - start
+    return report
