@@ -252,3 +252,22 @@ def test_builder_reports_the_hand_download_when_figshare_refuses(tmp_path):
         )
         with pytest.raises(DownloadError, match=r"doi.org/10.6084/m9.figshare.26889334.*data_dir"):
             builder.download_and_prepare()
+
+
+def test_streaming_build_downloads_verified_zips_first(sample_archive, tmp_path, monkeypatch):
+    """`as_streaming_dataset()` without data_dir: the zips are still md5-checked local files, then streamed."""
+    from hf_loader.builder import AHUUltrasound
+
+    monkeypatch.setattr(datasets.config, "DOWNLOADED_DATASETS_PATH", tmp_path / "downloads")
+    zips = {
+        name: (sample_archive / name).read_bytes() for name in ("raw.zip", "filtered.zip", "processed.zip")
+    }
+    with FigshareServer(zips) as server:
+        server.behaviour["primary"] = "corrupt"
+        builder = AHUUltrasound(
+            config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path)
+        )
+        streamed = builder.as_streaming_dataset(split="train")
+        ids = [row["sample_id"] for row in streamed]
+    assert ids and server.downloads("api") == 3
+    assert (tmp_path / "downloads/figshare/26889334/processed.zip").read_bytes() == zips["processed.zip"]
