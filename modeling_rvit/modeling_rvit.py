@@ -316,26 +316,32 @@ class RViTEncoder(nn.Module):
         Runs the recurrence over the frames of `frame_tokens` `(B, T, S, C)`, starting from `state`.
         `frame_mask` `(B, T)`, bool: frames where it is False leave the state and the output untouched.
         """
-        num_frames = frame_tokens.shape[1]
+        batch_size, num_frames, seq_len, _ = frame_tokens.shape
+        num_layers, num_heads = len(self.layer), self.config.num_attention_heads
         hidden = list(state.hidden.unbind(0))
         last_frame_output = state.last_frame_output
-        per_frame_outputs = [[] for _ in range(len(self.layer) + 1)] if output_hidden_states else None
-        per_frame_attentions = [[] for _ in self.layer] if output_attentions else None
+        # Per-frame outputs only on request, written into buffers allocated once per call.
+        layer_outputs = (
+            frame_tokens.new_empty((num_layers, *frame_tokens.shape)) if output_hidden_states else None
+        )
+        attention_maps = None
+        if output_attentions:
+            attention_maps = frame_tokens.new_empty(
+                (num_layers, batch_size, num_frames, num_heads, seq_len, seq_len)
+            )
 
         for t in range(num_frames):
             tokens = frame_tokens[:, t]
             valid = frame_mask[:, t, None, None] if frame_mask is not None else None
-            if output_hidden_states:
-                per_frame_outputs[0].append(tokens)
             for index, layer in enumerate(self.layer):
                 tokens, new_hidden, attn_weights = layer(
                     tokens, hidden[index], position_embeddings, output_attentions
                 )
                 hidden[index] = new_hidden if valid is None else torch.where(valid, new_hidden, hidden[index])
                 if output_hidden_states:
-                    per_frame_outputs[index + 1].append(tokens)
+                    layer_outputs[index, :, t] = tokens
                 if output_attentions:
-                    per_frame_attentions[index].append(attn_weights)
+                    attention_maps[index, :, t] = attn_weights
             last_frame_output = tokens if valid is None else torch.where(valid, tokens, last_frame_output)
 
         if frame_mask is None:
@@ -343,12 +349,8 @@ class RViTEncoder(nn.Module):
         else:
             num_frames_seen = state.num_frames_seen + frame_mask.sum(dim=1)
         new_state = RViTState(torch.stack(hidden), last_frame_output, num_frames_seen)
-        all_hidden_states = None
-        if output_hidden_states:
-            all_hidden_states = tuple(torch.stack(outputs, dim=1) for outputs in per_frame_outputs)
-        all_attentions = None
-        if output_attentions:
-            all_attentions = tuple(torch.stack(maps, dim=1) for maps in per_frame_attentions)
+        all_hidden_states = (frame_tokens, *layer_outputs.unbind(0)) if output_hidden_states else None
+        all_attentions = tuple(attention_maps.unbind(0)) if output_attentions else None
         return new_state, all_hidden_states, all_attentions
 
 
