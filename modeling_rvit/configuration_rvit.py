@@ -39,6 +39,8 @@ class RViTConfig(PreTrainedConfig):
     r"""
     Configuration of an RViT (recurrent video transformer, Yang et al., CVPR 2022) model. The defaults are the
     AHU paper's model: 112×112 input, patch 8, hidden size 192, 2 layers, 8 heads, MLP 768, 36 frames, 13 labels.
+    Without `id2label`, and with `num_labels` unset or 13, the labels are the 13 AHU labels in the paper's order
+    (`AHU_LABELS`); other label counts get the usual `LABEL_i` names.
 
     image_size (`int`, *optional*, defaults to 112):
         Height and width of every frame, in pixels.
