@@ -308,6 +308,9 @@ def _statistics_section(config_name: str, stats: dict, info: DatasetInfo, image_
         if stats["any"]:
             row.append(sum(stats["any"].get(name, {}).values()))
         rows.append(row)
+    if "(none)" in stats["primary"]:  # raw posts that rename.xlsx links to no filtered sample
+        counts = [stats["primary"]["(none)"].get(split, 0) for split in splits]
+        rows.append(["-", "(no label)", *counts, sum(counts), *([0] if stats["any"] else [])])
     lines.append("Primary label per split:")
     lines.append("")
     lines.append(_markdown_table(header, rows))

@@ -367,6 +367,8 @@ def download_file(
     api_url = resolve_api_url(api_url)
     if _is_verified(target, file):
         return target
+    if not file.md5:
+        logger.warning("%s: Figshare announces no md5; only the size can be checked", file.name)
     failures: list[str] = []
     only_checksum_failures = True
     for url in _route_urls(file, api_url, routes):

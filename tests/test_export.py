@@ -284,3 +284,15 @@ print(json.dumps({{"ids": list(loaded["sample_id"]), "names": loaded.features["p
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["ids"] == list(processed["train"]["sample_id"])
     assert answer["names"] == list(LABELS)
+
+
+def test_rows_without_a_label_are_counted_in_the_card(tmp_path):
+    features = datasets.Features(
+        {"sample_id": datasets.Value("int32"), "primary_label": datasets.ClassLabel(names=list(LABELS))}
+    )
+    rows = {"sample_id": [1, 2, 3], "primary_label": [1, None, 1]}
+    dataset = datasets.Dataset.from_dict(rows, features=features)
+    readme = export_dataset_dict(datasets.DatasetDict({"train": dataset}), tmp_path, "raw")
+    text = readme.read_text(encoding="utf-8")
+    assert "| 1 | Cyst | 2 | 2 |" in text
+    assert "| - | (no label) | 1 | 1 |" in text

@@ -182,3 +182,13 @@ def test_preview_script_writes_png_and_gif(sample_archive, tmp_path):
     assert (tmp_path / "montage_processed_train.png").is_file()
     with Image.open(tmp_path / "labels_processed_train.gif") as gif:
         assert gif.n_frames == 4
+
+
+def test_preview_of_an_exported_folder_streamed(processed, tmp_path):
+    import datasets
+
+    from hf_loader.export import export_dataset_dict
+
+    export_dataset_dict(datasets.DatasetDict({"train": processed}), tmp_path, "processed")
+    streamed = datasets.load_dataset(str(tmp_path), split="train", streaming=True)
+    assert np.array_equal(np.asarray(draw(streamed, seed=None)), np.asarray(draw(processed, seed=None)))
