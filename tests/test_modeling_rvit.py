@@ -507,3 +507,14 @@ def test_half_precision_model_takes_float32_frames():
         half = model.to(torch.bfloat16)(clip).logits
     assert half.dtype == torch.bfloat16
     assert_close_relative(half.float(), full, 5e-2)
+
+
+def test_forward_traces_as_one_graph_for_torch_compile():
+    # backend="eager" runs only the Dynamo trace (no code generation): fullgraph=True fails on any graph break.
+    model = tiny_model()
+    clip, frame_mask = random_clip(2, 3), torch.tensor([[1, 1, 0], [1, 1, 1]])
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            compiled(clip, frame_mask=frame_mask).logits, model(clip, frame_mask=frame_mask).logits
+        )
