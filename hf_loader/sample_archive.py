@@ -123,7 +123,22 @@ LABEL_TERMS: dict[str, str] = {
     "Ectopic": "异位妊娠",
     "Anomalies": "畸形",
 }
-ORGANS: tuple[str, ...] = ("甲状腺", "肝脏", "胆囊", "肾脏", "乳腺", "子宫", "颈部", "腹部", "阴囊", "胎儿")
+# Organs a post about each label is typically about (for the Chinese post titles).
+LABEL_ORGANS: dict[str, tuple[str, ...]] = {
+    "Tumor": ("肝脏", "乳腺", "甲状腺", "肾脏"),
+    "Cyst": ("肝脏", "肾脏", "卵巢", "甲状腺"),
+    "Inflammation": ("胆囊", "阑尾", "乳腺", "淋巴结"),
+    "Stone": ("胆囊", "肾脏", "输尿管"),
+    "Nodule": ("甲状腺", "乳腺"),
+    "Injury": ("肌肉", "肝脏", "脾脏"),
+    "Calcification": ("甲状腺", "乳腺", "前列腺"),
+    "Occupancy": ("肝脏", "肾脏", "胰腺"),
+    "Hernia": ("腹股沟", "脐", "腹壁"),
+    "Vascular": ("肝脏", "颈部", "皮下"),
+    "Polyp": ("胆囊", "子宫内膜"),
+    "Ectopic": ("输卵管", "宫角"),
+    "Anomalies": ("胎儿", "胎儿心脏", "肾脏"),
+}
 TITLE_PATTERNS: tuple[str, ...] = ("{organ}{term}的超声表现", "一分钟看懂{organ}{term}", "{organ}{term}超声诊断要点")
 
 VIEWER_COMMENTS: tuple[str, ...] = (
@@ -367,7 +382,8 @@ def _plan_samples(
                 used_codes.add(code)
                 break
         pattern = TITLE_PATTERNS[int(rng.integers(len(TITLE_PATTERNS)))]
-        title = pattern.format(organ=ORGANS[int(rng.integers(len(ORGANS)))], term=LABEL_TERMS[labels[0]])
+        organs = LABEL_ORGANS[labels[0]]
+        title = pattern.format(organ=organs[int(rng.integers(len(organs)))], term=LABEL_TERMS[labels[0]])
         copy = 2
         base_title = title
         while (creator, title) in used_titles:
