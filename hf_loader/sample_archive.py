@@ -139,7 +139,11 @@ LABEL_ORGANS: dict[str, tuple[str, ...]] = {
     "Ectopic": ("输卵管", "宫角"),
     "Anomalies": ("胎儿", "胎儿心脏", "肾脏"),
 }
-TITLE_PATTERNS: tuple[str, ...] = ("{organ}{term}的超声表现", "一分钟看懂{organ}{term}", "{organ}{term}超声诊断要点")
+TITLE_PATTERNS: tuple[str, ...] = (
+    "{organ}{term}的超声表现",
+    "一分钟看懂{organ}{term}",
+    "{organ}{term}超声诊断要点",
+)
 
 VIEWER_COMMENTS: tuple[str, ...] = (
     "请问这是什么情况？😮",
@@ -314,7 +318,9 @@ def make_sample_archive(
         "zips": [f"{tier}.zip" for tier in TIERS] if zips else [],
         "samples": samples,
     }
-    (out_dir / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    (out_dir / MANIFEST_NAME).write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     return out_dir
 
 
@@ -417,7 +423,7 @@ def _plan_samples(
 
 
 def _plan_video(rng: np.random.Generator, plan: SamplePlan, width: int, height: int, seconds) -> None:
-    plan.num_frames = int(round(rng.uniform(*seconds) * FPS))
+    plan.num_frames = round(rng.uniform(*seconds) * FPS)
     # Even corners: the rectangle then covers whole 2x2 chroma blocks (see _video_frames).
     box_w = _even(width * rng.uniform(0.82, 1.0))
     box_h = _even(box_w * rng.uniform(0.78, 1.05))
@@ -435,7 +441,7 @@ def _plan_video(rng: np.random.Generator, plan: SamplePlan, width: int, height: 
     # Noise covers 10-30 % of the frames: always less than half, so a majority cluster exists.
     fraction = rng.uniform(0.1, 0.3)
     n = plan.num_frames
-    total = min(max(int(round(fraction * n)), math.ceil(0.1 * n)), math.floor(0.3 * n))
+    total = min(max(round(fraction * n), math.ceil(0.1 * n)), math.floor(0.3 * n))
     where = rng.choice(["start", "end", "both"], p=[0.45, 0.35, 0.2])
     kinds = ["title_card", "presenter"]
     if where == "start":
@@ -497,11 +503,6 @@ def _plan_comments(rng: np.random.Generator, index: int) -> list[dict]:
     return comments
 
 
-# ----------------------------------------------------------------------------------------------
-# Writing one sample
-# ----------------------------------------------------------------------------------------------
-
-
 def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> dict:
     raw_dir = out_dir / "raw" / plan.creator / plan.post_code
     raw_dir.mkdir(parents=True)
@@ -511,8 +512,15 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
 
     if plan.kind == "video":
         filtered_path = out_dir / "filtered" / f"{plan.filtered_name}.mp4"
-        scene = UltrasoundScene(rng, plan.labels, plan.us_box[2] - plan.us_box[0], plan.us_box[3] - plan.us_box[1],
-                                plan.probe, pulse_period_s=plan.pulse_period_s, motion=plan.motion_px)
+        scene = UltrasoundScene(
+            rng,
+            plan.labels,
+            plan.us_box[2] - plan.us_box[0],
+            plan.us_box[3] - plan.us_box[1],
+            plan.probe,
+            pulse_period_s=plan.pulse_period_s,
+            motion=plan.motion_px,
+        )
         processed = []
         noise = []
         noise_indices = {i for segment in plan.segments for i in range(segment.start, segment.stop)}
@@ -551,10 +559,13 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
             raw_files.append(raw_name)
             # The truth for image sets is made from the decoded JPEG, as the paper's code reads it.
             decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-            dy = int(round(image_h * IMAGE_SET_CROP_FRACTION))
-            dx = int(round(image_w * IMAGE_SET_CROP_FRACTION))
-            _save_jpeg(_resize(decoded[dy : image_h - dy, dx : image_w - dx]), processed_dir / name,
-                       PROCESSED_JPEG_QUALITY)
+            dy = round(image_h * IMAGE_SET_CROP_FRACTION)
+            dx = round(image_w * IMAGE_SET_CROP_FRACTION)
+            _save_jpeg(
+                _resize(decoded[dy : image_h - dy, dx : image_w - dx]),
+                processed_dir / name,
+                PROCESSED_JPEG_QUALITY,
+            )
             processed.append(name)
         entry_path = f"filtered/{filtered_dir.name}"
         num_source_frames = plan.num_images
@@ -589,7 +600,7 @@ def _write_sample(out_dir: Path, plan: SamplePlan, width: int, height: int) -> d
 
 
 def _even(value: float) -> int:
-    return int(round(value / 2.0)) * 2
+    return round(value / 2.0) * 2
 
 
 def _resize(rgb: np.ndarray) -> Image.Image:
@@ -622,7 +633,9 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     out = np.empty((height * 3 // 2, width), np.uint8)
     out[:height] = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
     # Chroma from the sum of each 2x2 block (four pixels, so the shifts gain two bits).
-    quad = (pixels[0::2, 0::2] + pixels[1::2, 0::2] + pixels[0::2, 1::2] + pixels[1::2, 1::2]).astype(np.int32)
+    quad = (pixels[0::2, 0::2] + pixels[1::2, 0::2] + pixels[0::2, 1::2] + pixels[1::2, 1::2]).astype(
+        np.int32
+    )
     r4, g4, b4 = quad[..., 0], quad[..., 1], quad[..., 2]
     u = ((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128
     v = ((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128
@@ -655,11 +668,6 @@ def _encode_video(path: Path, frames, width: int, height: int) -> None:
             container.mux(packet)
 
 
-# ----------------------------------------------------------------------------------------------
-# Tables and lists
-# ----------------------------------------------------------------------------------------------
-
-
 def _save_workbook(workbook, path: Path) -> None:
     """Saves an openpyxl workbook with fixed document dates and zip timestamps."""
     buffer = io.BytesIO()
@@ -669,7 +677,10 @@ def _save_workbook(workbook, path: Path) -> None:
 
 
 def _rewrite_zip_deterministic(data: bytes, path: Path) -> None:
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             content = source.read(info.filename)
             if info.filename == "docProps/core.xml":
@@ -720,7 +731,13 @@ def _write_rename_table(path: Path, plans: list[SamplePlan]) -> None:
     sheet.append(["original_path", "encoded_path", "filtered_name"])
     for plan in plans:
         extension = ".mp4" if plan.kind == "video" else ""
-        sheet.append([f"{plan.creator}/{plan.title}{extension}", f"{plan.creator}/{plan.post_code}", plan.filtered_name])
+        sheet.append(
+            [
+                f"{plan.creator}/{plan.title}{extension}",
+                f"{plan.creator}/{plan.post_code}",
+                plan.filtered_name,
+            ]
+        )
     sheet.column_dimensions["A"].width = 50
     sheet.column_dimensions["B"].width = 36
     sheet.column_dimensions["C"].width = 28
@@ -751,7 +768,9 @@ def _zip_folder(folder: Path, zip_path: Path) -> None:
             archive.writestr(info, file.read_bytes())
 
 
-def _video_frames(rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundScene, width: int, height: int):
+def _video_frames(
+    rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundScene, width: int, height: int
+):
     """Yields `(yuv, us_rgb)` for each source frame of one video.
 
     `yuv` is the whole frame as a yuv420p plane stack (the buffer is reused: encode it before
@@ -762,8 +781,9 @@ def _video_frames(rng: np.random.Generator, plan: SamplePlan, scene: UltrasoundS
     region is converted, straight from the grey image through the scene's tables.
     """
     x0, y0, x1, y1 = plan.us_box
-    overlay = PhoneOverlay(rng, width, height, plan.us_box, plan.creator, plan.title,
-                           f"#超声 #{LABEL_TERMS[plan.labels[0]]}")
+    overlay = PhoneOverlay(
+        rng, width, height, plan.us_box, plan.creator, plan.title, f"#超声 #{LABEL_TERMS[plan.labels[0]]}"
+    )
     noise_scene_at = {}
     for segment in plan.segments:
         if segment.kind == "title_card":
@@ -800,5 +820,8 @@ def _plane_views(yuv: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
     """Y (height, width), U and V (height/2, width/2) views into a yuv420p plane stack."""
     quarter = (height // 2) * (width // 2)
     flat = yuv[height:].reshape(-1)
-    return (yuv[:height], flat[:quarter].reshape(height // 2, width // 2),
-            flat[quarter:].reshape(height // 2, width // 2))
+    return (
+        yuv[:height],
+        flat[:quarter].reshape(height // 2, width // 2),
+        flat[quarter:].reshape(height // 2, width // 2),
+    )

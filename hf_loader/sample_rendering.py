@@ -39,7 +39,7 @@ def _font_of_size(size: int) -> ImageFont.ImageFont:
 
 def font(size: float) -> ImageFont.ImageFont:
     """Pillow's built-in scalable font (no system font needed)."""
-    return _font_of_size(max(6, int(round(size))))
+    return _font_of_size(max(6, round(size)))
 
 
 def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: float, fill) -> float:
@@ -51,7 +51,7 @@ def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, siz
     """
     x, y = float(xy[0]), float(xy[1])
     latin = font(size)
-    stroke = max(1, int(round(size / 9)))
+    stroke = max(1, round(size / 9))
     for char in text:
         code = ord(char)
         if code < 0x2E80:
@@ -59,8 +59,10 @@ def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, siz
             x += draw.textlength(char, font=latin)
         elif code >= 0x1F000:
             r = size * 0.4
-            draw.ellipse((x + size * 0.1, y + size * 0.1, x + size * 0.1 + 2 * r, y + size * 0.1 + 2 * r),
-                         fill=(255, 200, 40) if isinstance(fill, tuple) else 220)
+            draw.ellipse(
+                (x + size * 0.1, y + size * 0.1, x + size * 0.1 + 2 * r, y + size * 0.1 + 2 * r),
+                fill=(255, 200, 40) if isinstance(fill, tuple) else 220,
+            )
             x += size
         elif code in (0x3000,):
             x += size
@@ -72,12 +74,20 @@ def draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, siz
                 a, b = rng.integers(0, 5, size=2) / 4.0
                 if kind == 0:  # horizontal stroke
                     y0 = y + b * cell
-                    draw.line((x + a * cell * 0.4, y0, x + cell * (0.6 + 0.4 * a), y0), fill=fill, width=stroke)
+                    draw.line(
+                        (x + a * cell * 0.4, y0, x + cell * (0.6 + 0.4 * a), y0), fill=fill, width=stroke
+                    )
                 elif kind == 1:  # vertical stroke
                     x0 = x + a * cell
-                    draw.line((x0, y + b * cell * 0.4, x0, y + cell * (0.6 + 0.4 * b)), fill=fill, width=stroke)
+                    draw.line(
+                        (x0, y + b * cell * 0.4, x0, y + cell * (0.6 + 0.4 * b)), fill=fill, width=stroke
+                    )
                 else:  # slanted stroke
-                    draw.line((x + a * cell, y + b * cell * 0.5, x + (1 - a) * cell, y + cell), fill=fill, width=stroke)
+                    draw.line(
+                        (x + a * cell, y + b * cell * 0.5, x + (1 - a) * cell, y + cell),
+                        fill=fill,
+                        width=stroke,
+                    )
             x += size
     return x
 
@@ -236,7 +246,9 @@ def _draw_anomalies(echo, grid, s, rng, yy, xx):
     away = np.abs(np.angle(np.exp(1j * (theta - opening))))  # angular distance from the opening
     crescent = _soft(width / 2 - np.abs(grid.dist - radius), 1.5) * _soft((away - 0.9) * radius, 2.0)
     _blend(echo, crescent, 0.03)
-    edge = _soft(0.01 * s + 0.5 - np.abs(grid.dist - (radius - width / 2)), 1.0) * _soft((away - 0.9) * radius, 2.0)
+    edge = _soft(0.01 * s + 0.5 - np.abs(grid.dist - (radius - width / 2)), 1.0) * _soft(
+        (away - 0.9) * radius, 2.0
+    )
     _blend(echo, edge, 1.6)
 
 
@@ -271,8 +283,16 @@ class UltrasoundScene:
         motion: amplitude in pixels of the slow probe drift (0 for a still image).
     """
 
-    def __init__(self, rng: np.random.Generator, labels, width: int, height: int, probe: str,
-                 pulse_period_s: float | None = None, motion: int = 3):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        labels,
+        width: int,
+        height: int,
+        probe: str,
+        pulse_period_s: float | None = None,
+        motion: int = 3,
+    ):
         self.width, self.height = int(width), int(height)
         w, h = self.width, self.height
         self.motion = int(motion)
@@ -292,7 +312,8 @@ class UltrasoundScene:
             radius = np.sqrt((xx - cx) ** 2 + (yy - apex_y) ** 2)
             angle = np.arctan2(xx - cx, yy - apex_y)
             mask = _soft(np.minimum(radius - r_in, r_out - radius), 1.0) * _soft(
-                (half_angle - np.abs(angle)) * radius, 1.0)
+                (half_angle - np.abs(angle)) * radius, 1.0
+            )
             depth = np.clip((radius - r_in) / (r_out - r_in), 0, 1)
         else:
             mask = ((xx >= rx0) & (xx < rx1) & (yy >= ry0) & (yy < ry1)).astype(np.float32)
@@ -301,14 +322,16 @@ class UltrasoundScene:
         attenuation = np.exp(-rng.uniform(0.5, 1.1) * depth) * (0.85 + 0.3 * np.exp(-depth / 0.05))
         gain = rng.uniform(0.75, 0.95)
         self.scale = (255.0 * gain * attenuation * mask).astype(np.float32)
-        self.background = ((1.0 - mask) * rng.uniform(14, 26)).astype(np.float32)
+        self.background = ((1.0 - mask) * rng.uniform(16, 28)).astype(np.float32)
 
         # Tissue echogenicity on a canvas larger than the panel by the motion margin.
         ch, cw = h + 2 * m, w + 2 * m
         cyy, cxx = np.mgrid[0:ch, 0:cw].astype(np.float32)
         layers = np.zeros(ch, np.float32)
         for _ in range(3):
-            layers += 0.07 * np.sin(2 * np.pi * np.arange(ch) / (h * rng.uniform(0.15, 0.5)) + rng.uniform(0, 6.3))
+            layers += 0.07 * np.sin(
+                2 * np.pi * np.arange(ch) / (h * rng.uniform(0.15, 0.5)) + rng.uniform(0, 6.3)
+            )
         echo = 0.45 + layers[:, None] + 0.25 * (_smooth_noise(rng, (ch, cw), 5) - 0.5)
         for _ in range(int(rng.integers(1, 4))):  # bright fascia lines
             fy = ry0 + m + rng.uniform(0.05, 0.9) * (ry1 - ry0)
@@ -317,8 +340,10 @@ class UltrasoundScene:
         _blend(echo, _soft(0.02 * h - np.abs(cyy - (ry0 + m + 0.015 * h)), 1.0), 1.1)  # skin line
 
         size = min(rx1 - rx0, ry1 - ry0)
-        centre = ((rx0 + rx1) / 2 + rng.uniform(-0.06, 0.06) * size + m,
-                  ry0 + rng.uniform(0.45, 0.55) * (ry1 - ry0) + m)
+        centre = (
+            (rx0 + rx1) / 2 + rng.uniform(-0.06, 0.06) * size + m,
+            ry0 + rng.uniform(0.45, 0.55) * (ry1 - ry0) + m,
+        )
         if len(labels) > 1:  # make room for the second signature beside the first
             side = 1 if rng.random() < 0.5 else -1
             centre = (centre[0] - side * 0.14 * size, centre[1])
@@ -352,17 +377,24 @@ class UltrasoundScene:
     def _device_text(self, rng: np.random.Generator, probe: str) -> np.ndarray:
         """Static device annotations as a (height, width) uint8 layer (0 = none)."""
         w, h = self.width, self.height
-        rx0, ry0, rx1, ry1 = self.region
+        _rx0, ry0, rx1, ry1 = self.region
         layer = Image.new("L", (w, h), 0)
         draw = ImageDraw.Draw(layer)
         size = max(7, min(w, h) / 24)
-        frequency = rng.choice(["7.5MHz", "10.0MHz", "12.0MHz"]) if probe == "linear" else rng.choice(
-            ["3.5MHz", "5.0MHz"])
-        depth_cm = float(rng.choice([4.0, 5.0, 6.0])) if probe == "linear" else float(rng.choice([12.0, 16.0]))
+        frequency = (
+            rng.choice(["7.5MHz", "10.0MHz", "12.0MHz"])
+            if probe == "linear"
+            else rng.choice(["3.5MHz", "5.0MHz"])
+        )
+        depth_cm = (
+            float(rng.choice([4.0, 5.0, 6.0])) if probe == "linear" else float(rng.choice([12.0, 16.0]))
+        )
         level = int(rng.integers(190, 240))
         draw.text((3, 2), f"{frequency}  G{int(rng.integers(40, 80))}", font=font(size), fill=level)
         draw.text((3, 2 + size * 1.2), f"D {depth_cm:.1f}cm", font=font(size * 0.9), fill=level)
-        draw.text((w - size * 4.2, 2), rng.choice(["SONO-X", "US-7", "ECHO"]), font=font(size * 0.9), fill=level)
+        draw.text(
+            (w - size * 4.2, 2), rng.choice(["SONO-X", "US-7", "ECHO"]), font=font(size * 0.9), fill=level
+        )
         # Depth scale: a tick per centimetre along the right edge of the imaging region.
         scale_x = rx1 + max(3, w // 60)
         ticks = int(depth_cm)
@@ -373,24 +405,34 @@ class UltrasoundScene:
             if k % 5 == 0 and k:
                 draw.text((scale_x + 6, y - size * 0.5), str(k), font=font(size * 0.8), fill=level)
         focus_y = ry0 + (ry1 - ry0) * rng.uniform(0.3, 0.6)
-        draw.polygon([(scale_x - 2, focus_y), (scale_x - 2 - size * 0.5, focus_y - size * 0.3),
-                      (scale_x - 2 - size * 0.5, focus_y + size * 0.3)], fill=level)
+        draw.polygon(
+            [
+                (scale_x - 2, focus_y),
+                (scale_x - 2 - size * 0.5, focus_y - size * 0.3),
+                (scale_x - 2 - size * 0.5, focus_y + size * 0.3),
+            ],
+            fill=level,
+        )
         return np.asarray(layer, np.float32)
 
     def render(self, t: int) -> np.ndarray:
         """The screen at source frame `t` as a (height, width) uint8 grey image."""
         m, h, w = self.margin, self.height, self.width
         phase = 2 * np.pi * t / (FPS * self.drift[0])
-        ox = int(round(self.motion * math.sin(phase + self.drift[1])))
-        oy = int(round(0.5 * self.motion * math.sin(phase + self.drift[2])))
+        ox = round(self.motion * math.sin(phase + self.drift[1]))
+        oy = round(0.5 * self.motion * math.sin(phase + self.drift[2]))
         rows, cols = slice(m + oy, m + oy + h), slice(m + ox, m + ox + w)
         tissue = self.tissue[rows, cols]
         if self.vessel is not None:
-            cx, cy, radius, phi = self.vessel
+            _cx, _cy, radius, phi = self.vessel
             radius *= 1.0 + VASCULAR_AMPLITUDE * math.sin(2 * np.pi * t / (FPS * self.pulse_period_s) + phi)
             echo = self.echo[rows, cols].copy()
             grid = _Grid.__new__(_Grid)
-            grid.dx, grid.dy, grid.dist = self._grid.dx[rows, cols], self._grid.dy[rows, cols], self._grid.dist[rows, cols]
+            grid.dx, grid.dy, grid.dist = (
+                self._grid.dx[rows, cols],
+                self._grid.dy[rows, cols],
+                self._grid.dist[rows, cols],
+            )
             draw_anechoic(echo, grid, radius)
             tissue = echo * self.speckle[rows, cols]
         grey = tissue * self.scale
@@ -437,9 +479,13 @@ class TitleCard:
             draw_text(draw, (x + 2, y + 2), line, size, (0, 0, 0))
             draw_text(draw, (x, y), line, size, (255, 255, 255))
             y += size * 1.3
-        draw.rectangle((width * 0.2, y + size * 0.2, width * 0.8, y + size * 0.2 + max(2, height // 200)),
-                       fill=(255, 220, 60))
-        draw.text((width * 0.2, y + size * 0.6), "Ultrasound case", font=font(size * 0.5), fill=(230, 230, 230))
+        draw.rectangle(
+            (width * 0.2, y + size * 0.2, width * 0.8, y + size * 0.2 + max(2, height // 200)),
+            fill=(255, 220, 60),
+        )
+        draw.text(
+            (width * 0.2, y + size * 0.6), "Ultrasound case", font=font(size * 0.5), fill=(230, 230, 230)
+        )
         self.picture = np.asarray(image)
 
     def render(self, t: int) -> np.ndarray:
@@ -461,16 +507,32 @@ class PresenterScene:
         cx = width * rng.uniform(0.4, 0.6)
         head = width * 0.17
         head_y = height * rng.uniform(0.3, 0.38)
-        draw.ellipse((cx - 2.2 * head, head_y + 1.6 * head, cx + 2.2 * head, height * 1.3), fill=(240, 240, 245))
-        draw.polygon([(cx - 0.5 * head, head_y + 1.6 * head), (cx + 0.5 * head, head_y + 1.6 * head),
-                      (cx, head_y + 2.6 * head)], fill=(70, 90, 140))
-        draw.rectangle((cx - 0.35 * head, head_y + 0.8 * head, cx + 0.35 * head, head_y + 1.7 * head), fill=self.skin)
+        draw.ellipse(
+            (cx - 2.2 * head, head_y + 1.6 * head, cx + 2.2 * head, height * 1.3), fill=(240, 240, 245)
+        )
+        draw.polygon(
+            [
+                (cx - 0.5 * head, head_y + 1.6 * head),
+                (cx + 0.5 * head, head_y + 1.6 * head),
+                (cx, head_y + 2.6 * head),
+            ],
+            fill=(70, 90, 140),
+        )
+        draw.rectangle(
+            (cx - 0.35 * head, head_y + 0.8 * head, cx + 0.35 * head, head_y + 1.7 * head), fill=self.skin
+        )
         draw.ellipse((cx - head, head_y - 1.2 * head, cx + head, head_y + 1.1 * head), fill=self.skin)
-        draw.chord((cx - 1.05 * head, head_y - 1.3 * head, cx + 1.05 * head, head_y + 0.3 * head), 180, 360,
-                   fill=(30, 25, 25))
+        draw.chord(
+            (cx - 1.05 * head, head_y - 1.3 * head, cx + 1.05 * head, head_y + 0.3 * head),
+            180,
+            360,
+            fill=(30, 25, 25),
+        )
         for ex in (-0.4, 0.4):
-            draw.ellipse((cx + ex * head - 3, head_y - 0.1 * head - 2, cx + ex * head + 3, head_y - 0.1 * head + 2),
-                         fill=(20, 20, 20))
+            draw.ellipse(
+                (cx + ex * head - 3, head_y - 0.1 * head - 2, cx + ex * head + 3, head_y - 0.1 * head + 2),
+                fill=(20, 20, 20),
+            )
         self.picture = np.asarray(image)
         self.hands = [(cx - 1.4 * head, height * 0.75), (cx + 1.4 * head, height * 0.78)]
         self.hand_size = 0.55 * head
@@ -493,9 +555,17 @@ class PhoneOverlay:
     remains the largest bright region of the frame.
     """
 
-    def __init__(self, rng: np.random.Generator, width: int, height: int, us_box, creator: str, title: str,
-                 hashtag: str):
-        x0, y0, x1, y1 = us_box
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        width: int,
+        height: int,
+        us_box,
+        creator: str,
+        title: str,
+        hashtag: str,
+    ):
+        _x0, y0, _x1, y1 = us_box
         # A macroblock or more of black: codec ringing must not join captions to the ultrasound.
         gap = max(16, height // 24)
         layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
@@ -508,8 +578,13 @@ class PhoneOverlay:
         caption_y = y0 - gap - big * 1.15
         if caption_y > height * 0.03 + small * 1.5:
             text = title[: max(1, int((width * 0.9) // big))]
-            draw_text(draw, ((width - big * len(text)) / 2, caption_y), text, big,
-                      yellow if rng.random() < 0.5 else white)
+            draw_text(
+                draw,
+                ((width - big * len(text)) / 2, caption_y),
+                text,
+                big,
+                yellow if rng.random() < 0.5 else white,
+            )
         # Bottom: creator, hashtags, like/comment icons and the progress bar.
         bottom = y1 + gap
         if bottom + small * 3 < height - gap:
@@ -519,8 +594,10 @@ class PhoneOverlay:
                 cy = bottom + small * (1.2 + 2.2 * k)
                 if cy + small < height - 2 * gap:
                     cx = width * 0.9
-                    draw.ellipse((cx - small * 0.7, cy - small * 0.7, cx + small * 0.7, cy + small * 0.7),
-                                 fill=(255, 60, 90, 255) if k == 0 else white)
+                    draw.ellipse(
+                        (cx - small * 0.7, cy - small * 0.7, cx + small * 0.7, cy + small * 0.7),
+                        fill=(255, 60, 90, 255) if k == 0 else white,
+                    )
         rgba = np.asarray(layer)
         # Flat indices of the overlay's pixels: pasting them costs only what they cover.
         self.index = np.flatnonzero(rgba[..., 3] > 0)
@@ -532,7 +609,7 @@ class PhoneOverlay:
     def bar_levels(self, t: int, num_frames: int) -> np.ndarray:
         """Grey level of each column of the progress bar at frame `t`, (width,) int32."""
         levels = np.full(self.width, 70, np.int32)
-        levels[: int(round(self.width * (t + 1) / num_frames))] = 230
+        levels[: round(self.width * (t + 1) / num_frames)] = 230
         return levels
 
     def apply(self, frame: np.ndarray, t: int, num_frames: int) -> None:

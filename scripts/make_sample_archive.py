@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Writes the synthetic sample archive (docs/archive_format.md) that tests and demos run on.
 
-    python scripts/make_sample_archive.py --out /tmp/ahu [--seed 0] [--samples 26] [--scale bench]
+python scripts/make_sample_archive.py --out /tmp/ahu [--seed 0] [--samples 26] [--scale bench]
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_loader.errors import AHUDataError  # noqa: E402
-from hf_loader.sample_archive import SCALES, load_manifest, make_sample_archive  # noqa: E402
+from hf_loader.errors import AHUDataError
+from hf_loader.sample_archive import SCALES, load_manifest, make_sample_archive
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder to write (must be empty)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files")
     parser.add_argument("--samples", type=int, default=None, help="number of samples (default: per scale)")
-    parser.add_argument("--scale", choices=sorted(SCALES), default="default",
-                        help="default: 288x512 ~3 s videos; bench: 720x1280 ~6 s videos")
+    parser.add_argument(
+        "--scale",
+        choices=sorted(SCALES),
+        default="default",
+        help="default: 288x512 ~3 s videos; bench: 720x1280 ~6 s videos",
+    )
     parser.add_argument("--width", type=int, default=None, help="override the frame width (even)")
     parser.add_argument("--height", type=int, default=None, help="override the frame height (even)")
     parser.add_argument("--no-zips", action="store_true", help="skip raw.zip, filtered.zip, processed.zip")
