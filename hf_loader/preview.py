@@ -98,22 +98,24 @@ def pick_samples(
     if label_column not in features:
         raise PreviewError(f"no column {label_column!r} (columns: {list(features)}); pass label_column=")
     names = _label_names(features, label_column)
-    for column in media_columns(features):
-        dataset = dataset.cast_column(column, _undecoded(features[column]))
     picked: dict[str, list[dict]] = {name: [] for name in names}
     if isinstance(dataset, Dataset):
         groups: dict[str, list[int]] = {}
         for index, value in enumerate(dataset.select_columns([label_column])[label_column]):
             groups.setdefault(_label_name(value, names), []).append(index)
         rng = random.Random(seed)
+        # Arrow rows carry media as stored ({bytes, path}); casting to decode=False would copy a list column.
+        stored = dataset.with_format("arrow")
         for name, indices in groups.items():
             chosen = (
                 indices[:per_label]
                 if seed is None
                 else sorted(rng.sample(indices, min(per_label, len(indices))))
             )
-            picked.setdefault(name, []).extend(dataset[index] for index in chosen)
+            picked.setdefault(name, []).extend(stored[index].to_pylist()[0] for index in chosen)
     else:
+        for column in media_columns(features):
+            dataset = dataset.cast_column(column, _undecoded(features[column]))
         for seen, row in enumerate(dataset):
             bucket = picked.setdefault(_label_name(row[label_column], names), [])
             if len(bucket) < per_label:
