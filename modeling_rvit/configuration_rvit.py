@@ -98,6 +98,8 @@ class RViTConfig(PreTrainedConfig):
     ```"""
 
     model_type = "rvit"
+    # Trainer's prediction loop collects every other output field as "logits".
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["pooler_output", "state"]
 
     image_size: int = 112
     patch_size: int = 8

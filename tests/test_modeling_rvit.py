@@ -518,3 +518,15 @@ def test_forward_traces_as_one_graph_for_torch_compile():
         torch.testing.assert_close(
             compiled(clip, frame_mask=frame_mask).logits, model(clip, frame_mask=frame_mask).logits
         )
+
+
+def test_trainer_prediction_step_returns_only_the_logits(tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    model = tiny_model()
+    arguments = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to=[])
+    trainer = Trainer(model=model, args=arguments)
+    inputs = {"pixel_values": random_clip(2, 3), "labels": torch.tensor([0, 1])}
+    loss, logits, labels = trainer.prediction_step(model, inputs, prediction_loss_only=False)
+    assert isinstance(logits, torch.Tensor) and logits.shape == (2, 5)
+    assert loss is not None and torch.equal(labels, inputs["labels"])
