@@ -28,14 +28,13 @@ entry that could not be used with the reason (`scripts/scan_archive.py` prints i
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import re
 import zipfile
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from .constants import COMMENTS_TABLE_NAME, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME, TIERS
 from .errors import (
@@ -60,7 +59,13 @@ from .naming import (
     sort_frame_names,
 )
 
-_COMMENT_TABLE_NAMES = {COMMENTS_TABLE_NAME.lower(), "comments.csv", "comment.xlsx", "comment.csv", "评论.xlsx"}
+_COMMENT_TABLE_NAMES = {
+    COMMENTS_TABLE_NAME.lower(),
+    "comments.csv",
+    "comment.xlsx",
+    "comment.csv",
+    "评论.xlsx",
+}
 _TABLE_EXTENSIONS = (".xlsx", ".csv")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -251,7 +256,8 @@ def _list_zip(path: str, problems: list[Problem]) -> _Listing:
                 None,
                 path,
                 CorruptMediaError(
-                    f"not a readable zip ({error}); is the download incomplete? Download it again.", entry=path
+                    f"not a readable zip ({error}); is the download incomplete? Download it again.",
+                    entry=path,
                 ),
             )
         )
@@ -330,7 +336,11 @@ class _TierFiles:
 
 def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str, _TierFiles]:
     hint = _tier_hint(source.path) if source.is_zip else None
-    comment_dirs = {posixpath.dirname(name) for name in listing.files if posixpath.basename(name).lower() in _COMMENT_TABLE_NAMES}
+    comment_dirs = {
+        posixpath.dirname(name)
+        for name in listing.files
+        if posixpath.basename(name).lower() in _COMMENT_TABLE_NAMES
+    }
     found: dict[str, _TierFiles] = {}
     prefix_of: dict[str, str] = {}
     for name in listing.files:
@@ -347,9 +357,9 @@ def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str,
         for tier, prefix in prefix_of.items():
             if directory.startswith(prefix) and directory != prefix.rstrip("/"):
                 inner = directory[len(prefix) :]
-                if inner and "/" not in inner and tier in ("filtered", "processed"):
-                    found[tier].dirs.add(inner)
-                elif tier == "raw" and inner.count("/") == 1:
+                sample_folder = tier in ("filtered", "processed") and inner and "/" not in inner
+                post_folder = tier == "raw" and inner.count("/") == 1
+                if sample_folder or post_folder:
                     found[tier].dirs.add(inner)
     return found
 
@@ -402,7 +412,7 @@ def _sample_entry(tier: str, name: str, files, source: Source, index: ArchiveInd
         return Entry(tier, name, source, (files[0][1],), None, parsed.sample_id, parsed.labels, "video")
     frames = {}
     for file_name, member in files:
-        if (is_image_file(file_name) if tier == "filtered" else is_frame_file(file_name)):
+        if is_image_file(file_name) if tier == "filtered" else is_frame_file(file_name):
             frames[file_name] = member
         else:
             index.ignored.append(source.location(member))
@@ -532,7 +542,9 @@ def index_archive(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Arc
                 tier_index.metadata.setdefault(name, located)
             tier_index.sources.append(tier_files.source)
         entries = _drop_duplicates(tier, entries, index)
-        tier_index.entries = sorted(entries, key=lambda e: (e.sample_id if e.sample_id is not None else -1, e.name))
+        tier_index.entries = sorted(
+            entries, key=lambda e: (e.sample_id if e.sample_id is not None else -1, e.name)
+        )
         index.tiers[tier] = tier_index
     return index
 
@@ -581,7 +593,9 @@ class MemberReader:
 
     def read(self, source: Source, member: str) -> bytes:
         if is_unsafe_member(member):
-            raise UnsafeArchiveMemberError("refused: the path escapes its folder.", entry=source.location(member))
+            raise UnsafeArchiveMemberError(
+                "refused: the path escapes its folder.", entry=source.location(member)
+            )
         try:
             if not source.is_zip:
                 with open(os.path.join(source.path, *member.split("/")), "rb") as file:
@@ -667,18 +681,24 @@ def _iter_zip_stream(source: Source, entries: list[Entry], iterable: Iterable):
         for entry in entries:
             if entry.name not in done:
                 done.add(entry.name)
-                yield entry, CorruptMediaError(
-                    f"reading the zip failed ({type(error).__name__}: {error}); the download may be truncated: "
-                    "download it again.",
-                    entry=source.location(entry.name),
+                yield (
+                    entry,
+                    CorruptMediaError(
+                        f"reading the zip failed ({type(error).__name__}: {error}); the download may be truncated: "
+                        "download it again.",
+                        entry=source.location(entry.name),
+                    ),
                 )
         return
     for entry in entries:
         if entry.name not in done:
-            yield entry, CorruptMediaError(
-                "some of its files were listed in the zip's directory but never came out of it; the zip is "
-                "damaged: download it again.",
-                entry=source.location(entry.name),
+            yield (
+                entry,
+                CorruptMediaError(
+                    "some of its files were listed in the zip's directory but never came out of it; the zip is "
+                    "damaged: download it again.",
+                    entry=source.location(entry.name),
+                ),
             )
 
 
@@ -730,7 +750,10 @@ class ScanReport:
                 continue
             lines.append(f"\n[{tier}] {summary.num_entries} entries from {', '.join(summary.sources)}")
             if summary.kinds:
-                lines.append("  kinds: " + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.kinds.items())))
+                lines.append(
+                    "  kinds: "
+                    + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.kinds.items()))
+                )
             if summary.metadata:
                 lines.append("  tables: " + ", ".join(summary.metadata))
             if summary.primary_labels:
@@ -739,7 +762,9 @@ class ScanReport:
                 for label in LABELS:
                     count = summary.primary_labels.get(label, 0)
                     if count:
-                        lines.append(f"    {label:<{width}} {count:6d} (any position: {summary.all_labels.get(label, 0)})")
+                        lines.append(
+                            f"    {label:<{width}} {count:6d} (any position: {summary.all_labels.get(label, 0)})"
+                        )
         if self.linked is not None:
             lines.append(f"\nrename.xlsx links {self.linked} samples to raw posts (creators).")
         if self.shadowed:

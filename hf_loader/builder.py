@@ -61,7 +61,7 @@ import posixpath
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
@@ -127,7 +127,9 @@ class AHUUltrasoundConfig(datasets.BuilderConfig):
         if self.name not in CONFIG_NAMES:
             raise ValueError(f"unknown config {self.name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
         if self.split_scheme not in SPLIT_SCHEMES:
-            raise SplitError(f"unknown split_scheme {self.split_scheme!r}; choose one of {', '.join(SPLIT_SCHEMES)}.")
+            raise SplitError(
+                f"unknown split_scheme {self.split_scheme!r}; choose one of {', '.join(SPLIT_SCHEMES)}."
+            )
         if self.errors not in ERROR_MODES:
             raise ValueError(f"errors must be 'raise' or 'skip', got {self.errors!r}.")
 
@@ -151,7 +153,10 @@ class SkipReport:
     def __str__(self) -> str:
         if not self.entries:
             return "nothing skipped"
-        lines = [f"{len(self.entries)} skipped: " + ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))]
+        lines = [
+            f"{len(self.entries)} skipped: "
+            + ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))
+        ]
         lines.extend(f"  - [{reason}] {message}" for reason, _, message in self.entries)
         return "\n".join(lines)
 
@@ -196,7 +201,11 @@ def _label_features() -> dict[str, Any]:
 
 
 def _media_features() -> dict[str, Any]:
-    return {"num_frames": datasets.Value("int32"), "fps": datasets.Value("float32"), "duration": datasets.Value("float32")}
+    return {
+        "num_frames": datasets.Value("int32"),
+        "fps": datasets.Value("float32"),
+        "duration": datasets.Value("float32"),
+    }
 
 
 def _comment_features() -> datasets.List:
@@ -226,7 +235,12 @@ def features_for(config_name: str, decode_video: bool = True) -> datasets.Featur
         return datasets.Features({**_label_features(), **frames, **_media_features()})
     if config_name == "filtered":
         return datasets.Features(
-            {**_label_features(), "video": video, "frames": datasets.List(datasets.Image()), **_media_features()}
+            {
+                **_label_features(),
+                "video": video,
+                "frames": datasets.List(datasets.Image()),
+                **_media_features(),
+            }
         )
     if config_name == "raw":
         return datasets.Features(
@@ -272,7 +286,9 @@ def _fingerprint(data_dir: str | None) -> str | None:
             dirnames[:] = []
         for name in sorted(filenames + dirnames):
             stat = os.stat(os.path.join(dirpath, name))
-            entries.append((os.path.relpath(os.path.join(dirpath, name), data_dir), stat.st_size, stat.st_mtime_ns))
+            entries.append(
+                (os.path.relpath(os.path.join(dirpath, name), data_dir), stat.st_size, stat.st_mtime_ns)
+            )
     return Hasher.hash(entries)
 
 
@@ -291,8 +307,10 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = AHUUltrasoundConfig
-    BUILDER_CONFIGS = [
-        AHUUltrasoundConfig(name="processed", version=VERSION, description="224x224 frames per sample, noise removed."),
+    BUILDER_CONFIGS: ClassVar[list[AHUUltrasoundConfig]] = [
+        AHUUltrasoundConfig(
+            name="processed", version=VERSION, description="224x224 frames per sample, noise removed."
+        ),
         AHUUltrasoundConfig(name="filtered", version=VERSION, description="Curated videos and image sets."),
         AHUUltrasoundConfig(name="raw", version=VERSION, description="Creators' posts with their comments."),
         AHUUltrasoundConfig(name="full", version=VERSION, description="All tiers joined per sample."),
@@ -306,7 +324,10 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         if data_dir is not None and "://" not in str(data_dir):
             kwargs["data_dir"] = data_dir = os.path.abspath(os.fspath(data_dir))
         super().__init__(
-            *args, dataset_name=dataset_name or "ahu_ultrasound", hash=hash or _fingerprint(data_dir), **kwargs
+            *args,
+            dataset_name=dataset_name or "ahu_ultrasound",
+            hash=hash or _fingerprint(data_dir),
+            **kwargs,
         )
         self.config.validate()
         self.skipped = SkipReport()
@@ -328,7 +349,11 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             split = {name: name for name, info in self.info.splits.items() if info.num_examples}
             empty = sorted(set(self.info.splits) - set(split))
             if empty:
-                logger.warning("AHU %s: split(s) %s hold no example and are left out.", self.config.name, ", ".join(empty))
+                logger.warning(
+                    "AHU %s: split(s) %s hold no example and are left out.",
+                    self.config.name,
+                    ", ".join(empty),
+                )
         return super().as_dataset(split, *args, **kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
@@ -352,7 +377,9 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         # No data_dir: fetch the tier zips from Figshare (md5-checked, cached between runs).
         from .figshare import download_archive
 
-        return [os.fspath(path) for path in download_archive(dl_manager, api_url=self.config.figshare_api_url)]
+        return [
+            os.fspath(path) for path in download_archive(dl_manager, api_url=self.config.figshare_api_url)
+        ]
 
     def _split_generators(self, dl_manager):
         self.skipped = SkipReport()
@@ -379,7 +406,9 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             if problem.tier in used_tiers:
                 self._fail(problem.error)
 
-        links = self._read_links(raw, required=config.name in ("raw", "full") or config.split_scheme == "creator")
+        links = self._read_links(
+            raw, required=config.name in ("raw", "full") or config.split_scheme == "creator"
+        )
         links_by_sample = {link.sample_id: link for link in links if link.sample_id is not None}
         links_by_post = {link.post: link for link in links}
         noise = self._read_noise(processed) if processed is not None else {}
@@ -395,7 +424,9 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                 record = SampleRecord(entry.sample_id, entry.labels[0], link.creator if link else None)
             if config.split_scheme == "creator" and record.creator is None and config.errors == "skip":
                 self._fail(
-                    SplitError("no creator link in rename.xlsx; left out of the creator split.", entry=entry.location)
+                    SplitError(
+                        "no creator link in rename.xlsx; left out of the creator split.", entry=entry.location
+                    )
                 )
                 continue
             records.append(record)
@@ -412,7 +443,12 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         for split in split_names(config.split_scheme):
             if not assignment[split]:
                 # datasets cannot read back an empty split; a tiny archive simply lacks it.
-                logger.warning("AHU %s: split %r is empty (%d samples in all) and is left out.", config.name, split, len(records))
+                logger.warning(
+                    "AHU %s: split %r is empty (%d samples in all) and is left out.",
+                    config.name,
+                    split,
+                    len(records),
+                )
                 continue
             plan = _Plan(
                 config_name=config.name,
@@ -431,9 +467,11 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         return plans
 
     def _counts_line(self) -> str:
-        return f"skipped {len(self.skipped)} entries (" + ", ".join(
-            f"{reason}: {count}" for reason, count in sorted(self.skipped.counts.items())
-        ) + "); see builder.skipped"
+        return (
+            f"skipped {len(self.skipped)} entries ("
+            + ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.counts.items()))
+            + "); see builder.skipped"
+        )
 
     def _read_links(self, raw, required: bool) -> list[_Link]:
         """rename.xlsx's rows as links post → sample (an empty list without a raw tier or table)."""
@@ -452,10 +490,16 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             parsed = None
             if row.filtered_name:
                 try:
-                    parsed = parse_filtered_name(posixpath.basename(row.filtered_name), require_extension=False)
+                    parsed = parse_filtered_name(
+                        posixpath.basename(row.filtered_name), require_extension=False
+                    )
                 except NameParseError as error:
                     if required:
-                        self._fail(error.relocated(f"{source.location(member)} (filtered_name {row.filtered_name!r})"))
+                        self._fail(
+                            error.relocated(
+                                f"{source.location(member)} (filtered_name {row.filtered_name!r})"
+                            )
+                        )
             links.append(
                 _Link(
                     post=row.encoded_path,
@@ -515,7 +559,11 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
     if plan.preprocess:
         example.update(_preprocessed_frames(entry, files, plan.drop_noise))
     else:
-        example.update(_processed_frames(entry, files, example["kind"], plan.noise.get(entry.sample_id, set()), plan.drop_noise))
+        example.update(
+            _processed_frames(
+                entry, files, example["kind"], plan.noise.get(entry.sample_id, set()), plan.drop_noise
+            )
+        )
         if example["kind"] == "image_set":
             example["num_frames"] = len(entry.media)
     if plan.config_name == "processed":
@@ -524,7 +572,11 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
     filtered = entry if plan.preprocess else plan.filtered_by_sample.get(entry.sample_id)
     example.update({"video": None, "images": None, "post_id": None, "original_path": None, "comments": None})
     if filtered is not None:
-        filtered_files = files if filtered is entry else {member: reader.read(filtered.source, member) for member in filtered.members}
+        filtered_files = (
+            files
+            if filtered is entry
+            else {member: reader.read(filtered.source, member) for member in filtered.members}
+        )
         media = _filtered_media(filtered, filtered_files)
         example.update({key: media[key] for key in ("video", "num_frames", "fps", "duration")})
         example["images"] = media["frames"]
@@ -533,7 +585,9 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
         example.update({"post_id": link.post, "original_path": link.original_path or None})
         post = plan.posts.get(link.post)
         if post is not None and post.table:
-            example["comments"] = read_comment_table(reader.read(post.source, post.table), entry=post.source.location(post.table))
+            example["comments"] = read_comment_table(
+                reader.read(post.source, post.table), entry=post.source.location(post.table)
+            )
     return example
 
 
@@ -548,7 +602,9 @@ def _raw_example(plan: _Plan, entry: Entry, files: dict[str, bytes]) -> dict:
         "creator": entry.creator,
         "post_id": entry.name,
         "original_path": (link.original_path or None) if link else None,
-        "comments": read_comment_table(files[entry.table], entry=entry.source.location(entry.table)) if entry.table else None,
+        "comments": read_comment_table(files[entry.table], entry=entry.source.location(entry.table))
+        if entry.table
+        else None,
     }
     example.update(_filtered_media(entry, files))
     return example
@@ -560,7 +616,13 @@ def _filtered_media(entry: Entry, files: dict[str, bytes]) -> dict:
         member = entry.media[0]
         data = files[member]
         num_frames, fps, duration = probe_video(data, entry.source.location(member))
-        return {"video": {"bytes": data, "path": None}, "frames": None, "num_frames": num_frames, "fps": fps, "duration": duration}
+        return {
+            "video": {"bytes": data, "path": None},
+            "frames": None,
+            "num_frames": num_frames,
+            "fps": fps,
+            "duration": duration,
+        }
     images = [_image_value(files[member], entry.source.location(member)) for member in entry.media]
     return {"video": None, "frames": images, "num_frames": len(images), "fps": None, "duration": None}
 
@@ -576,7 +638,9 @@ def probe_video(data: bytes, location: str) -> tuple[int | None, float | None, f
     try:
         with av.open(io.BytesIO(data)) as container:
             if not container.streams.video:
-                raise CorruptMediaError("no video stream (is the file truncated?); replace the file.", entry=location)
+                raise CorruptMediaError(
+                    "no video stream (is the file truncated?); replace the file.", entry=location
+                )
             stream = container.streams.video[0]
             fps = float(stream.average_rate) if stream.average_rate else None
             duration = None
@@ -609,7 +673,8 @@ def _image_value(data: bytes, location: str) -> dict:
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise CorruptMediaError(
-            f"the image does not decode ({error}); the file is corrupt or truncated: replace it.", entry=location
+            f"the image does not decode ({error}); the file is corrupt or truncated: replace it.",
+            entry=location,
         ) from None
     return {"bytes": data, "path": None}
 
@@ -619,11 +684,15 @@ def _npy_frame(data: bytes, location: str, kind: str | None) -> Image.Image:
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise CorruptMediaError(f"not a readable .npy array ({error}); replace the file.", entry=location) from None
+        raise CorruptMediaError(
+            f"not a readable .npy array ({error}); replace the file.", entry=location
+        ) from None
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise CorruptMediaError(f"an .npy frame must be (H, W) or (H, W, 3), got shape {array.shape}.", entry=location)
+        raise CorruptMediaError(
+            f"an .npy frame must be (H, W) or (H, W, 3), got shape {array.shape}.", entry=location
+        )
     if array.dtype != np.uint8:
         scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
         array = np.clip(np.nan_to_num(array.astype(np.float32) * scale), 0, 255).astype(np.uint8)
@@ -634,7 +703,9 @@ def _npy_frame(data: bytes, location: str, kind: str | None) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array))
 
 
-def _processed_frames(entry: Entry, files: dict[str, bytes], kind: str | None, noise_numbers: set[int], drop_noise: bool) -> dict:
+def _processed_frames(
+    entry: Entry, files: dict[str, bytes], kind: str | None, noise_numbers: set[int], drop_noise: bool
+) -> dict:
     numbers, frames = [], []
     for member in entry.media:
         location = entry.source.location(member)

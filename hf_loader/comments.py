@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import dataclass
 
 from .errors import CommentTableError
@@ -30,7 +31,15 @@ COMMENT_FIELDS = ("text", "depth", "parent", "likes", "liked_by_creator", "by_cr
 
 _COMMENT_COLUMN = ("comment", "comments", "text", "content", "评论", "评论内容", "内容", "留言")
 _LIKES_COLUMN = ("likes", "like_count", "likes_count", "点赞", "点赞数", "赞")
-_LIKED_COLUMN = ("liked_by_creator", "creator_liked", "author_liked", "作者赞过", "作者点赞", "作者是否点赞", "是否点赞")
+_LIKED_COLUMN = (
+    "liked_by_creator",
+    "creator_liked",
+    "author_liked",
+    "作者赞过",
+    "作者点赞",
+    "作者是否点赞",
+    "是否点赞",
+)
 _BY_CREATOR_COLUMN = ("by_creator", "is_creator", "author", "作者", "是否作者", "作者评论")
 _TIME_COLUMN = ("time", "date", "timestamp", "时间", "评论时间")
 
@@ -106,10 +115,11 @@ def _is_yellow(cell) -> bool:
 def _rows_from_xlsx(data: bytes, entry: str):
     """Rows of the first sheet as lists of openpyxl cells (styles kept)."""
     import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
-    except Exception as error:  # openpyxl raises zipfile, KeyError, InvalidFileException...
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, TypeError, OSError) as error:
         raise CommentTableError(
             f"not a readable .xlsx workbook ({type(error).__name__}: {error}); re-export the table as .xlsx.",
             entry=entry,
@@ -223,7 +233,9 @@ def read_comment_table(data: bytes, entry: str = "comments.xlsx") -> list[dict]:
                 "parent": parent,
                 "likes": _parse_likes(cell(row, likes_column).value if cell(row, likes_column) else None),
                 "liked_by_creator": _parse_bool(
-                    liked_cell.value if liked_cell is not None else None, location, header[liked_column] if liked_column is not None else ""
+                    liked_cell.value if liked_cell is not None else None,
+                    location,
+                    header[liked_column] if liked_column is not None else "",
                 ),
                 "by_creator": by_creator,
                 "time": _text_or_none(cell(row, time_column)),

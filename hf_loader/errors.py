@@ -26,7 +26,7 @@ class AHUDataError(Exception):
         self.message = message
         super().__init__(f"{entry}: {message}" if entry else message)
 
-    def relocated(self, entry: str) -> "AHUDataError":
+    def relocated(self, entry: str) -> AHUDataError:
         """The same error about `entry` (e.g. a full path instead of a bare name)."""
         error = type(self)(self.message, entry=entry)
         error.__cause__ = self.__cause__

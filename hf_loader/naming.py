@@ -59,7 +59,9 @@ class EntryName:
 
 def _shown_extension(name: str) -> str:
     stem, dot, extension = name.rpartition(".")
-    return f"'.{extension}'" if dot and stem and " " not in extension and len(extension) <= 5 else "no extension"
+    return (
+        f"'.{extension}'" if dot and stem and " " not in extension and len(extension) <= 5 else "no extension"
+    )
 
 
 def strip_extension(name: str) -> tuple[str, str]:

@@ -26,8 +26,8 @@ Schemes (`assign_splits(records, scheme=...)`):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Sequence
 
 import numpy as np
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_loader.archive import scan_archive  # noqa: E402
-from hf_loader.errors import AHUDataError  # noqa: E402
+from hf_loader.archive import scan_archive
+from hf_loader.errors import AHUDataError
 
 
 def main(argv: list[str] | None = None) -> int:

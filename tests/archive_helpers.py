@@ -22,7 +22,11 @@ def copy_samples(archive: Path, out: Path, sample_ids, tiers=("filtered", "proce
     for sample_id in sample_ids:
         sample = samples[sample_id]
         for tier in tiers:
-            relative = {"filtered": sample["filtered_path"], "processed": sample["processed_path"], "raw": sample["raw_path"]}[tier]
+            relative = {
+                "filtered": sample["filtered_path"],
+                "processed": sample["processed_path"],
+                "raw": sample["raw_path"],
+            }[tier]
             source, target = archive / relative, out / relative
             if source.is_dir():
                 shutil.copytree(source, target)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 import zipfile
 
 import pytest
+from archive_helpers import copy_samples, zip_folder
 from PIL import Image
 
-from archive_helpers import copy_samples, zip_folder
 from hf_loader import AHUUltrasound
 from hf_loader.errors import (
     AHUDataError,
@@ -24,14 +25,25 @@ from hf_loader.errors import (
     UnsafeArchiveMemberError,
 )
 
-# Sample 1 is a video with noise frames, 7 an image set, 2 and 3 videos (seed-0 sample archive).
-SAMPLES = [1, 2, 3, 7]
+# Four samples of the sample archive: three videos and one image set (see `small_archive`).
+NUM_SAMPLES = 4
+
+
+def _chosen(manifest) -> list[int]:
+    """Sample ids of three videos and one image set, sorted."""
+    videos = [s["sample_id"] for s in manifest["samples"] if s["kind"] == "video"]
+    image_sets = [s["sample_id"] for s in manifest["samples"] if s["kind"] == "image_set"]
+    return sorted(videos[:3] + image_sets[:1])
 
 
 def _builder(tmp_path, data_dir, config_name="processed", **kwargs):
     kwargs.setdefault("split_scheme", "paper")
     return AHUUltrasound(
-        config_name=config_name, data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), decode_video=False, **kwargs
+        config_name=config_name,
+        data_dir=str(data_dir),
+        cache_dir=str(tmp_path / "cache"),
+        decode_video=False,
+        **kwargs,
     )
 
 
@@ -67,43 +79,60 @@ def _expect_skipped(tmp_path, data_dir, reason, num_rows, caplog, config_name="p
 
 
 @pytest.fixture
-def small_archive(sample_archive, tmp_path):
-    return copy_samples(sample_archive, tmp_path / "archive", SAMPLES, tiers=("raw", "filtered", "processed"))
+def small_archive(sample_archive, sample_manifest, tmp_path):
+    return copy_samples(
+        sample_archive, tmp_path / "archive", _chosen(sample_manifest), tiers=("raw", "filtered", "processed")
+    )
 
 
 def test_truncated_video_is_named_with_the_fix(small_archive, tmp_path, caplog):
-    video = small_archive / "filtered" / "Video_2_Tumor,Calcification.mp4"
-    if not video.exists():
-        video = next((small_archive / "filtered").glob("Video_2_*.mp4"))
+    video = min((small_archive / "filtered").glob("Video_*.mp4"))
     video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
-    _expect_strict_error(tmp_path, small_archive, CorruptMediaError, video.name, "truncated", config_name="filtered")
-    _expect_skipped(tmp_path, small_archive, "corrupt media", len(SAMPLES) - 1, caplog, config_name="filtered")
+    _expect_strict_error(
+        tmp_path, small_archive, CorruptMediaError, video.name, "truncated", config_name="filtered"
+    )
+    _expect_skipped(tmp_path, small_archive, "corrupt media", NUM_SAMPLES - 1, caplog, config_name="filtered")
 
 
 def test_truncated_frame_image_is_named_with_the_fix(small_archive, tmp_path, caplog):
-    frame = sorted((small_archive / "processed").glob("3_*/02.jpg"))[0]
+    frame = min((small_archive / "processed").glob("*_*/02.jpg"))
     frame.write_bytes(frame.read_bytes()[:200])
-    _expect_strict_error(tmp_path, small_archive, CorruptMediaError, "02.jpg", frame.parent.name, "replace it")
-    _expect_skipped(tmp_path, small_archive, "corrupt media", len(SAMPLES) - 1, caplog)
+    _expect_strict_error(
+        tmp_path, small_archive, CorruptMediaError, "02.jpg", frame.parent.name, "replace it"
+    )
+    _expect_skipped(tmp_path, small_archive, "corrupt media", NUM_SAMPLES - 1, caplog)
 
 
 def test_empty_sample_folder(small_archive, tmp_path, caplog):
     (small_archive / "processed" / "99_Cyst").mkdir()
-    _expect_strict_error(tmp_path, small_archive, EmptySampleError, "99_Cyst", "no frame", "remove the empty folder")
-    _expect_skipped(tmp_path, small_archive, "empty sample", len(SAMPLES), caplog)
+    _expect_strict_error(
+        tmp_path, small_archive, EmptySampleError, "99_Cyst", "no frame", "remove the empty folder"
+    )
+    _expect_skipped(tmp_path, small_archive, "empty sample", NUM_SAMPLES, caplog)
 
 
 def test_unknown_label(small_archive, tmp_path, caplog):
-    source = sorted((small_archive / "processed").glob("3_*"))[0]
-    source.rename(source.parent / "3_Cancer")
-    _expect_strict_error(tmp_path, small_archive, UnknownLabelError, "3_Cancer", "'Cancer'", "known labels are Tumor")
-    _expect_skipped(tmp_path, small_archive, "unknown label", len(SAMPLES) - 1, caplog)
+    source = min((small_archive / "processed").glob("*_*/"))
+    number = source.name.split("_")[0]
+    source.rename(source.parent / f"{number}_Cancer")
+    _expect_strict_error(
+        tmp_path, small_archive, UnknownLabelError, f"{number}_Cancer", "'Cancer'", "known labels are Tumor"
+    )
+    _expect_skipped(tmp_path, small_archive, "unknown label", NUM_SAMPLES - 1, caplog)
 
 
 def test_duplicate_sample_number_names_both_entries(small_archive, tmp_path, caplog):
-    original = sorted((small_archive / "processed").glob("2_*"))[0]
-    shutil.copytree(original, original.parent / "02_Cyst")
-    error = _expect_strict_error(tmp_path, small_archive, DuplicateSampleError, "sample number 2", "02_Cyst", original.name)
+    original = min((small_archive / "processed").glob("*_*/"))
+    number = int(original.name.split("_")[0])
+    shutil.copytree(original, original.parent / f"0{number}_Cyst")
+    error = _expect_strict_error(
+        tmp_path,
+        small_archive,
+        DuplicateSampleError,
+        f"sample number {number}",
+        f"0{number}_Cyst",
+        original.name,
+    )
     assert "renumber" in str(error)
     builder = AHUUltrasound(
         config_name="processed",
@@ -115,14 +144,22 @@ def test_duplicate_sample_number_names_both_entries(small_archive, tmp_path, cap
     builder.download_and_prepare()
     # Both entries are ambiguous, so both are left out.
     assert builder.skipped.counts == {"duplicate sample number": 2}
-    assert _num_rows(builder) == len(SAMPLES) - 1
+    assert _num_rows(builder) == NUM_SAMPLES - 1
 
 
 def test_comment_table_that_does_not_parse(small_archive, tmp_path, caplog):
-    table = sorted((small_archive / "raw").glob("*/*/comments.xlsx"))[0]
+    table = min((small_archive / "raw").glob("*/*/comments.xlsx"))
     table.write_bytes(b"this is not a workbook")
-    _expect_strict_error(tmp_path, small_archive, CommentTableError, "comments.xlsx", table.parent.name, "re-export", config_name="raw")
-    _expect_skipped(tmp_path, small_archive, "unparsable table", len(SAMPLES) - 1, caplog, config_name="raw")
+    _expect_strict_error(
+        tmp_path,
+        small_archive,
+        CommentTableError,
+        "comments.xlsx",
+        table.parent.name,
+        "re-export",
+        config_name="raw",
+    )
+    _expect_skipped(tmp_path, small_archive, "unparsable table", NUM_SAMPLES - 1, caplog, config_name="raw")
 
 
 def _jpeg() -> bytes:
@@ -131,7 +168,9 @@ def _jpeg() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("bad_member", ["processed/../../evil.jpg", "/tmp/evil_ahu_member.jpg", "processed/..\\..\\evil.jpg"])
+@pytest.mark.parametrize(
+    "bad_member", ["processed/../../evil.jpg", "/tmp/evil_ahu_member.jpg", "processed/..\\..\\evil.jpg"]
+)
 def test_zip_member_escaping_its_folder_is_refused_and_never_read(bad_member, tmp_path, caplog):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -143,7 +182,7 @@ def test_zip_member_escaping_its_folder_is_refused_and_never_read(bad_member, tm
     builder = _expect_skipped(tmp_path, data_dir, "unsafe zip member", 2, caplog)
     assert len(builder.skipped) == 1
     assert not (tmp_path / "evil.jpg").exists() and not (tmp_path.parent / "evil.jpg").exists()
-    assert not __import__("os").path.exists("/tmp/evil_ahu_member.jpg")
+    assert not os.path.exists("/tmp/evil_ahu_member.jpg")
 
 
 def test_truncated_zip_says_to_download_again(sample_archive, tmp_path):
@@ -151,26 +190,34 @@ def test_truncated_zip_says_to_download_again(sample_archive, tmp_path):
     data_dir.mkdir()
     data = (sample_archive / "processed.zip").read_bytes()
     (data_dir / "processed.zip").write_bytes(data[: len(data) // 2])
-    _expect_strict_error(tmp_path, data_dir, CorruptMediaError, "processed.zip", "not a readable zip", "Download it again")
+    _expect_strict_error(
+        tmp_path, data_dir, CorruptMediaError, "processed.zip", "not a readable zip", "Download it again"
+    )
 
 
 def test_creator_split_without_links_raises_split_error(small_archive, tmp_path):
     (small_archive / "raw" / "rename.xlsx").unlink()
-    _expect_strict_error(tmp_path, small_archive, SplitError, "creator", "rename.xlsx", split_scheme="creator")
+    _expect_strict_error(
+        tmp_path, small_archive, SplitError, "creator", "rename.xlsx", split_scheme="creator"
+    )
 
 
-def test_creator_split_skip_mode_leaves_unlinked_samples_out(sample_archive, tmp_path):
+def test_creator_split_skip_mode_leaves_unlinked_samples_out(sample_archive, sample_manifest, tmp_path):
     # Processed tier only: no sample is linked to a creator, so all are left out and counted.
-    data_dir = copy_samples(sample_archive, tmp_path / "archive", SAMPLES, tiers=("processed",))
+    data_dir = copy_samples(
+        sample_archive, tmp_path / "archive", _chosen(sample_manifest), tiers=("processed",)
+    )
     builder = _builder(tmp_path, data_dir, errors="skip", split_scheme="creator")
     with pytest.raises(SplitError, match="at least 3 creators"):
         builder.download_and_prepare()
-    assert builder.skipped.counts == {"split impossible": len(SAMPLES)}
+    assert builder.skipped.counts == {"split impossible": NUM_SAMPLES}
 
 
 def test_folder_without_any_tier_says_what_to_pass(tmp_path):
     (tmp_path / "empty").mkdir()
-    _expect_strict_error(tmp_path, tmp_path / "empty", AHUDataError, "no processed or filtered tier", "scan_archive.py")
+    _expect_strict_error(
+        tmp_path, tmp_path / "empty", AHUDataError, "no processed or filtered tier", "scan_archive.py"
+    )
 
 
 def test_missing_data_dir_is_named(tmp_path):
@@ -184,11 +231,12 @@ def test_invalid_options_are_refused(small_archive, tmp_path):
         _builder(tmp_path, small_archive, split_scheme="random")
 
 
-def test_zip_without_top_folder_builds_like_the_folder(sample_archive, tmp_path):
-    source = copy_samples(sample_archive, tmp_path / "src", SAMPLES, tiers=("processed",))
+def test_zip_without_top_folder_builds_like_the_folder(sample_archive, sample_manifest, tmp_path):
+    chosen = _chosen(sample_manifest)
+    source = copy_samples(sample_archive, tmp_path / "src", chosen, tiers=("processed",))
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     zip_folder(source / "processed", data_dir / "processed.zip", top_folder=False)
     from_zip = _builder(tmp_path, data_dir)
     from_zip.download_and_prepare()
-    assert sorted(row["sample_id"] for split in from_zip.as_dataset().values() for row in split) == SAMPLES
+    assert sorted(row["sample_id"] for split in from_zip.as_dataset().values() for row in split) == chosen

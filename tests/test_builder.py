@@ -9,9 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
+from archive_helpers import copy_samples
 from PIL import Image
 
-from archive_helpers import copy_samples
 from hf_loader import LABELS, AHUUltrasound
 from hf_loader.splits import assign_splits
 
@@ -26,9 +26,20 @@ def _zips_only(sample_archive, tmp_path):
     return folder
 
 
+def _video_and_image_set(manifest) -> tuple[int, int]:
+    """A video sample with noise frames and an image-set sample of the manifest."""
+    video = next(s["sample_id"] for s in manifest["samples"] if s["kind"] == "video" and s["noise_frames"])
+    image_set = next(s["sample_id"] for s in manifest["samples"] if s["kind"] == "image_set")
+    return video, image_set
+
+
 def _build(tmp_path, config_name, data_dir, **kwargs):
     builder = AHUUltrasound(
-        config_name=config_name, data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), decode_video=False, **kwargs
+        config_name=config_name,
+        data_dir=str(data_dir),
+        cache_dir=str(tmp_path / "cache"),
+        decode_video=False,
+        **kwargs,
     )
     builder.download_and_prepare()
     return builder
@@ -71,7 +82,9 @@ def _check_against_manifest(config_name, rows, archive, manifest):
             assert row["frame_indices"] == kept
             assert len(row["frames"]) == len(kept)
             assert all(frame.size == (224, 224) for frame in row["frames"])
-            expected = np.asarray(Image.open(archive / sample["processed_path"] / sample["processed_frames"][kept[0]]))
+            expected = np.asarray(
+                Image.open(archive / sample["processed_path"] / sample["processed_frames"][kept[0]])
+            )
             assert np.array_equal(np.asarray(row["frames"][0]), expected)
         if config_name in ("filtered", "raw", "full"):
             if sample["kind"] == "video":
@@ -131,7 +144,9 @@ def test_split_membership_is_the_pure_split_function_of_the_names(sample_archive
 
     builder = _build(tmp_path, "processed", sample_archive, seed=5)
     dataset = builder.as_dataset()
-    records = [SampleRecord(s["sample_id"], s["primary_label"], s["creator"]) for s in sample_manifest["samples"]]
+    records = [
+        SampleRecord(s["sample_id"], s["primary_label"], s["creator"]) for s in sample_manifest["samples"]
+    ]
     expected = assign_splits(records, "stratified", seed=5)
     assert {split: sorted(dataset[split]["sample_id"]) for split in dataset} == expected
 
@@ -161,25 +176,31 @@ def test_drop_noise_false_keeps_every_frame(sample_archive, sample_manifest, tmp
         assert len(row["noise_frame_indices"]) == len(sample["noise_frames"])
 
 
-def test_processed_config_without_processed_tier_builds_frames_from_the_filtered_tier(sample_archive, tmp_path):
-    samples = {s["sample_id"]: s for s in __import__("json").loads((sample_archive / "manifest.json").read_text())["samples"]}
-    chosen = [1, 7]  # a video and an image set
-    assert {samples[i]["kind"] for i in chosen} == {"video", "image_set"}
+def test_processed_config_without_processed_tier_builds_frames_from_the_filtered_tier(
+    sample_archive, sample_manifest, tmp_path
+):
+    samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
+    video, image_set = chosen = _video_and_image_set(sample_manifest)
     data_dir = copy_samples(sample_archive, tmp_path / "archive", chosen, tiers=("filtered",))
     rows = _rows(_build(tmp_path, "processed", data_dir, drop_noise=False).as_dataset())
     for sample_id in chosen:
         row, sample = rows[sample_id], samples[sample_id]
         assert len(row["frames"]) == len(sample["processed_frames"])
         assert all(frame.size == (224, 224) and frame.mode == "RGB" for frame in row["frames"])
-    assert rows[1]["num_frames"] == samples[1]["num_source_frames"]
-    assert rows[1]["fps"] == pytest.approx(samples[1]["fps"])
+    assert rows[video]["num_frames"] == samples[video]["num_source_frames"]
+    assert rows[video]["fps"] == pytest.approx(samples[video]["fps"])
+    assert rows[image_set]["num_frames"] == len(
+        list((sample_archive / samples[image_set]["filtered_path"]).iterdir())
+    )
 
 
 def test_npy_frames_of_videos_are_converted_from_bgr_and_image_sets_kept_rgb(tmp_path):
     archive = tmp_path / "archive"
     for folder in ("processed/1_Cyst", "processed/2_Stone", "filtered/Photos_2_Stone"):
         (archive / folder).mkdir(parents=True)
-    (archive / "filtered" / "Video_1_Cyst.mp4").write_bytes(b"names only: the processed config reads no video")
+    (archive / "filtered" / "Video_1_Cyst.mp4").write_bytes(
+        b"names only: the processed config reads no video"
+    )
     blue_first = np.zeros((4, 4, 3), np.uint8)
     blue_first[..., 0] = 255  # channel 0 is blue in BGR, red in RGB
     for folder in ("processed/1_Cyst", "processed/2_Stone"):
@@ -194,11 +215,41 @@ def test_npy_frames_of_videos_are_converted_from_bgr_and_image_sets_kept_rgb(tmp
 
 
 def test_videos_decode_with_torchcodec(sample_archive, sample_manifest, tmp_path):
-    data_dir = copy_samples(sample_archive, tmp_path / "archive", [1, 2], tiers=("filtered",))
-    builder = AHUUltrasound(config_name="filtered", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), split_scheme="paper")
+    videos = [s["sample_id"] for s in sample_manifest["samples"] if s["kind"] == "video"][:2]
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", videos, tiers=("filtered",))
+    builder = AHUUltrasound(
+        config_name="filtered",
+        data_dir=str(data_dir),
+        cache_dir=str(tmp_path / "cache"),
+        split_scheme="paper",
+    )
     builder.download_and_prepare()
     samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
     for row in builder.as_dataset()["train"]:
         decoder = row["video"]
         assert decoder.metadata.num_frames == samples[row["sample_id"]]["num_source_frames"]
-        assert tuple(decoder[0].shape) == (3, sample_manifest["video"]["height"], sample_manifest["video"]["width"])
+        assert tuple(decoder[0].shape) == (
+            3,
+            sample_manifest["video"]["height"],
+            sample_manifest["video"]["width"],
+        )
+
+
+def test_full_config_without_processed_tier_joins_preprocessed_frames_with_raw_posts(
+    sample_archive, sample_manifest, tmp_path
+):
+    samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
+    video, image_set = chosen = _video_and_image_set(sample_manifest)
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", chosen, tiers=("filtered", "raw"))
+    rows = _rows(_build(tmp_path, "full", data_dir, drop_noise=False).as_dataset())
+    for sample_id in chosen:
+        row, sample = rows[sample_id], samples[sample_id]
+        assert len(row["frames"]) == len(sample["processed_frames"])
+        assert row["creator"] == sample["creator"]
+        assert len(row["comments"]) == len(sample["comments"])
+        assert row["kind"] == sample["kind"]
+    assert rows[video]["video"]["bytes"] == (sample_archive / samples[video]["filtered_path"]).read_bytes()
+    assert rows[video]["images"] is None and rows[image_set]["video"] is None
+    assert len(rows[image_set]["images"]) == len(
+        list((sample_archive / samples[image_set]["filtered_path"]).iterdir())
+    )

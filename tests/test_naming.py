@@ -16,7 +16,12 @@ from hf_loader.naming import parse_filtered_name, parse_frame_number, parse_proc
 
 def test_filtered_video_name_gives_number_labels_and_kind():
     entry = parse_filtered_name("Video_12_Cyst,Stone.mp4")
-    assert (entry.sample_id, entry.labels, entry.kind, entry.primary_label) == (12, ("Cyst", "Stone"), "video", "Cyst")
+    assert (entry.sample_id, entry.labels, entry.kind, entry.primary_label) == (
+        12,
+        ("Cyst", "Stone"),
+        "video",
+        "Cyst",
+    )
 
 
 def test_photos_folder_is_an_image_set():
@@ -26,7 +31,12 @@ def test_photos_folder_is_an_image_set():
 
 @pytest.mark.parametrize(
     "name",
-    ["Video_0012_Cyst, Stone.mp4", "video_12_cyst,stone.MP4", "VIDEO_12_CYST，STONE.mp4", "Video_12_Cyst ,Stone.avi"],
+    [
+        "Video_0012_Cyst, Stone.mp4",
+        "video_12_cyst,stone.MP4",
+        "VIDEO_12_CYST，STONE.mp4",
+        "Video_12_Cyst ,Stone.avi",
+    ],
 )
 def test_filtered_names_tolerate_padding_spaces_case_and_fullwidth_commas(name):
     entry = parse_filtered_name(name)
@@ -59,13 +69,20 @@ def test_rename_table_names_without_extension_parse_only_when_allowed():
         parse_filtered_name("Video_2_Tumor")
 
 
-@pytest.mark.parametrize("name, number", [("01.jpg", 1), ("7.png", 7), ("001.npy", 1), ("frame_013.JPG", 13), ("100.jpeg", 100)])
+@pytest.mark.parametrize(
+    "name, number", [("01.jpg", 1), ("7.png", 7), ("001.npy", 1), ("frame_013.JPG", 13), ("100.jpeg", 100)]
+)
 def test_frame_numbers(name, number):
     assert parse_frame_number(name) == number
 
 
 def test_frames_sort_by_number_not_by_text():
-    assert sort_frame_names(["10.jpg", "2.jpg", "01.jpg", "100.jpg"]) == ["01.jpg", "2.jpg", "10.jpg", "100.jpg"]
+    assert sort_frame_names(["10.jpg", "2.jpg", "01.jpg", "100.jpg"]) == [
+        "01.jpg",
+        "2.jpg",
+        "10.jpg",
+        "100.jpg",
+    ]
 
 
 def test_noise_list_matches_by_folder_and_file_name_never_by_prefix():
@@ -118,7 +135,7 @@ def test_comment_table_reads_threads_creator_likes_and_highlights():
 
 
 def test_comment_table_without_styles_uses_leading_spaces_and_chinese_headers():
-    data = "评论,点赞数,作者赞过\n第一条,2,是\n  回复,0,否\n    回复的回复,0,否\n".encode("utf-8")
+    data = "评论,点赞数,作者赞过\n第一条,2,是\n  回复,0,否\n    回复的回复,0,否\n".encode()
     comments = read_comment_table(data, entry="post/comments.csv")
     assert [c["depth"] for c in comments] == [0, 1, 2]
     assert [c["parent"] for c in comments] == [-1, 0, 1]
@@ -140,4 +157,7 @@ def test_rename_table_links_posts_to_filtered_names_and_creators():
         ]
     )
     rows = read_rename_table(data)
-    assert [(r.encoded_path, r.filtered_name, r.creator) for r in rows] == [("医院/V1", "Video_1_Cyst", "医院"), ("医院/P2", None, "医院")]
+    assert [(r.encoded_path, r.filtered_name, r.creator) for r in rows] == [
+        ("医院/V1", "Video_1_Cyst", "医院"),
+        ("医院/P2", None, "医院"),
+    ]

@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from archive_helpers import zip_folder
 from PIL import Image
 
-from archive_helpers import zip_folder
 from hf_loader.archive import index_archive, scan_archive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,11 @@ def test_scan_lists_every_unusable_entry_with_its_reason(tmp_path):
     (filtered / "readme.txt").write_text("hello")
     report = scan_archive(tmp_path)
     reasons = {Path(entry.split("::")[-1]).name: reason for entry, reason, _ in report.problems}
-    assert reasons == {"Video_2_Cancer.mp4": "unknown label", "clip.mp4": "unparsable name", "Photos_3_Stone": "empty sample"}
+    assert reasons == {
+        "Video_2_Cancer.mp4": "unknown label",
+        "clip.mp4": "unparsable name",
+        "Photos_3_Stone": "empty sample",
+    }
     assert report.tiers["filtered"].num_entries == 1
     assert report.problem_counts == {"unknown label": 1, "unparsable name": 1, "empty sample": 1}
     assert any(path.endswith("readme.txt") for path in report.ignored)
@@ -125,6 +129,7 @@ def test_scan_script_prints_the_report_and_fails_on_problems(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 1, result.stderr
     assert "[processed] 1 entries" in result.stdout

@@ -20,7 +20,9 @@ def _long_tailed_records(num_samples: int = 300, seed: int = 1) -> list[SampleRe
     creators = rng.integers(0, 12, size=num_samples)
     # Sample numbers are not contiguous and come in no particular order.
     keys = rng.permutation(np.arange(1, 2 * num_samples, 2))[:num_samples]
-    return [SampleRecord(int(k), LABELS[int(l)], f"creator{int(c)}") for k, l, c in zip(keys, labels, creators)]
+    return [
+        SampleRecord(int(k), LABELS[int(l)], f"creator{int(c)}") for k, l, c in zip(keys, labels, creators)
+    ]
 
 
 @pytest.mark.parametrize("scheme", ["stratified", "paper", "creator"])
@@ -101,6 +103,8 @@ def test_duplicate_keys_and_unknown_scheme_are_refused():
 
 
 def test_records_without_label_or_with_string_keys_are_split_too():
-    records = [SampleRecord(key, None) for key in range(20)] + [SampleRecord(f"post/{i}", None) for i in range(5)]
+    records = [SampleRecord(key, None) for key in range(20)] + [
+        SampleRecord(f"post/{i}", None) for i in range(5)
+    ]
     assignment = assign_splits(records, "stratified")
     assert sum(len(keys) for keys in assignment.values()) == 25
