@@ -286,7 +286,7 @@ def _markdown_table(header: Sequence[str], rows: Iterable[Sequence]) -> str:
 def _statistics_section(config_name: str, stats: dict, info: DatasetInfo, image_name: str) -> str:
     splits = list(stats["splits"])
     total = sum(stats["splits"].values())
-    lines = [f"### Config `{config_name}`", ""]
+    lines = [f"#### Config `{config_name}`", ""]
     lines.append(
         f"{total} samples: "
         + ", ".join(f"{split} {count}" for split, count in stats["splits"].items())
