@@ -10,6 +10,7 @@ datasets alike, so the frames are never materialized as tensors in the dataset).
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,24 +116,27 @@ class ClipAugmentation:
     brightness: float = 0.1
     contrast: float = 0.2
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        """(T, 3, H, W) float → (T, 3, H, W) float, randomness from torch's global RNG (seeded by the Trainer)."""
+    def __call__(self, clip: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(T, 3, H, W) float → (T, 3, H, W) float; draws from `generator` (default: torch's global RNG)."""
         from torchvision.transforms.v2 import functional as TF
+
+        def uniform(low: float, high: float) -> float:
+            return low + (high - low) * float(torch.rand((), generator=generator))
 
         height, width = clip.shape[-2:]
         low, high = self.crop_scale
         if low < 1.0:
-            area = float(torch.empty(()).uniform_(low, high))
+            area = uniform(low, high)
             crop_h = max(1, min(height, round(height * math.sqrt(area))))
             crop_w = max(1, min(width, round(width * math.sqrt(area))))
-            top = int(torch.randint(0, height - crop_h + 1, ()))
-            left = int(torch.randint(0, width - crop_w + 1, ()))
+            top = int(torch.randint(0, height - crop_h + 1, (), generator=generator))
+            left = int(torch.randint(0, width - crop_w + 1, (), generator=generator))
             clip = TF.resized_crop(clip, top, left, crop_h, crop_w, [height, width], antialias=True)
-        if self.flip_probability and float(torch.rand(())) < self.flip_probability:
+        if self.flip_probability and uniform(0.0, 1.0) < self.flip_probability:
             clip = clip.flip(-1)
         if self.contrast or self.brightness:
-            factor = 1.0 + float(torch.empty(()).uniform_(-self.contrast, self.contrast))
-            shift = float(torch.empty(()).uniform_(-self.brightness, self.brightness))
+            factor = 1.0 + uniform(-self.contrast, self.contrast)
+            shift = uniform(-self.brightness, self.brightness)
             mean = clip.mean()
             clip = (clip - mean) * factor + mean + shift
         return clip
@@ -165,25 +169,41 @@ class VideoClipCollator:
     frames_column: str = "frames"
     label_column: str = "primary_label"
     labels_column: str = "labels"
+    seed: int = 0
+    epoch: int = 0
 
     def __post_init__(self):
         if self.frame_mode not in FRAME_MODES:
             raise ValueError(f"frame_mode={self.frame_mode!r}: choose one of {FRAME_MODES}")
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
+        generators = [self._generator_of(row, index) for index, row in enumerate(rows)] if self.training else None
         clips = [self._frames_of(row) for row in rows]
-        batch = self.processor(
-            videos=clips,
-            return_tensors="pt",
-            return_frame_mask=True,
-            clip_window="random" if self.training else "center",
-        )
+        if self.training:
+            clips = [self._random_window(clip, generator) for clip, generator in zip(clips, generators)]
+        batch = self.processor(videos=clips, return_tensors="pt", return_frame_mask=True, clip_window="center")
         pixel_values, frame_mask = batch["pixel_values"], batch["frame_mask"]
         if self.frame_mode == "single":
-            pixel_values, frame_mask = self._single_frame(pixel_values, frame_mask)
+            pixel_values, frame_mask = self._single_frame(pixel_values, frame_mask, generators)
         if self.training and self.augmentation is not None:
-            pixel_values = torch.stack([self.augmentation(clip) for clip in pixel_values])
+            pixel_values = torch.stack(
+                [self.augmentation(clip, generator) for clip, generator in zip(pixel_values, generators)]
+            )
         return {"pixel_values": pixel_values, "frame_mask": frame_mask, "labels": self._labels_of(rows)}
+
+    def _generator_of(self, row: dict, index: int) -> torch.Generator:
+        """A generator for one row, one epoch: seeded by (seed, epoch, sample_id)."""
+        key = row.get("sample_id", index)
+        key = int(key) if isinstance(key, (int, np.integer)) else zlib.crc32(str(key).encode())
+        return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_003 + key)
+
+    def _random_window(self, frames: list, generator: torch.Generator) -> list:
+        """A random contiguous window of `num_frames` frames (the whole clip when shorter)."""
+        length = self.processor.num_frames
+        if length is None or len(frames) <= length:
+            return frames
+        start = int(torch.randint(0, len(frames) - length + 1, (), generator=generator))
+        return frames[start : start + length]
 
     def _frames_of(self, row: dict) -> list:
         if self.frames_column not in row:
@@ -206,13 +226,13 @@ class VideoClipCollator:
             return multi_hot
         return torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
 
-    def _single_frame(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor):
+    def _single_frame(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor, generators=None):
         """Repeat one real frame of each clip over all `num_frames` positions."""
         batch, num_frames = frame_mask.shape
         picked = []
         for i in range(batch):
             real = int(frame_mask[i].sum().clamp(min=1))
-            index = int(torch.randint(0, real, ())) if self.training else real // 2
+            index = int(torch.randint(0, real, (), generator=generators[i])) if generators else real // 2
             picked.append(pixel_values[i, index].expand(num_frames, *pixel_values.shape[2:]))
         return torch.stack(picked), torch.ones_like(frame_mask)
 
@@ -238,3 +258,15 @@ def iter_video_clips(
 def label_counts(dataset, num_labels: int = NUM_LABELS, label_column: str = "primary_label") -> np.ndarray:
     """(num_labels,) number of rows per primary label of a map-style dataset (reads one column only)."""
     return np.bincount(np.asarray(dataset[label_column], dtype=np.int64), minlength=num_labels)
+
+
+def epoch_seed_callback(collator: VideoClipCollator):
+    """A `TrainerCallback` that sets `collator.epoch` at the start of every epoch."""
+    from transformers import TrainerCallback
+
+    class _EpochSeed(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            # state.epoch is fractional after a mid-epoch resume (e.g. 0.6): the epoch under way is its floor.
+            collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
+
+    return _EpochSeed()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,14 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from hf_loader.constants import LABELS, NUM_LABELS, TRAIN_IMAGE_SIZE, TRAIN_MEAN, TRAIN_NUM_FRAMES, TRAIN_STD
 
-from .data import ClipAugmentation, TrainingDataError, VideoClipCollator, label_counts, load_ahu_dataset
+from .data import (
+    ClipAugmentation,
+    TrainingDataError,
+    VideoClipCollator,
+    epoch_seed_callback,
+    label_counts,
+    load_ahu_dataset,
+)
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
 from .trainer import AHUTrainer, make_compute_metrics
 
@@ -214,13 +220,16 @@ def _pick_eval_split(dataset, requested: str | None) -> str | None:
 
 
 def run_training(
-    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    training_args: TrainingArguments,
+    callbacks: list | None = None,
 ) -> TrainingRunResult:
     """Train (and evaluate) RViT on AHU with `AHUTrainer`; save the model, processor and metrics.
 
     Resumes from `training_args.resume_from_checkpoint` (a path, or `"last"` for the newest checkpoint in
     `output_dir`). Test-split metrics are logged as `test_*` when the dataset has a test split distinct from
-    the evaluation split.
+    the evaluation split. `callbacks` are extra `TrainerCallback`s.
     """
     if training_args.remove_unused_columns:
         # transformers#20827: the Trainer would drop the `frames` column before the collator sees it.
@@ -263,7 +272,8 @@ def run_training(
 
     collator_kwargs = {"processor": processor, "frame_mode": data_args.frame_mode, "multi_label": data_args.multi_label}
     train_collator = VideoClipCollator(
-        training=True, augmentation=ClipAugmentation() if data_args.augment else None, **collator_kwargs
+        training=True, augmentation=ClipAugmentation() if data_args.augment else None, seed=training_args.seed,
+        **collator_kwargs,
     )
     eval_collator = VideoClipCollator(training=False, augmentation=None, **collator_kwargs)
 
@@ -281,6 +291,7 @@ def run_training(
         step_lr_epochs=model_args.step_lr_epochs,
         step_lr_gamma=model_args.step_lr_gamma,
         sample_weights=sample_weights,
+        callbacks=[epoch_seed_callback(train_collator), *(callbacks or [])],
     )
 
     metrics: dict[str, float] = {}
@@ -307,7 +318,7 @@ def run_training(
         metrics.update(test_metrics)
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
-    _write_run_info(training_args.output_dir, model_args, data_args, eval_split)
+    _write_run_info(training_args, model_args, data_args, eval_split)
     return TrainingRunResult(trainer, processor, metrics, Path(training_args.output_dir))
 
 
@@ -318,13 +329,17 @@ def _take(dataset, count: int):
     return dataset.take(count)
 
 
-def _write_run_info(output_dir: str, model_args: ModelArguments, data_args: DataArguments, eval_split) -> None:
-    """`ahu_run.json`: the data and model arguments of the run (read by the model card)."""
-    if int(os.environ.get("RANK", "0")) != 0:
+def _write_run_info(
+    training_args: TrainingArguments, model_args: ModelArguments, data_args: DataArguments, eval_split
+) -> None:
+    """`ahu_run.json`: the data and model arguments of the run and its process count (read by the model card)."""
+    if training_args.process_index != 0:
         return
-    info = {"model_args": vars(model_args), "data_args": vars(data_args), "eval_split": eval_split}
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    (Path(output_dir) / "ahu_run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
+    info = {"model_args": vars(model_args), "data_args": vars(data_args), "eval_split": eval_split,
+            "world_size": training_args.world_size, "seed": training_args.seed}
+    output_dir = Path(training_args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "ahu_run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
 
 
 def num_parameters(model: torch.nn.Module) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -65,3 +66,242 @@ def test_class_weights_favour_rare_classes_and_zero_absent_ones():
     assert weights[[0, 1, 3]].mean().item() == pytest.approx(1.0)
     sample_weights = balanced_sample_weights([0, 0, 0, 1])
     assert sample_weights[:3].sum().item() == pytest.approx(sample_weights[3].item())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training runs on the default sample archive with a tiny RViT (hidden 32, 1 layer, 4 frames, 32 px).
+
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from conftest import REPO_ROOT  # noqa: E402
+
+TINY_MODEL = {
+    "num_frames": 4,
+    "image_size": 32,
+    "config_overrides": "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64",
+}
+TINY_FLAGS = [
+    "--num_frames", "4", "--image_size", "32",
+    "--config_overrides", TINY_MODEL["config_overrides"],
+]
+
+
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory) -> str:
+    """One `datasets` cache for the module, so the archive is prepared once."""
+    return str(tmp_path_factory.mktemp("hf_datasets_cache"))
+
+
+@pytest.fixture(scope="module")
+def ahu_dataset(sample_archive, data_cache):
+    from ahu_train.data import load_ahu_dataset
+
+    return load_ahu_dataset(data_dir=sample_archive, cache_dir=data_cache)
+
+
+def tiny_run(output_dir, sample_archive, data_cache, **training_kwargs):
+    """`run_training` of the tiny model; returns the `TrainingRunResult`."""
+    from transformers import TrainingArguments
+
+    from ahu_train.train import DataArguments, ModelArguments, run_training
+
+    model_kwargs = {key: training_kwargs.pop(key) for key in ("loss_type", "class_weighting", "step_lr_epochs")
+                    if key in training_kwargs}
+    data_kwargs = {key: training_kwargs.pop(key) for key in ("frame_mode", "multi_label", "streaming", "augment")
+                   if key in training_kwargs}
+    callbacks = training_kwargs.pop("callbacks", None)
+    defaults = dict(per_device_train_batch_size=4, per_device_eval_batch_size=8, learning_rate=1e-3, use_cpu=True,
+                    report_to="none", seed=0, logging_steps=1, save_strategy="no", disable_tqdm=True,
+                    dataloader_num_workers=0)
+    args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_kwargs})
+    model_args = ModelArguments(**TINY_MODEL, **model_kwargs)
+    data_args = DataArguments(data_dir=str(sample_archive), cache_dir=data_cache, **data_kwargs)
+    return run_training(model_args, data_args, args, callbacks=callbacks)
+
+
+def test_collator_makes_normalized_clips_with_frame_mask(ahu_dataset):
+    from ahu_train.data import VideoClipCollator
+    from ahu_train.train import ModelArguments, build_model_and_processor
+
+    _, processor = build_model_and_processor(ModelArguments(**TINY_MODEL))
+    rows = [ahu_dataset["train"][i] for i in range(3)]
+    batch = VideoClipCollator(processor, training=False)(rows)
+    assert batch["pixel_values"].shape == (3, 4, 3, 32, 32)
+    assert batch["pixel_values"].min() >= -1.0 and batch["pixel_values"].max() <= 1.0
+    assert batch["frame_mask"].shape == (3, 4)
+    assert batch["labels"].tolist() == [row["primary_label"] for row in rows]
+    training = VideoClipCollator(processor, training=True, seed=0)
+    augmented = training(rows)["pixel_values"]
+    assert augmented.shape == batch["pixel_values"].shape and not torch.equal(augmented, batch["pixel_values"])
+    # Training randomness is a function of (seed, epoch, sample_id): reproducible, and new every epoch.
+    assert torch.equal(training(rows)["pixel_values"], augmented)
+    training.epoch = 1
+    assert not torch.equal(training(rows)["pixel_values"], augmented)
+    multi = VideoClipCollator(processor, multi_label=True)(rows)["labels"]
+    assert multi.shape == (3, 13)
+    assert all(multi[i, row["labels"]].sum() == len(row["labels"]) for i, row in enumerate(rows))
+
+
+def test_single_frame_mode_repeats_one_frame(ahu_dataset):
+    from ahu_train.data import VideoClipCollator
+    from ahu_train.train import ModelArguments, build_model_and_processor
+
+    _, processor = build_model_and_processor(ModelArguments(**TINY_MODEL))
+    rows = [ahu_dataset["train"][i] for i in range(2)]
+    clips = VideoClipCollator(processor, frame_mode="single")(rows)["pixel_values"]
+    for clip in clips:
+        assert all(torch.equal(frame, clip[0]) for frame in clip)
+
+
+def test_missing_frames_column_names_the_sample_and_the_fix(ahu_dataset):
+    from ahu_train.data import TrainingDataError, VideoClipCollator
+    from ahu_train.train import ModelArguments, build_model_and_processor
+
+    _, processor = build_model_and_processor(ModelArguments(**TINY_MODEL))
+    row = {"sample_id": 17, "primary_label": 0}
+    with pytest.raises(TrainingDataError, match=r"sample 17: .*remove_unused_columns=False"):
+        VideoClipCollator(processor)([row])
+
+
+def test_clip_starts_cover_the_whole_video():
+    from ahu_train.data import clip_starts, iter_video_clips
+
+    assert clip_starts(10, 4) == [0, 4, 6]
+    assert clip_starts(8, 4) == [0, 4]
+    assert clip_starts(3, 4) == [0]
+    clips = list(iter_video_clips([{"frames": list(range(10)), "sample_id": 1}], 4))
+    assert [start for _, start in clips] == [0, 4, 6]
+    assert set().union(*(set(row["frames"]) for row, _ in clips)) == set(range(10))
+    centred = list(iter_video_clips([{"frames": list(range(10)), "sample_id": 1}], 4, all_clips=False))
+    assert [(row["frames"], start) for row, start in centred] == [([3, 4, 5, 6], 3)]
+
+
+def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample_archive, data_cache):
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=4)
+    assert {"eval_top1_accuracy", "eval_top3_accuracy", "eval_top5_accuracy", "eval_macro_f1",
+            "test_top3_accuracy", "train_loss"} <= set(result.metrics)
+    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "modeling_rvit.py",
+                 "video_processing_rvit.py", "all_results.json", "ahu_run.json"):
+        assert (tmp_path / "run" / name).is_file(), name
+    model = AutoModelForVideoClassification.from_pretrained(tmp_path / "run").eval()
+    processor = AutoVideoProcessor.from_pretrained(tmp_path / "run")
+    assert processor.num_frames == 4 and processor.size.height == 32
+    clip = torch.zeros(1, 4, 3, 32, 32)
+    trained = result.trainer.model.eval()
+    torch.testing.assert_close(model(pixel_values=clip).logits, trained(pixel_values=clip).logits)
+
+
+def test_loss_decreases_when_training_longer(tmp_path, sample_archive, data_cache):
+    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=12, learning_rate=3e-3,
+                      augment=False)
+    losses = [entry["loss"] for entry in result.trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 12
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def test_paper_rank_weighted_loss_class_weights_and_step_lr(tmp_path, sample_archive, data_cache):
+    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=4, loss_type="rank_weighted",
+                      class_weighting="inverse_sqrt", step_lr_epochs=0.25)
+    trainer = result.trainer
+    assert trainer.loss_type == "rank_weighted"
+    assert trainer.class_weights is not None and trainer.class_weights.shape == (13,)
+    scheduler = trainer.lr_scheduler
+    assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
+    # 20 training rows, batch 4 -> 5 steps per epoch; a quarter epoch rounds to 1 step.
+    assert scheduler.step_size == 1
+    learning_rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    assert learning_rates[1] == pytest.approx(learning_rates[0] * 0.8)
+
+
+def test_multi_label_training_reports_map(tmp_path, sample_archive, data_cache):
+    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=2, multi_label=True)
+    assert "eval_mAP" in result.metrics and "eval_micro_f1" in result.metrics
+    assert result.trainer.model.config.problem_type == "multi_label_classification"
+
+
+def test_streaming_training_needs_max_steps_and_runs(tmp_path, sample_archive, data_cache):
+    from ahu_train.data import TrainingDataError
+
+    with pytest.raises(TrainingDataError, match="give --max_steps"):
+        tiny_run(tmp_path / "a", sample_archive, data_cache, num_train_epochs=1, streaming=True)
+    result = tiny_run(tmp_path / "b", sample_archive, data_cache, max_steps=2, streaming=True)
+    assert result.trainer.state.global_step == 2
+
+
+def _weights(model) -> dict:
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+
+
+def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path, sample_archive, data_cache):
+    from transformers import TrainerCallback
+
+    class StopAfter(TrainerCallback):
+        def __init__(self, step):
+            self.step = step
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= self.step:
+                control.should_training_stop = True
+            return control
+
+    common = dict(max_steps=6, save_strategy="steps", save_steps=3, learning_rate=3e-3)
+    full = tiny_run(tmp_path / "full", sample_archive, data_cache, **common)
+    interrupted = tiny_run(tmp_path / "resumed", sample_archive, data_cache, callbacks=[StopAfter(3)], **common)
+    assert interrupted.trainer.state.global_step == 3
+    assert (tmp_path / "resumed" / "checkpoint-3").is_dir()
+    resumed = tiny_run(tmp_path / "resumed", sample_archive, data_cache,
+                       resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-3"), **common)
+    assert resumed.trainer.state.global_step == 6
+    full_weights, resumed_weights = _weights(full.trainer.model), _weights(resumed.trainer.model)
+    assert any(not torch.equal(resumed_weights[name], tensor)
+               for name, tensor in _weights(interrupted.trainer.model).items())  # steps 4-6 did change it
+    for name in full_weights:
+        torch.testing.assert_close(resumed_weights[name], full_weights[name], rtol=0, atol=1e-6, msg=name)
+    for key in ("eval_loss", "eval_top1_accuracy", "eval_top3_accuracy", "test_loss"):
+        assert resumed.metrics[key] == pytest.approx(full.metrics[key], abs=1e-6), key
+
+
+def test_preset_paper_sets_the_protocol_and_flags_still_win():
+    from transformers import HfArgumentParser, TrainingArguments
+
+    from ahu_train.train import DataArguments, ModelArguments, preset_defaults
+
+    def parse(argv):
+        parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+        parser.set_defaults(**preset_defaults("paper"))
+        return parser.parse_args_into_dataclasses(args=argv)
+
+    model_args, data_args, training_args = parse(["--output_dir", "x", "--preset", "paper"])
+    assert (model_args.num_frames, model_args.image_size) == (36, 112)
+    assert (model_args.step_lr_epochs, model_args.step_lr_gamma) == (10.0, 0.8)
+    assert data_args.split_scheme == "paper"
+    assert training_args.per_device_train_batch_size == 32
+    assert training_args.learning_rate == 1e-4 and training_args.weight_decay == 0.0
+    assert (training_args.adam_beta1, training_args.adam_beta2) == (0.9, 0.999)
+    assert training_args.label_smoothing_factor == 0.1
+    _, _, overridden = parse(["--output_dir", "x", "--preset", "paper", "--learning_rate", "3e-4"])
+    assert overridden.learning_rate == 3e-4
+    with pytest.raises(ValueError, match="choose one of"):
+        preset_defaults("imagenet")
+
+
+def test_compute_metrics_uses_the_evaluate_module():
+    from transformers import EvalPrediction
+
+    from ahu_train.trainer import make_compute_metrics
+
+    logits = np.array([[5.0, 1.0, 0.0], [0.0, 1.0, 5.0], [1.0, 5.0, 0.0], [5.0, 0.0, 1.0]])
+    metrics = make_compute_metrics(label_names=["Tumor", "Cyst", "Stone"])(
+        EvalPrediction(predictions=logits, label_ids=np.array([0, 2, 1, 2]))
+    )
+    assert metrics["top1_accuracy"] == pytest.approx(0.75)
+    assert metrics["top3_accuracy"] == pytest.approx(1.0)
+    assert metrics["recall_Stone"] == pytest.approx(0.5)
+    assert all(isinstance(value, float) for value in metrics.values())
