@@ -657,7 +657,14 @@ def _encode_video(path: Path, frames, width: int, height: int) -> None:
         stream.pix_fmt = "yuv420p"
         # One thread and fixed options keep the bitstream identical from run to run.
         stream.codec_context.thread_count = 1
-        stream.codec_context.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
+        # x264's macroblock-tree rate control reads memory left over from earlier encoders
+        # (the output then depends on what ran before in the process): keep it off.
+        stream.codec_context.options = {
+            "preset": "veryfast",
+            "crf": "26",
+            "threads": "1",
+            "x264-params": "mbtree=0",
+        }
         for index, yuv in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             frame.pts = index

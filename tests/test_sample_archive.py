@@ -36,7 +36,8 @@ def small_archives(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("seeds")
     return {
         name: make_sample_archive(root / name, seed=seed, num_samples=SMALL)
-        for name, seed in (("a", 0), ("b", 0), ("c", 1))
+        # "c" between the two seed-0 runs: the output must not depend on what ran before.
+        for name, seed in (("a", 0), ("c", 1), ("b", 0))
     }
 
 
