@@ -28,6 +28,7 @@ entry that could not be used with the reason (`scripts/scan_archive.py` prints i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import posixpath
 import re
@@ -101,6 +102,7 @@ class Entry:
         sample_id: the sample number (None for a raw post: see the rename table).
         labels: label names, primary first (empty for a raw post).
         kind: `"video"`, `"image_set"` or None when the name does not say (processed tier).
+        path: the entry's own path in its source (the video file or the folder), for messages.
     """
 
     tier: str
@@ -111,6 +113,7 @@ class Entry:
     sample_id: int | None = None
     labels: tuple[str, ...] = ()
     kind: str | None = None
+    path: str = ""
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -118,7 +121,7 @@ class Entry:
 
     @property
     def location(self) -> str:
-        return self.source.location(self.name)
+        return self.source.location(self.path or self.name)
 
     @property
     def creator(self) -> str | None:
@@ -331,7 +334,7 @@ class _TierFiles:
 
     source: Source
     files: list[tuple[str, str]] = field(default_factory=list)  # (path inside tier, member)
-    dirs: set[str] = field(default_factory=set)  # empty-able sample folders, paths inside tier
+    dirs: dict[str, str] = field(default_factory=dict)  # folders: path inside tier -> path in source
 
 
 def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str, _TierFiles]:
@@ -352,15 +355,12 @@ def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str,
         tier_files = found.setdefault(tier, _TierFiles(source))
         tier_files.files.append((inner, listing.raw_names[name]))
         prefix_of.setdefault(tier, name[: len(name) - len(inner)])
-    # Folders one level inside a tier root are sample folders even when empty.
+    # Every folder inside a tier is kept, so that an empty sample folder is seen (zips list no empty folder
+    # as a file).
     for directory in listing.dirs:
         for tier, prefix in prefix_of.items():
             if directory.startswith(prefix) and directory != prefix.rstrip("/"):
-                inner = directory[len(prefix) :]
-                sample_folder = tier in ("filtered", "processed") and inner and "/" not in inner
-                post_folder = tier == "raw" and inner.count("/") == 1
-                if sample_folder or post_folder:
-                    found[tier].dirs.add(inner)
+                found[tier].dirs[directory[len(prefix) :]] = directory
     return found
 
 
@@ -368,32 +368,56 @@ def _parse_name(tier: str, name: str) -> EntryName:
     return parse_filtered_name(name) if tier == "filtered" else parse_processed_name(name)
 
 
+def _looks_like_sample_folder(tier: str, name: str) -> bool:
+    return looks_like_filtered_name(name) if tier == "filtered" else looks_like_processed_name(name)
+
+
 def _entries_of(tier: str, tier_files: _TierFiles, index: ArchiveIndex) -> tuple[list[Entry], dict]:
-    """Group a tier's files into entries; bad entries go to `index.problems`."""
+    """Group a tier's files into entries; bad entries go to `index.problems`.
+
+    An entry is recognised by its own name wherever it sits in the tier (so label subfolders such as
+    `filtered/Tumor/Video_1_Tumor.mp4` work); a file directly under the tier root or in a folder just
+    under it is an entry whatever its name, so a badly named entry is reported rather than ignored.
+    """
     source = tier_files.source
-    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    groups: dict[str, tuple[str, str, list[tuple[str, str]]]] = {}  # key -> (name, path, files)
     metadata: dict[str, tuple[Source, str]] = {}
     for inner, member in tier_files.files:
         parts = inner.split("/")
-        if tier == "processed" and len(parts) == 1 and parts[0].lower() == NOISE_LIST_NAME:
-            metadata[NOISE_LIST_NAME] = (source, member)
-        elif tier == "raw" and len(parts) == 1 and parts[0].lower() == RENAME_TABLE_NAME:
-            metadata[RENAME_TABLE_NAME] = (source, member)
-        elif tier == "filtered" and len(parts) == 1 and is_video_file(parts[0]):
-            groups[parts[0]].append((parts[0], member))
-        elif tier in ("filtered", "processed") and len(parts) == 2:
-            groups[parts[0]].append((parts[1], member))
-        elif tier == "raw" and len(parts) == 3:
-            groups["/".join(parts[:2])].append((parts[2], member))
+        base, parent = parts[-1], (parts[-2] if len(parts) > 1 else None)
+        if tier == "processed" and base.lower() == NOISE_LIST_NAME:
+            metadata.setdefault(NOISE_LIST_NAME, (source, member))
+        elif tier == "raw" and base.lower() == RENAME_TABLE_NAME:
+            metadata.setdefault(RENAME_TABLE_NAME, (source, member))
+        elif (
+            tier == "filtered" and is_video_file(base) and (len(parts) == 1 or looks_like_filtered_name(base))
+        ):
+            groups[inner] = (base, member, [(base, member)])
+        elif (
+            tier in ("filtered", "processed")
+            and parent is not None
+            and (len(parts) == 2 or _looks_like_sample_folder(tier, parent))
+        ):
+            key = "/".join(parts[:-1])
+            groups.setdefault(key, (parent, posixpath.dirname(member), []))[2].append((base, member))
+        elif tier == "raw" and len(parts) >= 3:
+            key = "/".join(parts[-3:-1])
+            groups.setdefault(key, (key, posixpath.dirname(member), []))[2].append((base, member))
         else:
             index.ignored.append(source.location(member))
-    for directory in tier_files.dirs:
-        groups.setdefault(directory, [])
+    for inner, path in tier_files.dirs.items():
+        parts = inner.split("/")
+        if tier == "raw":
+            is_entry = len(parts) == 2
+        else:
+            is_entry = len(parts) == 1 or _looks_like_sample_folder(tier, parts[-1])
+        if is_entry and inner not in groups and not any(key.startswith(inner + "/") for key in groups):
+            groups[inner] = (inner if tier == "raw" else parts[-1], path, [])
 
     entries = []
-    for name in sorted(groups):
-        files = groups[name]
-        location = source.location(name)
+    for key in sorted(groups):
+        name, path, files = groups[key]
+        location = source.location(path)
         try:
             if tier == "raw":
                 entry = _raw_entry(name, files, source, index)
@@ -402,7 +426,7 @@ def _entries_of(tier: str, tier_files: _TierFiles, index: ArchiveIndex) -> tuple
         except AHUDataError as error:
             index.problems.append(Problem(tier, location, error.relocated(location)))
             continue
-        entries.append(entry)
+        entries.append(dataclasses.replace(entry, path=path))
     return entries, metadata
 
 
@@ -669,35 +693,35 @@ def _iter_zip_stream(source: Source, entries: list[Entry], iterable: Iterable):
         for member, file in iterable:
             entry = owner.get(member)
             # Members of no wanted entry (other splits, unsafe paths, ignored files) are never read.
-            if entry is None or entry.name in done:
+            if entry is None or entry.path in done:
                 continue
-            files = pending.setdefault(entry.name, {})
+            files = pending.setdefault(entry.path, {})
             files[member] = file.read()
             if len(files) == len(entry.members):
-                done.add(entry.name)
-                yield entry, pending.pop(entry.name)
+                done.add(entry.path)
+                yield entry, pending.pop(entry.path)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         # A zip that breaks mid-stream: report the entries still unread, each once.
         for entry in entries:
-            if entry.name not in done:
-                done.add(entry.name)
+            if entry.path not in done:
+                done.add(entry.path)
                 yield (
                     entry,
                     CorruptMediaError(
                         f"reading the zip failed ({type(error).__name__}: {error}); the download may be truncated: "
                         "download it again.",
-                        entry=source.location(entry.name),
+                        entry=entry.location,
                     ),
                 )
         return
     for entry in entries:
-        if entry.name not in done:
+        if entry.path not in done:
             yield (
                 entry,
                 CorruptMediaError(
                     "some of its files were listed in the zip's directory but never came out of it; the zip is "
                     "damaged: download it again.",
-                    entry=source.location(entry.name),
+                    entry=entry.location,
                 ),
             )
 

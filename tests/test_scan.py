@@ -134,3 +134,24 @@ def test_scan_script_prints_the_report_and_fails_on_problems(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "[processed] 1 entries" in result.stdout
     assert "[unknown label]" in result.stdout and "6_Cist" in result.stdout
+
+
+def test_entries_in_label_subfolders_are_found_and_problems_give_full_paths(tmp_path):
+    (tmp_path / "filtered" / "Tumor").mkdir(parents=True)
+    (tmp_path / "filtered" / "Tumor" / "Video_1_Tumor.mp4").write_bytes(b"x")
+    (tmp_path / "filtered" / "Stone" / "Photos_2_Stone").mkdir(parents=True)
+    (tmp_path / "filtered" / "Stone" / "Photos_2_Stone" / "01.jpg").write_bytes(_jpeg())
+    (tmp_path / "processed" / "part1" / "3_Cyst").mkdir(parents=True)
+    (tmp_path / "processed" / "part1" / "3_Cyst" / "01.jpg").write_bytes(_jpeg())
+    (tmp_path / "processed" / "part1" / "4_Cist").mkdir(parents=True)
+    (tmp_path / "processed" / "part1" / "4_Cist" / "01.jpg").write_bytes(_jpeg())
+    index = index_archive(tmp_path)
+    assert [(e.sample_id, e.kind) for e in index.tiers["filtered"].entries] == [
+        (1, "video"),
+        (2, "image_set"),
+    ]
+    assert [e.location for e in index.tiers["processed"].entries] == [
+        str(tmp_path / "processed" / "part1" / "3_Cyst")
+    ]
+    assert [problem.entry for problem in index.problems] == [str(tmp_path / "processed" / "part1" / "4_Cist")]
+    assert str(index.problems[0].error).startswith(str(tmp_path / "processed" / "part1" / "4_Cist") + ":")
