@@ -40,6 +40,11 @@ Features (all configs: `sample_id`, `labels` (list of `ClassLabel` over `hf_load
 - `comments`: list of `{text, depth, parent, likes, liked_by_creator, by_creator, time}` (see
   `hf_loader.comments.read_comment_table`).
 
+The `full` config reads its driving tier (processed, else filtered) in order, through `iter_archive` for
+zips, and the linked filtered entry and comment table of each sample by random access (a zip's central
+directory), which local zips and seekable remote files allow; samples lacking a part get None there and a
+warning gives their count.
+
 Splits (`split_scheme`, see `hf_loader.splits`): `"stratified"` (default, train/validation/test 70/15/15
 stratified on the primary label, `seed`), `"paper"` (the paper's 80/20 train/test split, random_state=42),
 `"creator"` (creator-disjoint train/validation/test; needs rename.xlsx's links, else `SplitError`). The
@@ -439,6 +444,8 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             source.path: dl_manager.iter_archive(source.path) for source in driver.sources if source.is_zip
         }
         filtered_by_sample = filtered.by_sample_id() if filtered is not None else {}
+        if config.name == "full":
+            self._warn_about_unjoined(driver, filtered_by_sample, links_by_sample)
         plans = []
         for split in split_names(config.split_scheme):
             if not assignment[split]:
@@ -465,6 +472,37 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             )
             plans.append(datasets.SplitGenerator(name=split, gen_kwargs={"plan": plan, "archives": archives}))
         return plans
+
+    def _warn_about_unjoined(self, driver, filtered_by_sample: dict, links_by_sample: dict) -> None:
+        """The `full` config joins tiers by sample number: say how many samples lack a part, and which labels disagree."""
+        ids = [entry.sample_id for entry in driver.entries]
+        no_filtered = [sample_id for sample_id in ids if sample_id not in filtered_by_sample]
+        no_post = [sample_id for sample_id in ids if sample_id not in links_by_sample]
+        if no_filtered:
+            logger.warning(
+                "AHU full: %d samples have no filtered entry (video/images None), e.g. %s",
+                len(no_filtered),
+                no_filtered[:5],
+            )
+        if no_post:
+            logger.warning(
+                "AHU full: %d samples are not linked to a raw post by rename.xlsx (creator/comments None), e.g. %s",
+                len(no_post),
+                no_post[:5],
+            )
+        disagreeing = [
+            entry.name
+            for entry in driver.entries
+            if entry.sample_id in filtered_by_sample
+            and filtered_by_sample[entry.sample_id].labels != entry.labels
+        ]
+        if disagreeing:
+            logger.warning(
+                "AHU full: %d samples have other labels in the filtered tier than in %s (the latter are used), e.g. %s",
+                len(disagreeing),
+                driver.tier,
+                disagreeing[:5],
+            )
 
     def _counts_line(self) -> str:
         return (

@@ -253,3 +253,18 @@ def test_full_config_without_processed_tier_joins_preprocessed_frames_with_raw_p
     assert len(rows[image_set]["images"]) == len(
         list((sample_archive / samples[image_set]["filtered_path"]).iterdir())
     )
+
+
+def test_full_config_warns_about_samples_missing_from_a_tier(
+    sample_archive, sample_manifest, tmp_path, caplog
+):
+    video, image_set = _video_and_image_set(sample_manifest)
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", [video, image_set], tiers=("processed",))
+    copy_samples(sample_archive, data_dir, [video], tiers=("filtered",))
+    with caplog.at_level("WARNING", logger="hf_loader.builder"):
+        rows = _rows(_build(tmp_path, "full", data_dir, split_scheme="paper").as_dataset())
+    assert rows[image_set]["video"] is None and rows[image_set]["images"] is None
+    assert rows[video]["video"] is not None
+    assert all(row["comments"] is None and row["creator"] is None for row in rows.values())
+    assert "1 samples have no filtered entry" in caplog.text
+    assert "2 samples are not linked to a raw post" in caplog.text
