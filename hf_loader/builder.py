@@ -423,6 +423,8 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             if config.name == "raw":
                 link = links_by_post.get(entry.name)
                 key = link.sample_id if link is not None and link.sample_id is not None else entry.name
+                if key in entry_of:  # two posts linked to one sample: keep both, keyed by post
+                    key = entry.name
                 record = SampleRecord(key, link.labels[0] if link and link.labels else None, entry.creator)
             else:
                 link = links_by_sample.get(entry.sample_id)
@@ -555,8 +557,12 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             logger.warning("AHU: the processed tier has no %s: no frame is marked as noise.", NOISE_LIST_NAME)
             return {}
         source, member = processed.metadata[NOISE_LIST_NAME]
-        with MemberReader() as reader:
-            data = reader.read(source, member)
+        try:
+            with MemberReader() as reader:
+                data = reader.read(source, member)
+        except AHUDataError as error:
+            self._fail(error)
+            return {}
         return parse_noise_list(data.decode("utf-8", errors="replace"))
 
     def _generate_examples(self, plan: _Plan, archives: dict):
