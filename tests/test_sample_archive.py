@@ -72,6 +72,18 @@ def test_tier_folders_hold_exactly_the_manifest_entries(sample_archive, sample_m
         assert raw_dir.name == sample["post_code"]
 
 
+def test_raw_posts_hold_the_same_media_as_the_filtered_entries(sample_archive, sample_manifest):
+    for sample in sample_manifest["samples"]:
+        raw = [(sample_archive / sample["raw_path"] / name).read_bytes() for name in sample["raw_files"]]
+        filtered = sample_archive / sample["filtered_path"]
+        if sample["kind"] == "video":
+            assert sample["raw_files"] == [f"{sample['post_code']}.mp4"]
+            assert raw == [filtered.read_bytes()]
+        else:
+            assert sample["raw_files"][0] == f"{sample['post_code']}_01.jpg"
+            assert raw == [p.read_bytes() for p in sorted(filtered.iterdir())]
+
+
 def test_names_carry_number_and_labels(sample_manifest):
     for sample in sample_manifest["samples"]:
         labels = ",".join(sample["labels"])
@@ -296,8 +308,11 @@ def test_command_line_writes_an_archive(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("make_sample_archive_cli", script)
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
-    assert cli.main(["--out", str(tmp_path / "cli"), "--samples", "2", "--seed", "3", "--quiet"]) == 0
+    args = ["--samples", "2", "--seed", "3", "--width", "160", "--height", "288", "--no-zips", "--quiet"]
+    assert cli.main(["--out", str(tmp_path / "cli"), *args]) == 0
     manifest = load_manifest(tmp_path / "cli")
     assert manifest["seed"] == 3 and len(manifest["samples"]) == 2
+    assert (manifest["video"]["width"], manifest["video"]["height"]) == (160, 288)
+    assert manifest["zips"] == [] and not list((tmp_path / "cli").glob("*.zip"))
     assert "2 samples" in capsys.readouterr().out
     assert cli.main(["--out", str(tmp_path / "cli"), "--samples", "2"]) == 2
