@@ -268,3 +268,16 @@ def test_full_config_warns_about_samples_missing_from_a_tier(
     assert all(row["comments"] is None and row["creator"] is None for row in rows.values())
     assert "1 samples have no filtered entry" in caplog.text
     assert "2 samples are not linked to a raw post" in caplog.text
+
+
+@pytest.mark.parametrize("config_name", CONFIGS)
+def test_label_features_use_the_one_label_list_in_paper_order(config_name):
+    import hf_loader
+    from hf_loader import constants
+    from hf_loader.builder import features_for
+
+    features = features_for(config_name)
+    assert hf_loader.LABELS is constants.LABELS
+    assert features["primary_label"].names == list(constants.LABELS)
+    assert features["labels"].feature.names == list(constants.LABELS)
+    assert features["primary_label"].names[:3] == ["Tumor", "Cyst", "Inflammation"]
