@@ -70,6 +70,7 @@ __all__ = [
     "ProcessedSample",
     "TierReport",
     "VideoFrames",
+    "dbscan",
     "detect_noise",
     "extract_video_frames",
     "find_filtered_entries",
@@ -248,11 +249,10 @@ def frame_file_name(index: int) -> str:
 
 # Video decoding.
 
-# Limited-range (MPEG) luma/chroma to full range; swscale's default for yuv420p -> rgb24 is BT.601 limited.
+# Limited-range (MPEG, 16..235) luma to full range, to threshold luma as the paper thresholds grey levels.
 _LUMA_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
-_CHROMA_TO_FULL = np.clip(np.round((np.arange(256) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8)
 _IDENTITY = np.arange(256, dtype=np.uint8)
-# Formats whose planes we read directly: (luma range is full?).
+# Formats whose planes are read directly: name -> is the luma full range (0..255, not 16..235)?
 _PLANAR_420 = {"yuv420p": False, "yuvj420p": True}
 
 
@@ -307,8 +307,20 @@ def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
 
 
 def _grid_step(height: int, width: int) -> int:
-    # A coarse grid of ~96 samples on the short side finds the region in well under a millisecond.
-    return max(1, min(height, width) // 96)
+    # A coarse grid of ~64 samples on the short side finds the region in well under a millisecond.
+    return max(1, min(height, width) // 64)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """`mask` with its holes filled: background components that do not touch the border become foreground."""
+    from scipy import ndimage
+
+    background, count = ndimage.label(~mask)
+    outside = np.zeros(count + 1, dtype=bool)
+    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
+        outside[edge] = True
+    outside[0] = False
+    return ~outside[background]
 
 
 def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, int] | None:
@@ -334,7 +346,7 @@ def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, in
         if step == 1 or not (gray > threshold).any():
             return None
         step, mask = 1, gray > threshold
-    filled = ndimage.binary_fill_holes(mask)
+    filled = _fill_holes(mask)
     labels, _ = ndimage.label(filled, structure=np.ones((3, 3), dtype=bool))
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
@@ -360,30 +372,25 @@ def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, in
     return x0, y0, x1, y1
 
 
-def _resize_plane(plane: np.ndarray, size: int) -> np.ndarray:
-    image = Image.fromarray(np.ascontiguousarray(plane))
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR))
+def _yuv420_crop_to_rgb(frame, box, size: int, reformatters: dict) -> np.ndarray:
+    """Copy the `box` region of a 4:2:0 frame's planes into a small frame, then let swscale resize it and
+    convert it to RGB in one pass (the same conversion as PyAV's `to_ndarray(format="rgb24")`)."""
+    import av
 
-
-def _yuv420_crop_to_rgb(frame, box, size: int, full_range: bool) -> np.ndarray:
-    """Crop a yuv420p frame to `box`, resize each plane to `size`, convert only that to RGB."""
     x0, y0, x1, y1 = box
-    luma = _resize_plane(_plane_array(frame, 0)[y0:y1, x0:x1], size)
-    # Chroma is half resolution; round the box outwards so the region is covered.
-    cx0, cy0, cx1, cy1 = x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2
-    blue = _resize_plane(_plane_array(frame, 1)[cy0:cy1, cx0:cx1], size)
-    red = _resize_plane(_plane_array(frame, 2)[cy0:cy1, cx0:cx1], size)
-    luma_lut, chroma_lut = (_IDENTITY, _IDENTITY) if full_range else (_LUMA_TO_FULL, _CHROMA_TO_FULL)
-    # Pillow's YCbCr is full-range BT.601, so expanding the range first gives swscale's limited-range result.
-    ycbcr = Image.merge(
-        "YCbCr",
-        (
-            Image.fromarray(luma_lut[luma]),
-            Image.fromarray(chroma_lut[blue]),
-            Image.fromarray(chroma_lut[red]),
-        ),
-    )
-    return np.asarray(ycbcr.convert("RGB"))
+    # 4:2:0 chroma covers 2x2 luma pixels: start the crop on even coordinates so both planes line up.
+    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
+    x1, y1 = min(frame.width, x1 + x1 % 2), min(frame.height, y1 + y1 % 2)
+    cropped = av.VideoFrame(x1 - x0, y1 - y0, frame.format.name)
+    for index, (top, left) in enumerate(((y0, x0), (y0 // 2, x0 // 2), (y0 // 2, x0 // 2))):
+        target = _plane_array(cropped, index)
+        height, width = target.shape
+        target[...] = _plane_array(frame, index)[top : top + height, left : left + width]
+    # swscale rebuilds its filters (~2 ms) whenever the input size changes: keep one context per crop size.
+    reformatter = reformatters.get((cropped.width, cropped.height))
+    if reformatter is None:
+        reformatter = reformatters[cropped.width, cropped.height] = av.video.reformatter.VideoReformatter()
+    return reformatter.reformat(cropped, size, size, "rgb24", interpolation="AREA").to_ndarray()
 
 
 def _luma_threshold(gray_threshold: int, full_range: bool) -> int:
@@ -392,7 +399,9 @@ def _luma_threshold(gray_threshold: int, full_range: bool) -> int:
     return int(np.nonzero(lut <= gray_threshold)[0].max())
 
 
-def _process_video_frame(frame, options: PreprocessOptions) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def _process_video_frame(
+    frame, options: PreprocessOptions, reformatters: dict
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """One kept frame -> (`(size, size, 3)` uint8 RGB, crop box in source pixels)."""
     width, height = frame.width, frame.height
     full_range = _PLANAR_420.get(frame.format.name)
@@ -401,7 +410,7 @@ def _process_video_frame(frame, options: PreprocessOptions) -> tuple[np.ndarray,
         if options.crop:
             box = find_region_box(_plane_array(frame, 0), _luma_threshold(options.gray_threshold, full_range))
         box = box or (0, 0, width, height)
-        return _yuv420_crop_to_rgb(frame, box, options.size, full_range), box
+        return _yuv420_crop_to_rgb(frame, box, options.size, reformatters), box
     # Any other pixel format: convert the whole frame (slower, but rare).
     rgb = frame.to_ndarray(format="rgb24")
     box = None
@@ -458,6 +467,7 @@ def extract_video_frames(
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
         keep = _keep_indices(_count_video_packets(path), num_frames)
     container, stream = _open_video(path, thread_type)
+    reformatters: dict[tuple[int, int], object] = {}
     fps = float(stream.average_rate or stream.guessed_rate or 0) or None
     declared = stream.frames
     frames: list[np.ndarray] = []
@@ -473,7 +483,7 @@ def extract_video_frames(
                     continue
             elif index not in keep_set:
                 continue
-            rgb, box = _process_video_frame(frame, options)
+            rgb, box = _process_video_frame(frame, options, reformatters)
             frames.append(rgb)
             boxes.append(box)
             indices.append(index)
@@ -601,17 +611,64 @@ def noise_features(
         `(T, (H / 2**pool_times) * (W / 2**pool_times) * C)` float32, each row in `0..feature_scale`.
     """
     settings = settings or NoiseSettings()
-    pooled = np.asarray(frames, dtype=np.float32)
-    if pooled.ndim == 3:
-        pooled = pooled[..., None]
-    for _ in range(settings.pool_times):
-        # Like torch's avg_pool2d(kernel_size=2): an odd last row/column is dropped.
-        t, h, w, c = pooled.shape
-        pooled = pooled[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[..., None]
+    count, height, width, channels = frames.shape
+    block = 2**settings.pool_times
+    if frames.dtype == np.uint8 and height % block == 0 and width % block == 0 and block <= 256:
+        # Repeated 2x2 means of equal blocks are the block means: sum rows, then columns, in integers.
+        rows = frames.reshape(count * height // block, block, width * channels).sum(axis=1, dtype=np.uint16)
+        blocks = rows.reshape(-1, width // block, block, channels).sum(axis=2, dtype=np.uint32)
+        pooled = (
+            blocks.reshape(count, height // block, width // block, channels).astype(np.float32) / block**2
+        )
+    else:
+        pooled = frames.astype(np.float32)
+        for _ in range(settings.pool_times):
+            # Like torch's avg_pool2d(kernel_size=2): an odd last row/column is dropped.
+            t, h, w, c = pooled.shape
+            pooled = (
+                pooled[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+            )
     flat = pooled.reshape(len(pooled), -1)
     low = flat.min(axis=1, keepdims=True)
     high = flat.max(axis=1, keepdims=True)
     return ((flat - low) / (high - low + 1e-8) * settings.feature_scale).astype(np.float32)
+
+
+def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN over a precomputed distance matrix, as `sklearn.cluster.DBSCAN(metric="precomputed")` labels it.
+
+    A sample's frames are few (tens to hundreds), so a dense `(N, N)` matrix is cheap, and this avoids importing
+    scikit-learn in every worker. Neighbourhoods include the point itself and points at distance <= eps;
+    clusters grow depth-first from core points in index order, as scikit-learn's `dbscan_inner` does.
+
+    Args:
+        distances: `(N, N)` symmetric distances.
+        eps: neighbourhood radius.
+        min_samples: neighbours (self included) that make a point a core point.
+
+    Returns:
+        `(N,)` int labels, `-1` for noise, clusters numbered from 0 in order of discovery.
+    """
+    neighbours = [np.flatnonzero(row <= eps) for row in distances]
+    is_core = np.array([len(indices) >= min_samples for indices in neighbours], dtype=bool)
+    labels = np.full(len(distances), -1, dtype=np.int64)
+    cluster = 0
+    for start in range(len(distances)):
+        if labels[start] != -1 or not is_core[start]:
+            continue
+        stack = [start]
+        while stack:
+            point = stack.pop()
+            if labels[point] != -1:
+                continue
+            labels[point] = cluster
+            if is_core[point]:
+                stack.extend(int(j) for j in neighbours[point] if labels[j] == -1)
+        cluster += 1
+    return labels
 
 
 def detect_noise(
@@ -626,14 +683,15 @@ def detect_noise(
     Returns:
         `(T,)` bool, True for noise. If DBSCAN's most common label is noise (-1), every frame is noise.
     """
-    from sklearn.cluster import DBSCAN
-
     settings = settings or NoiseSettings()
     if len(frames) == 0:
         return np.zeros(0, dtype=bool)
-    features = noise_features(frames, settings)
+    features = noise_features(frames, settings).astype(np.float64)
     min_samples = max(1, int(len(features) * settings.min_samples_fraction))
-    labels = DBSCAN(eps=settings.eps, min_samples=min_samples).fit_predict(features)
+    squared = (features**2).sum(axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * features @ features.T, 0.0))
+    np.fill_diagonal(distances, 0.0)
+    labels = dbscan(distances, eps=settings.eps, min_samples=min_samples)
     values, counts = np.unique(labels, return_counts=True)
     # np.unique sorts, so ties go to the smallest label, as in the paper's argmax over np.unique.
     most_common = values[int(np.argmax(counts))]

@@ -1,0 +1,216 @@
+#!/usr/bin/env python
+"""Measures the frame pipeline's speed against PyAV's decode-only speed on the same videos, in one run.
+
+    python scripts/bench_preprocess.py --out /tmp/ahu_bench [--samples 8] [--repeats 3] [--write-md]
+    python scripts/bench_preprocess.py --archive /path/to/archive      # an existing archive's filtered/
+
+Lines measured (source frames per second, one process, the same files, interleaved per repeat):
+- decode only: PyAV decodes every frame and touches nothing (the ceiling: every frame must be decoded);
+- pipeline: `extract_video_frames` (every 10th frame cropped on the luma plane, RGB, 224x224) + `detect_noise`;
+- paper equivalent: every frame converted to a BGR ndarray, then every 10th cropped and resized (To_NPY.py);
+for PyAV's default threading and `thread_type="AUTO"`; then the whole tier writer (`preprocess_tier`, JPEG
+frames included) with 1 and 2 processes. `--write-md` puts the table in BENCHMARKS.md, "## Preprocessing".
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD  # noqa: E402
+from hf_loader.preprocess import (  # noqa: E402
+    NoiseSettings,
+    PreprocessOptions,
+    detect_noise,
+    extract_video_frames,
+    find_region_box,
+    preprocess_tier,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Preprocessing"
+
+
+def decode_only(path: Path, thread_type: str | None) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if thread_type:
+            stream.thread_type = thread_type
+        return sum(1 for _ in container.decode(stream))
+
+
+def pipeline(path: Path, thread_type: str | None) -> int:
+    video = extract_video_frames(path, thread_type=thread_type)
+    detect_noise(video.frames, NoiseSettings())
+    return video.num_source_frames
+
+
+def paper_equivalent(path: Path, thread_type: str | None) -> int:
+    """To_NPY.py's order of work: a BGR array of every frame, then every 10th one thresholded and cropped."""
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if thread_type:
+            stream.thread_type = thread_type
+        for index, frame in enumerate(container.decode(stream)):
+            bgr = frame.to_ndarray(format="bgr24")
+            count += 1
+            if index % FRAME_STRIDE:
+                continue
+            gray = (bgr[..., 0] * 0.114 + bgr[..., 1] * 0.587 + bgr[..., 2] * 0.299).astype(np.uint8)
+            x0, y0, x1, y1 = find_region_box(gray, GRAY_THRESHOLD) or (0, 0, frame.width, frame.height)
+            crop = np.ascontiguousarray(bgr[y0:y1, x0:x1])
+            np.asarray(Image.fromarray(crop).resize((FRAME_SIZE, FRAME_SIZE), Image.Resampling.BILINEAR))
+    return count
+
+
+def measure(function, videos: list[Path], thread_type: str | None) -> tuple[int, float]:
+    start = time.perf_counter()
+    frames = sum(function(path, thread_type) for path in videos)
+    return frames, time.perf_counter() - start
+
+
+def tier_seconds(filtered: Path, workers: int, scratch: Path, subset: list[Path]) -> tuple[int, float]:
+    """Wall time of `preprocess_tier` over `subset` (a fresh output folder each time)."""
+    source = scratch / f"filtered-{workers}"
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir(parents=True)
+    for path in subset:
+        (source / path.name).symlink_to(path)
+    out = scratch / f"processed-{workers}"
+    if out.exists():
+        shutil.rmtree(out)
+    start = time.perf_counter()
+    report = preprocess_tier(source, out, PreprocessOptions(), num_workers=workers, progress=False)
+    return report.num_source_frames, time.perf_counter() - start
+
+
+def cpu_model() -> str:
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
+            if line.strip().startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def write_markdown(text: str, path: Path) -> None:
+    """Replace (or append) the `## Preprocessing` section of BENCHMARKS.md, leaving other sections alone."""
+    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    if SECTION in current:
+        start = current.index(SECTION)
+        following = current.find("\n## ", start + len(SECTION))
+        end = len(current) if following == -1 else following + 1
+        updated = current[:start] + text + ("\n" if following != -1 else "") + current[end:]
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    path.write_text(updated, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--out", type=Path, help="generate a bench-scale sample archive (720x1280) here")
+    source.add_argument("--archive", type=Path, help="use this archive's filtered/ videos")
+    parser.add_argument("--samples", type=int, default=8, help="samples of the generated archive")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
+    parser.add_argument("--tier-videos", type=int, default=4, help="videos for the 1-vs-2-process runs")
+    parser.add_argument("--write-md", action="store_true", help="write the results into BENCHMARKS.md")
+    args = parser.parse_args(argv)
+
+    if args.out is not None:
+        from hf_loader.sample_archive import make_sample_archive
+
+        archive = args.out
+        if not (archive / "filtered").is_dir():
+            make_sample_archive(archive, seed=0, scale="bench", num_samples=args.samples, zips=False)
+    else:
+        archive = args.archive
+    videos = sorted((archive / "filtered").glob("Video_*.mp4"))
+    if not videos:
+        print(f"error: no Video_*.mp4 in {archive / 'filtered'}", file=sys.stderr)
+        return 2
+    with av.open(str(videos[0])) as container:
+        stream = container.streams.video[0]
+        video_format = f"{stream.codec_context.name} {stream.width}x{stream.height} {stream.format.name}"
+
+    lines = {"decode only": decode_only, "pipeline": pipeline, "paper equivalent": paper_equivalent}
+    results: dict[tuple[str, str], list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    pipeline(videos[0], None)  # warm imports (scipy, sklearn) outside the timings
+    for thread_type in (None, "AUTO"):
+        label = thread_type or "default"
+        for _ in range(args.repeats):
+            speeds = {}
+            for name, function in lines.items():
+                frames, seconds = measure(function, videos, thread_type)
+                speeds[name] = frames / seconds
+                results.setdefault((label, name), []).append(speeds[name])
+            ratios.setdefault(label, []).append(speeds["pipeline"] / speeds["decode only"])
+            print(f"[{label}] " + ", ".join(f"{n} {v:.0f} fps" for n, v in speeds.items()), flush=True)
+
+    subset = videos[: args.tier_videos]
+    tier = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for workers in (1, 2, 1, 2):
+            frames, seconds = tier_seconds(archive / "filtered", workers, Path(scratch), subset)
+            tier.setdefault(workers, []).append(frames / seconds)
+            print(f"[tier] {workers} process(es): {frames / seconds:.0f} source frames/s", flush=True)
+
+    total_frames = sum(decode_only(path, None) for path in videos)
+    command = "python scripts/bench_preprocess.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    table = [
+        SECTION,
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores (shared with other jobs: "
+        "compare lines of one run, not absolute numbers).  ",
+        f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
+        f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats.",
+        "",
+        "| threading | decode only (frames/s) | pipeline (frames/s) | pipeline / decode | paper equivalent (frames/s) "
+        "| paper / decode |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label in ("default", "AUTO"):
+        decode = statistics.median(results[(label, "decode only")])
+        ours = statistics.median(results[(label, "pipeline")])
+        paper = statistics.median(results[(label, "paper equivalent")])
+        table.append(
+            f"| {label} | {decode:.0f} | {ours:.0f} | {statistics.median(ratios[label]):.2f} | {paper:.0f} "
+            f"| {paper / decode:.2f} |"
+        )
+    one, two = statistics.median(tier[1]), statistics.median(tier[2])
+    table += [
+        "",
+        f"Whole tier writer (`preprocess_tier`, JPEG frames and noise list included) on {len(subset)} videos: "
+        f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}).",
+        "",
+        "The pipeline decodes every frame (H.264 needs it) but converts only every 10th one: the crop box is "
+        "found on the decoder's luma plane, and only the cropped region is resized and converted to RGB.",
+        "",
+    ]
+    text = "\n".join(table)
+    print(text)
+    if args.write_md:
+        write_markdown(text, REPO_ROOT / "BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
