@@ -305,3 +305,96 @@ def test_compute_metrics_uses_the_evaluate_module():
     assert metrics["top3_accuracy"] == pytest.approx(1.0)
     assert metrics["recall_Stone"] == pytest.approx(0.5)
     assert all(isinstance(value, float) for value in metrics.values())
+
+
+def _train_script(output_dir, sample_archive, data_cache, *extra) -> list[str]:
+    return [str(REPO_ROOT / "scripts" / "train_rvit.py"), "--data_dir", str(sample_archive), "--cache_dir",
+            data_cache, "--output_dir", str(output_dir), *TINY_FLAGS, "--use_cpu", "--disable_tqdm", "true",
+            "--logging_steps", "1", *extra]
+
+
+@pytest.mark.slow  # two fresh Python processes import torch, transformers and datasets (~40 s on a loaded machine)
+def test_two_process_ddp_run_with_torchrun(tmp_path, sample_archive, data_cache, ahu_dataset):
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(port),
+               *_train_script(tmp_path / "ddp", sample_archive, data_cache, "--max_steps", "2",
+                              "--per_device_train_batch_size", "2", "--ddp_backend", "gloo")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    run_info = json.loads((tmp_path / "ddp" / "ahu_run.json").read_text())
+    assert run_info["world_size"] == 2
+    state = json.loads((tmp_path / "ddp" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
+    # 2 steps x 2 processes x 2 clips per process, as a fraction of an epoch: both processes did train.
+    assert state["epoch"] == pytest.approx(2 * 2 * 2 / ahu_dataset["train"].num_rows)
+    assert (tmp_path / "ddp" / "model.safetensors").is_file()
+
+
+PULL_CHILD = textwrap.dedent(
+    """
+    import importlib.util, json, sys
+
+    repo_root, repo_id = sys.argv[1:3]
+    # Hide this project: drop its editable-install finder and any path entry of the repository (the venv's
+    # site-packages may lie inside it: keep those).
+    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+    sys.path[:] = [p for p in sys.path if "__editable__" not in p
+                   and (not p.startswith(repo_root) or "site-packages" in p)]
+    for name in ("modeling_rvit", "ahu_train", "hf_loader"):
+        assert importlib.util.find_spec(name) is None, f"{name} is importable in the child"
+
+    import torch
+    from huggingface_hub import hf_hub_download
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    model = AutoModelForVideoClassification.from_pretrained(repo_id, trust_remote_code=True).eval()
+    processor = AutoVideoProcessor.from_pretrained(repo_id, trust_remote_code=True)
+    clip = torch.linspace(-1, 1, 4 * 3 * 32 * 32).reshape(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(pixel_values=clip).logits
+    card = open(hf_hub_download(repo_id, "README.md"), encoding="utf-8").read()
+    print(json.dumps({"model_module": type(model).__module__, "processor_class": type(processor).__name__,
+                      "num_frames": processor.num_frames, "logits": logits.tolist(), "card": card}))
+    """
+)
+
+
+@pytest.mark.slow  # a training process and a pulling process against the Hub emulator (~60 s on a loaded machine)
+def test_push_to_hub_then_pull_with_remote_code_gives_the_trained_model(tmp_path, sample_archive, data_cache):
+    from transformers import AutoModelForVideoClassification
+
+    import modeling_rvit  # noqa: F401  (the Auto classes know RViT in this process)
+    from tests.hub_emulator import EMULATOR_USER, hub_env, running_hub
+
+    repo_id = f"{EMULATOR_USER}/rvit-ahu-tiny"
+    with running_hub(tmp_path / "hub") as endpoint:
+        env = hub_env(endpoint, tmp_path / "hf_home_push")
+        push = subprocess.run(
+            [sys.executable, *_train_script(tmp_path / "run", sample_archive, data_cache, "--max_steps", "2",
+                                            "--push_to_hub", "--hub_model_id", repo_id)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert push.returncode == 0, push.stderr[-4000:]
+        assert f"pushed to {repo_id}" in push.stdout
+        workdir = tmp_path / "child"
+        workdir.mkdir()
+        child_env = {**hub_env(endpoint, tmp_path / "hf_home_pull"), "HF_MODULES_CACHE": str(workdir / "modules")}
+        child_env.pop("PYTHONPATH", None)
+        pull = subprocess.run([sys.executable, "-I", "-c", PULL_CHILD, str(REPO_ROOT), repo_id], cwd=workdir,
+                              env=child_env, capture_output=True, text=True, timeout=300)
+        assert pull.returncode == 0, pull.stderr[-4000:]
+    pulled = json.loads(pull.stdout.strip().splitlines()[-1])
+    assert pulled["model_module"].startswith("transformers_modules.")
+    assert pulled["processor_class"] == "RViTVideoProcessor" and pulled["num_frames"] == 4
+    assert "pipeline_tag: video-classification" in pulled["card"] and "## Training" in pulled["card"]
+    local = AutoModelForVideoClassification.from_pretrained(tmp_path / "run").eval()
+    clip = torch.linspace(-1, 1, 4 * 3 * 32 * 32).reshape(1, 4, 3, 32, 32)
+    with torch.no_grad():
+        expected = local(pixel_values=clip).logits
+    torch.testing.assert_close(torch.tensor(pulled["logits"]), expected, rtol=0, atol=1e-5)
