@@ -71,7 +71,7 @@ from typing import Any, ClassVar
 import datasets
 import numpy as np
 from datasets.exceptions import DatasetGenerationError
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .archive import Entry, MemberReader, index_archive, iter_entry_files, parse_noise_list
 from .comments import read_comment_table, read_rename_table
@@ -716,8 +716,12 @@ def _image_value(data: bytes, location: str) -> dict:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # Pillow's "cannot identify image file <BytesIO ...>" names an in-memory buffer, not the file.
+        detail = (
+            "no known image format in its bytes" if isinstance(error, UnidentifiedImageError) else str(error)
+        )
         raise CorruptMediaError(
-            f"the image does not decode ({error}); the file is corrupt or truncated: replace it.",
+            f"the image does not decode ({detail}); the file is corrupt or truncated: replace it.",
             entry=location,
         ) from None
     return {"bytes": data, "path": None}

@@ -101,6 +101,11 @@ def test_truncated_frame_image_is_named_with_the_fix(small_archive, tmp_path, ca
         tmp_path, small_archive, CorruptMediaError, "02.jpg", frame.parent.name, "replace it"
     )
     _expect_skipped(tmp_path, small_archive, "corrupt media", NUM_SAMPLES - 1, caplog)
+    # Streaming reads lazily: the same error comes out of the iteration, unwrapped.
+    streamed = _builder(tmp_path, small_archive).as_streaming_dataset()
+    with pytest.raises(CorruptMediaError, match="02.jpg"):
+        for split in streamed.values():
+            list(split)
 
 
 def test_empty_sample_folder(small_archive, tmp_path, caplog):
