@@ -836,8 +836,14 @@ def scan_archive(path: str | os.PathLike | Iterable[str | os.PathLike]) -> ScanR
     index = index_archive(path)
     problems = [(problem.entry, problem.reason, problem.message) for problem in index.problems]
     tiers = {}
+    # Processed names do not say video or image set: take it from the filtered entry of the same number.
+    filtered_kinds = (
+        {e.sample_id: e.kind for e in index.tiers["filtered"].entries} if "filtered" in index.tiers else {}
+    )
     for tier, tier_index in index.tiers.items():
-        kinds = Counter(entry.kind or "unknown" for entry in tier_index.entries)
+        kinds = Counter(
+            entry.kind or filtered_kinds.get(entry.sample_id) or "unknown" for entry in tier_index.entries
+        )
         primary = Counter(entry.labels[0] for entry in tier_index.entries if entry.labels)
         every = Counter(label for entry in tier_index.entries for label in entry.labels)
         tiers[tier] = TierSummary(

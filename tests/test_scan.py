@@ -32,6 +32,7 @@ def test_scan_of_the_sample_archive_folder_counts_every_tier_and_label(sample_ar
     for tier in ("raw", "filtered", "processed"):
         assert report.tiers[tier].num_entries == len(samples)
     assert report.tiers["filtered"].kinds == dict(Counter(s["kind"] for s in samples))
+    assert report.tiers["processed"].kinds == report.tiers["filtered"].kinds
     assert report.tiers["processed"].primary_labels == dict(Counter(s["primary_label"] for s in samples))
     assert report.tiers["filtered"].all_labels == dict(Counter(l for s in samples for l in s["labels"]))
     assert report.tiers["processed"].metadata == ["noise_files.txt"]
