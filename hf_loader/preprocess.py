@@ -57,7 +57,7 @@ from .errors import AHUDataError, CorruptMediaError, EmptySampleError
 from .naming import is_image_file, is_video_file, parse_filtered_name, sort_frame_names
 
 # The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
-DEFAULT_NOISE_EPS = 4.0
+DEFAULT_NOISE_EPS = 5.0
 JPEG_QUALITY = 95
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
 STATE_DIR_NAME = ".preprocess"

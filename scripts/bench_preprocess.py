@@ -15,6 +15,7 @@ frames included) with 1 and 2 processes. `--write-md` puts the table in BENCHMAR
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import statistics
@@ -37,6 +38,7 @@ from hf_loader.preprocess import (  # noqa: E402
     detect_noise,
     extract_video_frames,
     find_region_box,
+    preprocess_sample,
     preprocess_tier,
 )
 
@@ -99,6 +101,55 @@ def tier_seconds(filtered: Path, workers: int, scratch: Path, subset: list[Path]
     return report.num_source_frames, time.perf_counter() - start
 
 
+def iou(a, b) -> float:
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def quality(seed: int, scratch: Path) -> dict:
+    """Noise precision/recall (default, paper, an eps sweep) and crop IoU on a default-scale sample archive."""
+    from hf_loader.sample_archive import load_manifest, make_sample_archive
+
+    archive = make_sample_archive(scratch / f"quality-{seed}", seed=seed, zips=False)
+    manifest = load_manifest(archive)
+    samples = {
+        sample["sample_id"]: preprocess_sample(
+            archive / sample["filtered_path"], PreprocessOptions(noise=None)
+        )
+        for sample in manifest["samples"]
+    }
+
+    def scores(settings: NoiseSettings) -> tuple[float, float]:
+        found_true = found_false = missed = 0
+        for sample in manifest["samples"]:
+            processed = samples[sample["sample_id"]]
+            noise = detect_noise(processed.frames, settings)
+            found = {name for name, flag in zip(processed.frame_names, noise) if flag}
+            truth = set(sample["noise_frames"])
+            found_true, found_false, missed = (
+                found_true + len(found & truth),
+                found_false + len(found - truth),
+                missed + len(truth - found),
+            )
+        return found_true / max(1, found_true + found_false), found_true / max(1, found_true + missed)
+
+    overlaps = [
+        iou(samples[s["sample_id"]].crop_box, s["us_box"])
+        for s in manifest["samples"]
+        if s["kind"] == "video"
+    ]
+    return {
+        "samples": len(manifest["samples"]),
+        "noise_frames": sum(len(s["noise_frames"]) for s in manifest["samples"]),
+        "frames": sum(len(s["processed_frames"]) for s in manifest["samples"]),
+        "default": scores(NoiseSettings()),
+        "paper": scores(NoiseSettings.paper()),
+        "sweep": {eps: scores(NoiseSettings(eps=eps)) for eps in (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)},
+        "median_iou": float(np.median(overlaps)),
+        "min_iou": float(np.min(overlaps)),
+    }
+
+
 def cpu_model() -> str:
     try:
         for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
@@ -127,9 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--out", type=Path, help="generate a bench-scale sample archive (720x1280) here")
     source.add_argument("--archive", type=Path, help="use this archive's filtered/ videos")
-    parser.add_argument("--samples", type=int, default=8, help="samples of the generated archive")
+    parser.add_argument("--samples", type=int, default=12, help="samples of the generated archive")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; the median is reported")
-    parser.add_argument("--tier-videos", type=int, default=4, help="videos for the 1-vs-2-process runs")
+    parser.add_argument(
+        "--tier-videos", type=int, default=None, help="videos for the 1-vs-2-process runs (all)"
+    )
+    parser.add_argument(
+        "--quality-seeds",
+        type=int,
+        nargs="*",
+        default=[0, 1],
+        help="sample-archive seeds for the noise/crop quality lines",
+    )
     parser.add_argument("--write-md", action="store_true", help="write the results into BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -152,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = {"decode only": decode_only, "pipeline": pipeline, "paper equivalent": paper_equivalent}
     results: dict[tuple[str, str], list[float]] = {}
     ratios: dict[str, list[float]] = {}
+    paper_ratios: dict[str, list[float]] = {}
     pipeline(videos[0], None)  # warm imports (scipy, sklearn) outside the timings
     for thread_type in (None, "AUTO"):
         label = thread_type or "default"
@@ -162,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 speeds[name] = frames / seconds
                 results.setdefault((label, name), []).append(speeds[name])
             ratios.setdefault(label, []).append(speeds["pipeline"] / speeds["decode only"])
+            paper_ratios.setdefault(label, []).append(speeds["paper equivalent"] / speeds["decode only"])
             print(f"[{label}] " + ", ".join(f"{n} {v:.0f} fps" for n, v in speeds.items()), flush=True)
 
     subset = videos[: args.tier_videos]
@@ -171,20 +233,23 @@ def main(argv: list[str] | None = None) -> int:
             frames, seconds = tier_seconds(archive / "filtered", workers, Path(scratch), subset)
             tier.setdefault(workers, []).append(frames / seconds)
             print(f"[tier] {workers} process(es): {frames / seconds:.0f} source frames/s", flush=True)
+        qualities = {seed: quality(seed, Path(scratch)) for seed in args.quality_seeds}
 
     total_frames = sum(decode_only(path, None) for path in videos)
     command = "python scripts/bench_preprocess.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cores = len(os.sched_getaffinity(0))
     table = [
         SECTION,
         "",
         f"Command: `{command}`  ",
-        f"Machine: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores (shared with other jobs: "
-        "compare lines of one run, not absolute numbers).  ",
+        f"Machine: {cpu_model()}, {cores} cores, shared with other jobs (compare lines of one run, not absolute "
+        "numbers).  ",
         f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
         f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats.",
         "",
-        "| threading | decode only (frames/s) | pipeline (frames/s) | pipeline / decode | paper equivalent (frames/s) "
-        "| paper / decode |",
+        "Speed, one process, source frames per second:",
+        "",
+        "| threading | decode only | pipeline | pipeline / decode | paper equivalent | paper / decode |",
         "|---|---|---|---|---|---|",
     ]
     for label in ("default", "AUTO"):
@@ -193,18 +258,45 @@ def main(argv: list[str] | None = None) -> int:
         paper = statistics.median(results[(label, "paper equivalent")])
         table.append(
             f"| {label} | {decode:.0f} | {ours:.0f} | {statistics.median(ratios[label]):.2f} | {paper:.0f} "
-            f"| {paper / decode:.2f} |"
+            f"| {statistics.median(paper_ratios[label]):.2f} |"
         )
     one, two = statistics.median(tier[1]), statistics.median(tier[2])
     table += [
         "",
-        f"Whole tier writer (`preprocess_tier`, JPEG frames and noise list included) on {len(subset)} videos: "
-        f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}).",
+        "- pipeline: `extract_video_frames` (every 10th frame, crop found on the luma plane, only the crop "
+        "resized and converted to RGB by swscale) + `detect_noise`; paper equivalent: a BGR array of every "
+        "frame, then every 10th one thresholded, cropped and resized (To_NPY.py's order of work).",
+        f"- Whole tier writer (`preprocess_tier`, JPEG frames and noise list included, {len(subset)} videos): "
+        f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}; "
+        "2 processes include spawning workers).",
         "",
-        "The pipeline decodes every frame (H.264 needs it) but converts only every 10th one: the crop box is "
-        "found on the decoder's luma plane, and only the cropped region is resized and converted to RGB.",
+        "Quality on the default sample archive (288x512 videos), against manifest.json:",
+        "",
+        f"| seed | samples | frames | noise frames | noise P / R, default (eps={NoiseSettings().eps:g}) "
+        "| noise P / R, paper (eps=15) | crop IoU median (min) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for seed, q in qualities.items():
+        table.append(
+            f"| {seed} | {q['samples']} | {q['frames']} | {q['noise_frames']} | {q['default'][0]:.2f} / "
+            f"{q['default'][1]:.2f} | {q['paper'][0]:.2f} / {q['paper'][1]:.2f} | {q['median_iou']:.3f} "
+            f"({q['min_iou']:.3f}) |"
+        )
+    table += [
+        "",
+        "Noise precision / recall against eps (features min-max normalized to 0..1, 588 values):",
         "",
     ]
+    eps_values = list(next(iter(qualities.values()))["sweep"]) if qualities else []
+    table.append("| seed | " + " | ".join(f"eps={eps:g}" for eps in eps_values) + " |")
+    table.append("|---|" + "---|" * len(eps_values))
+    for seed, q in qualities.items():
+        table.append(
+            f"| {seed} | "
+            + " | ".join(f"{q['sweep'][eps][0]:.2f} / {q['sweep'][eps][1]:.2f}" for eps in eps_values)
+            + " |"
+        )
+    table.append("")
     text = "\n".join(table)
     print(text)
     if args.write_md:
