@@ -1,0 +1,337 @@
+"""Measurements behind `scripts/bench_rvit.py`: RViT's speed and memory on the CPU.
+
+Three parts:
+- `compare_with_unfused`: `RViTForVideoClassification` against `benchmarks.rvit_unfused.UnfusedRViT` (the
+  reference equations written out directly) on the same weights, after checking both give the same logits;
+  training-step and inference clips/s, float32 and bfloat16 autocast, runs interleaved (A B A B ...) so that
+  the load of a shared machine hits both alike.
+- `scaling_child`: clips/s and peak memory against clip length for RViT and transformers' VideoMAE,
+  TimeSformer and ViViT sized to RViT's parameter count (one child process per model and mode).
+- `stateful_child`: peak memory of one-frame-at-a-time inference against clip length (and, for contrast, of
+  the whole clip in one call).
+
+Memory is the process's peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) minus its
+resident size just before the measured calls (`/proc/self/statm`), in a child process started for one model
+and mode. Clip lengths run in increasing order inside a child (the high-water mark only rises, and the
+memory these workloads need grows with length), and glibc is told to hand every large block straight back to
+the system (`MALLOC_MMAP_THRESHOLD_`, `malloc_trim`), so memory freed by a shorter clip is not counted as
+already resident for the next one. `tracemalloc` would see none of torch's allocations.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BASELINES = ("videomae", "timesformer", "vivit")
+BATCH_SIZE = 2
+IMAGE_SIZE = 112
+# The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768, patch 8. The baselines use the
+# same width and token grid; only their depth is chosen to match the parameter count.
+BASELINE_WIDTH = dict(hidden_size=192, num_attention_heads=8, intermediate_size=768)
+PATCH_SIZE = 8
+
+
+def configure_threads(num_threads: int) -> None:
+    """Pin torch's intra-op threads (a shared, loaded machine loses badly to oversubscribed OpenMP threads)."""
+    torch.set_num_threads(num_threads)
+
+
+def build_paper_pair(seed: int = 0):
+    """The AHU paper's RViT as `(RViTForVideoClassification, UnfusedRViT)` holding the same weights."""
+    from modeling_rvit import RViTConfig, RViTForVideoClassification
+    from modeling_rvit.convert_rvit_reference import convert_reference_state_dict
+
+    from .rvit_unfused import UnfusedRViT
+
+    torch.manual_seed(seed)
+    config = RViTConfig()
+    unfused = UnfusedRViT(
+        image_size=config.image_size,
+        patch_size=config.patch_size,
+        hidden_size=config.hidden_size,
+        depth=config.num_hidden_layers,
+        heads=config.num_attention_heads,
+        mlp_dim=config.intermediate_size,
+        num_labels=config.num_labels,
+    )
+    model = RViTForVideoClassification(config)
+    model.load_state_dict(convert_reference_state_dict(unfused.state_dict(), config), strict=True)
+    return model, unfused
+
+
+def logits_difference(model, unfused, pixel_values: torch.Tensor) -> float:
+    """max |logits(model) − logits(unfused)| / max |logits(unfused)|, both in eval mode, float32."""
+    model.eval(), unfused.eval()
+    with torch.no_grad():
+        expected = unfused(pixel_values)
+        actual = model(pixel_values).logits
+    return ((actual - expected).abs().max() / expected.abs().max()).item()
+
+
+def interleaved_seconds(
+    steps: dict[str, Callable[[], None]], repeats: int, warmup: int = 1
+) -> dict[str, dict[str, list[float]]]:
+    """
+    Runs every step `warmup` times, then `repeats` rounds of A, B, ...; returns per step the timed
+    `{"cpu": [...], "wall": [...]}` seconds. CPU time (`time.process_time`, all of this process's threads) is
+    what a single-threaded step costs; wall time also counts the waits a loaded machine imposes.
+    """
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    seconds = {name: {"cpu": [], "wall": []} for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            step()
+            seconds[name]["cpu"].append(time.process_time() - cpu)
+            seconds[name]["wall"].append(time.perf_counter() - wall)
+    return seconds
+
+
+def timing_fields(seconds: dict[str, list[float]], batch_size: int) -> dict[str, float]:
+    """Median seconds per call and clips/s, by CPU time and by wall time."""
+    cpu, wall = statistics.median(seconds["cpu"]), statistics.median(seconds["wall"])
+    return dict(cpu_s=cpu, wall_s=wall, clips_per_cpu_s=batch_size / cpu, clips_per_wall_s=batch_size / wall)
+
+
+def _autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def make_inference_step(forward: Callable, pixel_values: torch.Tensor, precision: str) -> Callable[[], None]:
+    def step():
+        with torch.no_grad(), _autocast(precision):
+            forward(pixel_values)
+
+    return step
+
+
+def make_training_step(
+    module: torch.nn.Module, forward: Callable, pixel_values: torch.Tensor, labels: torch.Tensor, precision: str
+) -> Callable[[], None]:
+    """forward → cross-entropy → backward → AdamW step (lr 1e-4, the paper's), on `module`'s parameters."""
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=0.0)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(precision):
+            logits = forward(pixel_values)
+        torch.nn.functional.cross_entropy(logits.float(), labels).backward()
+        optimizer.step()
+
+    return step
+
+
+def compare_with_unfused(
+    num_frames: int = 36,
+    batch_size: int = BATCH_SIZE,
+    repeats: int = 3,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    modes: tuple[str, ...] = ("training", "inference"),
+    tolerance: float = 1e-4,
+) -> dict:
+    """
+    Our RViT against the unfused reference equations on the same weights and input (batch, frames, 3, 112, 112).
+
+    Returns `{"logits_relative_difference": float, "rows": [...]}`, each row `{mode, precision, model, cpu_s,
+    wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after one warm-up).
+    Raises `AssertionError` if the logits differ by more than `tolerance` (relative to the largest |logit|).
+    """
+    model, unfused = build_paper_pair()
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    difference = logits_difference(model, unfused, pixel_values)
+    if difference > tolerance:
+        raise AssertionError(f"RViT and the unfused equations disagree: relative logit difference {difference:.2e}")
+
+    forwards = {"rvit": lambda x: model(x).logits, "unfused": unfused}
+    modules = {"rvit": model, "unfused": unfused}
+    rows = []
+    for mode in modes:
+        for precision in precisions:
+            steps = {}
+            for name, forward in forwards.items():
+                if mode == "training":
+                    modules[name].train()
+                    steps[name] = make_training_step(modules[name], forward, pixel_values, labels, precision)
+                else:
+                    modules[name].eval()
+                    steps[name] = make_inference_step(forward, pixel_values, precision)
+            for name, seconds in interleaved_seconds(steps, repeats).items():
+                rows.append(dict(mode=mode, precision=precision, model=name, **timing_fields(seconds, batch_size)))
+    return {"logits_relative_difference": difference, "rows": rows}
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def build_video_model(name: str, num_frames: int, num_hidden_layers: int | None = None, device=None):
+    """RViT (the paper's config) or a baseline classifier on 112 px clips of `num_frames`, patch 8, width 192."""
+    import transformers
+
+    from modeling_rvit import RViTConfig, RViTForVideoClassification
+
+    if name == "rvit":
+        with torch.device(device or "cpu"):
+            return RViTForVideoClassification(RViTConfig(num_frames=num_frames))
+    layers = num_hidden_layers if num_hidden_layers is not None else matched_depth(name)
+    common = dict(image_size=IMAGE_SIZE, num_frames=num_frames, num_hidden_layers=layers, num_labels=13, **BASELINE_WIDTH)
+    if name == "videomae":
+        config = transformers.VideoMAEConfig(patch_size=PATCH_SIZE, tubelet_size=2, **common)
+        model_class = transformers.VideoMAEForVideoClassification
+    elif name == "timesformer":
+        config = transformers.TimesformerConfig(patch_size=PATCH_SIZE, **common)
+        model_class = transformers.TimesformerForVideoClassification
+    elif name == "vivit":
+        config = transformers.VivitConfig(tubelet_size=[2, PATCH_SIZE, PATCH_SIZE], **common)
+        model_class = transformers.VivitForVideoClassification
+    else:
+        raise ValueError(f"unknown model {name!r}; choose rvit or one of {BASELINES}")
+    with torch.device(device or "cpu"):
+        return model_class(config)
+
+
+def matched_depth(name: str, num_frames: int = 36) -> int:
+    """The baseline depth whose parameter count (at `num_frames`) is closest to the paper's RViT."""
+    target = count_parameters(build_video_model("rvit", num_frames, device="meta"))
+    counts = {
+        layers: count_parameters(build_video_model(name, num_frames, num_hidden_layers=layers, device="meta"))
+        for layers in range(1, 25)
+    }
+    return min(counts, key=lambda layers: abs(counts[layers] - target))
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _release_memory() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
+
+
+def scaling_child(model_name: str, mode: str, frames: list[int], repeats: int, batch_size: int = BATCH_SIZE) -> list:
+    """In a fresh process: per clip length (increasing), clips/s and peak extra memory of one mode."""
+    rows = []
+    for num_frames in sorted(frames):
+        model = build_video_model(model_name, num_frames)
+        generator = torch.Generator().manual_seed(0)
+        pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+        labels = torch.randint(0, 13, (batch_size,), generator=generator)
+        forward = lambda x, model=model: model(pixel_values=x).logits  # noqa: E731
+        if mode == "training":
+            model.train()
+            step = make_training_step(model, forward, pixel_values, labels, "fp32")
+        else:
+            model.eval()
+            step = make_inference_step(forward, pixel_values, "fp32")
+        _release_memory()
+        resident_before = _rss_bytes()
+        seconds = interleaved_seconds({model_name: step}, repeats)[model_name]
+        peak = _peak_rss_bytes()
+        rows.append(
+            dict(
+                model=model_name,
+                mode=mode,
+                num_frames=num_frames,
+                parameters=count_parameters(model),
+                layers=model.config.num_hidden_layers,
+                attn_implementation=model.config._attn_implementation,
+                **timing_fields(seconds, batch_size),
+                peak_extra_mib=max(0, peak - resident_before) / 2**20,
+            )
+        )
+        del model, step, pixel_values
+        _release_memory()
+    return rows
+
+
+def stateful_child(mode: str, lengths: list[int], batch_size: int = 1) -> list:
+    """
+    Peak extra memory of RViT inference against clip length, in a fresh process.
+    `mode="stateful"`: one frame per call carrying `past_state` (frames made on the fly, the clip never held);
+    `mode="whole_clip"`: the whole clip (already in memory, not counted) in one call.
+    """
+    model = build_video_model("rvit", 36).eval()
+    rows = []
+    for length in sorted(lengths):
+        generator = torch.Generator().manual_seed(0)
+        clip = None
+        if mode == "whole_clip":
+            clip = torch.randn(batch_size, length, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+        _release_memory()
+        resident_before = _rss_bytes()
+        start = time.process_time()
+        with torch.no_grad():
+            if mode == "stateful":
+                state = model.init_state(batch_size)
+                for _ in range(length):
+                    frame = torch.randn(batch_size, 1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+                    outputs = model(frame, past_state=state, return_state=True)
+                    state = outputs.state
+            else:
+                outputs = model(clip)
+        seconds = time.process_time() - start
+        rows.append(
+            dict(
+                mode=mode,
+                num_frames=length,
+                batch_size=batch_size,
+                frames_per_cpu_s=batch_size * length / seconds,
+                peak_extra_mib=max(0, _peak_rss_bytes() - resident_before) / 2**20,
+            )
+        )
+        del clip, outputs
+        _release_memory()
+    return rows
+
+
+def run_child(kind: str, num_threads: int, **arguments) -> list:
+    """Runs `scaling_child` or `stateful_child` in a fresh Python; returns its rows."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", OMP_NUM_THREADS=str(num_threads))
+    spec = json.dumps({"kind": kind, "num_threads": num_threads, "arguments": arguments})
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.rvit_benchmarks", spec],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark child {spec} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _child_main(spec: str) -> None:
+    spec = json.loads(spec)
+    configure_threads(spec["num_threads"])
+    children = {"scaling": scaling_child, "stateful": stateful_child}
+    print(json.dumps(children[spec["kind"]](**spec["arguments"])))
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1])
