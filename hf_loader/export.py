@@ -488,6 +488,8 @@ def push_export(
 
     Goes through `hf_loader.hub.push_folder` (`create_repo` + `upload_folder`, following
     `HF_ENDPOINT` and `HF_TOKEN`), which turns network and auth failures into `HubAccessError`.
+    The repo mirrors the folder: files of an earlier push that the folder no longer holds (`README.md`,
+    `*.png`, `data/**`, e.g. the shards of an export with more shards) are deleted in the same commit.
 
     Returns:
         The sha of the new commit.
@@ -508,4 +510,6 @@ def push_export(
         commit_message=commit_message,
         revision=revision,
         allow_patterns=["README.md", "*.png", f"{DATA_DIR}/**"],
+        # The repo mirrors the folder: shards of an earlier push with more shards would load as duplicate rows.
+        delete_patterns=["README.md", "*.png", f"{DATA_DIR}/**"],
     )

@@ -127,6 +127,7 @@ def push_folder(
     revision: str | None = None,
     allow_patterns: list[str] | str | None = None,
     ignore_patterns: list[str] | str | None = None,
+    delete_patterns: list[str] | str | None = None,
     endpoint: str | None = None,
 ) -> str:
     """Create `repo_id` if needed and upload every file of `folder` to it in one commit.
@@ -140,6 +141,8 @@ def push_folder(
         commit_message: the commit's title.
         revision: branch to commit to (default `main`).
         allow_patterns / ignore_patterns: glob filters on the folder's relative paths.
+        delete_patterns: glob patterns of remote files to delete in the same commit, unless the folder uploads
+            them again (so files gone from the folder, e.g. stale shards, leave the repo).
         endpoint: Hub URL (default `HF_ENDPOINT`).
 
     Returns:
@@ -175,6 +178,7 @@ def push_folder(
             commit_message=commit_message,
             allow_patterns=allow_patterns,
             ignore_patterns=ignore_patterns,
+            delete_patterns=delete_patterns,
         )
     except Exception as err:
         raise _translate(err, "push to", repo_id, repo_type, endpoint) from err

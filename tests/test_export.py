@@ -296,3 +296,32 @@ def test_rows_without_a_label_are_counted_in_the_card(tmp_path):
     text = readme.read_text(encoding="utf-8")
     assert "| 1 | Cyst | 2 | 2 |" in text
     assert "| - | (no label) | 1 | 1 |" in text
+
+
+def test_push_again_with_fewer_shards_leaves_no_stale_shard(processed, tmp_path):
+    """A re-push mirrors the folder: the earlier push's extra shards are deleted (else they load as duplicate rows)."""
+    import json
+
+    from tests.hub_emulator import EMULATOR_USER, run_hub_client, running_hub
+
+    out = tmp_path / "export"
+    export_dataset_dict(processed, out, "processed", max_shard_size="100KB")
+    first = sorted(path.name for path in (out / "data/processed").glob("train-*.parquet"))
+    assert len(first) > 1
+    push = f"from hf_loader.export import push_export; push_export({str(out)!r}, 'ahu-export')"
+    push_and_pull = f"""
+{push}
+import json, datasets
+from hf_loader.hub import pull
+snapshot = pull("{EMULATOR_USER}/ahu-export", repo_type="dataset")
+files = sorted(p.relative_to(snapshot).as_posix() for p in snapshot.rglob("*.parquet"))
+rows = datasets.load_dataset("{EMULATOR_USER}/ahu-export", split="train").num_rows
+print(json.dumps({{"files": files, "rows": rows}}))
+"""
+    with running_hub(tmp_path / "hub") as endpoint:
+        run_hub_client(push, endpoint, tmp_path / "hf_home", timeout=120)
+        export_dataset_dict(processed, out, "processed")  # default size: one shard per split
+        result = run_hub_client(push_and_pull, endpoint, tmp_path / "hf_home", timeout=120)
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["files"] == [f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)]
+    assert answer["rows"] == processed["train"].num_rows
