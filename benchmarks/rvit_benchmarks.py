@@ -10,12 +10,14 @@ Three parts:
 - `stateful_child`: peak memory of one-frame-at-a-time inference against clip length (and, for contrast, of
   the whole clip in one call).
 
-Memory is the process's peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) minus its
-resident size just before the measured calls (`/proc/self/statm`), in a child process started for one model
-and mode. Clip lengths run in increasing order inside a child (the high-water mark only rises, and the
-memory these workloads need grows with length), and glibc is told to hand every large block straight back to
-the system (`MALLOC_MMAP_THRESHOLD_`, `malloc_trim`), so memory freed by a shorter clip is not counted as
-already resident for the next one. `tracemalloc` would see none of torch's allocations.
+Memory is the growth of the process's peak resident set size during the measured calls: the kernel's
+high-water mark (`VmHWM` in /proc/self/status) is reset to the current resident size just before them
+(`echo 5 > /proc/self/clear_refs`), read after them, and the resident size at the reset subtracted. Each model
+runs in its own child process, which first runs every mode once at the smallest size, unmeasured (so that
+the libraries' lazily loaded code and one-time buffers are already resident), and hands freed heap memory
+back to the system (`malloc_trim`) before each measurement, so memory one measurement freed is not counted as
+resident for the next. (`tracemalloc` sees none of torch's allocations, and `ru_maxrss` cannot be reset, so
+it would report the import of torch whenever that is the larger.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import ctypes
 import gc
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -177,6 +178,37 @@ def compare_with_unfused(
     return {"logits_relative_difference": difference, "rows": rows}
 
 
+def profile_training_step(
+    num_frames: int = 36, precision: str = "fp32", top: int = 8, batch_size: int = BATCH_SIZE
+) -> dict[str, list[dict]]:
+    """
+    `torch.profiler` of one training step of each model of `build_paper_pair` (after a warm-up step): the `top`
+    operators by self CPU time, as `{model: [{name, self_cpu_ms, calls}, ...]}`, plus `"total_ms"` per model.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    model, unfused = build_paper_pair()
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    result = {}
+    for name, module, forward in (("rvit", model, lambda x: model(x).logits), ("unfused", unfused, unfused)):
+        module.train()
+        step = make_training_step(module, forward, pixel_values, labels, precision)
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            step()
+        events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+        result[name] = {
+            "total_ms": sum(event.self_cpu_time_total for event in events) / 1000,
+            "top": [
+                dict(name=event.key, self_cpu_ms=event.self_cpu_time_total / 1000, calls=event.count)
+                for event in events[:top]
+            ],
+        }
+    return result
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
@@ -217,13 +249,26 @@ def matched_depth(name: str, num_frames: int = 36) -> int:
     return min(counts, key=lambda layers: abs(counts[layers] - target))
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+class PeakMemory:
+    """`with PeakMemory() as peak: ...`, then `peak.extra_mib`: how far the resident size rose above its start."""
+
+    def __enter__(self) -> PeakMemory:
+        _release_memory()
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # resets VmHWM to the current VmRSS (Linux ≥ 4.0)
+        self.start_kib = _status_kib("VmRSS")
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.extra_mib = max(0, _status_kib("VmHWM") - self.start_kib) / 1024
 
 
 def _release_memory() -> None:
@@ -234,85 +279,93 @@ def _release_memory() -> None:
         pass
 
 
-def scaling_child(model_name: str, mode: str, frames: list[int], repeats: int, batch_size: int = BATCH_SIZE) -> list:
-    """In a fresh process: per clip length (increasing), clips/s and peak extra memory of one mode."""
-    rows = []
-    for num_frames in sorted(frames):
-        model = build_video_model(model_name, num_frames)
-        generator = torch.Generator().manual_seed(0)
-        pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-        labels = torch.randint(0, 13, (batch_size,), generator=generator)
-        forward = lambda x, model=model: model(pixel_values=x).logits  # noqa: E731
-        if mode == "training":
-            model.train()
-            step = make_training_step(model, forward, pixel_values, labels, "fp32")
-        else:
-            model.eval()
-            step = make_inference_step(forward, pixel_values, "fp32")
-        _release_memory()
-        resident_before = _rss_bytes()
-        seconds = interleaved_seconds({model_name: step}, repeats)[model_name]
-        peak = _peak_rss_bytes()
-        rows.append(
-            dict(
-                model=model_name,
-                mode=mode,
-                num_frames=num_frames,
-                parameters=count_parameters(model),
-                layers=model.config.num_hidden_layers,
-                attn_implementation=model.config._attn_implementation,
-                **timing_fields(seconds, batch_size),
-                peak_extra_mib=max(0, peak - resident_before) / 2**20,
-            )
-        )
-        del model, step, pixel_values
-        _release_memory()
-    return rows
+def scaling_child(
+    model_name: str,
+    frames: list[int],
+    repeats: int,
+    modes: tuple[str, ...] = ("inference", "training"),
+    batch_size: int = BATCH_SIZE,
+) -> list:
+    """In a fresh process: per clip length and mode, clips/s and the peak extra memory of the measured calls."""
+    for mode in modes:  # unmeasured: loads the libraries' code and one-time buffers
+        measure_clip_length(model_name, mode, min(frames), 1, batch_size)
+    return [
+        measure_clip_length(model_name, mode, num_frames, repeats, batch_size)
+        for num_frames in sorted(frames)
+        for mode in modes
+    ]
 
 
-def stateful_child(mode: str, lengths: list[int], batch_size: int = 1) -> list:
+def measure_clip_length(model_name: str, mode: str, num_frames: int, repeats: int, batch_size: int) -> dict:
+    """`repeats` timed calls of one mode ("inference" or "training") on (batch, num_frames, 3, 112, 112)."""
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, 13, (batch_size,), generator=generator)
+    model = build_video_model(model_name, num_frames)
+    forward = lambda x: model(pixel_values=x).logits  # noqa: E731
+    if mode == "training":
+        model.train()
+        step = make_training_step(model, forward, pixel_values, labels, "fp32")
+    else:
+        model.eval()
+        step = make_inference_step(forward, pixel_values, "fp32")
+    with PeakMemory() as peak:
+        seconds = interleaved_seconds({model_name: step}, repeats, warmup=0)[model_name]
+    return dict(
+        model=model_name,
+        mode=mode,
+        num_frames=num_frames,
+        parameters=count_parameters(model),
+        layers=model.config.num_hidden_layers,
+        attn_implementation=model.config._attn_implementation,
+        **timing_fields(seconds, batch_size),
+        peak_extra_mib=peak.extra_mib,
+    )
+
+
+def stateful_child(lengths: list[int], modes: tuple[str, ...] = ("stateful", "whole_clip"), batch_size: int = 1) -> list:
     """
     Peak extra memory of RViT inference against clip length, in a fresh process.
-    `mode="stateful"`: one frame per call carrying `past_state` (frames made on the fly, the clip never held);
-    `mode="whole_clip"`: the whole clip (already in memory, not counted) in one call.
+    `"stateful"`: one frame per call carrying `past_state` (frames made on the fly, the clip never held);
+    `"whole_clip"`: the whole clip (made beforehand, not counted) in one call.
     """
     model = build_video_model("rvit", 36).eval()
+    with torch.no_grad():  # unmeasured: loads the libraries' code and one-time buffers
+        model(torch.zeros(batch_size, 2, 3, IMAGE_SIZE, IMAGE_SIZE))
     rows = []
     for length in sorted(lengths):
-        generator = torch.Generator().manual_seed(0)
-        clip = None
-        if mode == "whole_clip":
-            clip = torch.randn(batch_size, length, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-        _release_memory()
-        resident_before = _rss_bytes()
-        start = time.process_time()
-        with torch.no_grad():
-            if mode == "stateful":
-                state = model.init_state(batch_size)
-                for _ in range(length):
-                    frame = torch.randn(batch_size, 1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-                    outputs = model(frame, past_state=state, return_state=True)
-                    state = outputs.state
-            else:
-                outputs = model(clip)
-        seconds = time.process_time() - start
-        rows.append(
-            dict(
-                mode=mode,
-                num_frames=length,
-                batch_size=batch_size,
-                frames_per_cpu_s=batch_size * length / seconds,
-                peak_extra_mib=max(0, _peak_rss_bytes() - resident_before) / 2**20,
+        for mode in modes:
+            generator = torch.Generator().manual_seed(0)
+            clip = None
+            if mode == "whole_clip":
+                clip = torch.randn(batch_size, length, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+            with PeakMemory() as peak, torch.no_grad():
+                start = time.process_time()
+                if mode == "stateful":
+                    state = model.init_state(batch_size)
+                    for _ in range(length):
+                        frame = torch.randn(batch_size, 1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+                        state = model(frame, past_state=state, return_state=True).state
+                    outputs = state
+                else:
+                    outputs = model(clip)
+                seconds = time.process_time() - start
+            rows.append(
+                dict(
+                    mode=mode,
+                    num_frames=length,
+                    batch_size=batch_size,
+                    frames_per_cpu_s=batch_size * length / seconds,
+                    peak_extra_mib=peak.extra_mib,
+                )
             )
-        )
-        del clip, outputs
-        _release_memory()
+            del clip, outputs
     return rows
 
 
 def run_child(kind: str, num_threads: int, **arguments) -> list:
     """Runs `scaling_child` or `stateful_child` in a fresh Python; returns its rows."""
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", OMP_NUM_THREADS=str(num_threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(num_threads))
     spec = json.dumps({"kind": kind, "num_threads": num_threads, "arguments": arguments})
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.rvit_benchmarks", spec],
@@ -320,6 +373,7 @@ def run_child(kind: str, num_threads: int, **arguments) -> list:
         env=env,
         capture_output=True,
         text=True,
+        check=False,
     )
     if completed.returncode != 0:
         raise RuntimeError(f"benchmark child {spec} failed:\n{completed.stderr[-3000:]}")

@@ -13,7 +13,6 @@ packages. A clip it cannot read raises `RViTInputError` (the model's), naming th
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,8 +74,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
     """
 
     resample = PILImageResampling.BILINEAR
-    image_mean = [0.5, 0.5, 0.5]
-    image_std = [0.5, 0.5, 0.5]
+    image_mean = (0.5, 0.5, 0.5)
+    image_std = (0.5, 0.5, 0.5)
     size = {"height": 112, "width": 112}
     default_to_square = True
     do_resize = True

@@ -1,0 +1,275 @@
+#!/usr/bin/env python
+"""Benchmarks RViT on the CPU: against the unfused reference equations, against VideoMAE / TimeSformer / ViViT,
+and the memory of frame-by-frame inference. The measuring code is `benchmarks/rvit_benchmarks.py`.
+
+    python scripts/bench_rvit.py                        # every part, then prints the tables
+    python scripts/bench_rvit.py --parts unfused profile --repeats 5
+    python scripts/bench_rvit.py --parts scaling --models rvit videomae --frames 8 16
+    python scripts/bench_rvit.py --write-md              # also puts the tables in BENCHMARKS.md, "## RViT"
+
+Parts:
+- unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights (logits
+            checked to agree within 1e-4 first): training step (forward + backward + AdamW) and inference,
+            float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
+- profile:  torch.profiler of one training step of each, top operators by self CPU time.
+- scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT and
+            VideoMAE / TimeSformer / ViViT (width 192, patch 8, depth matched to RViT's parameter count).
+- stateful: peak memory of RViT fed one frame at a time (state carried) vs the whole clip in one call.
+
+Timing is CPU time of a single-threaded process (`--threads 1`): on a shared, loaded machine it is far steadier
+than wall time, which is reported beside it. Memory: peak resident-size growth, see `benchmarks/rvit_benchmarks.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from benchmarks import rvit_benchmarks as bench  # noqa: E402
+
+PARTS = ("unfused", "profile", "scaling", "stateful")
+SECTION_TITLE = "## RViT"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds of the unfused comparison")
+    parser.add_argument("--unfused-frames", type=int, default=36, help="clip length of the unfused comparison")
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--frames", nargs="+", type=int, default=[8, 16, 36, 64], help="scaling: clip lengths")
+    parser.add_argument("--models", nargs="+", choices=("rvit", *bench.BASELINES), default=["rvit", *bench.BASELINES])
+    parser.add_argument("--scaling-repeats", type=int, default=1, help="scaling: timed runs per length")
+    parser.add_argument("--stateful-lengths", nargs="+", type=int, default=[16, 64, 256])
+    parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
+    parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md, '## RViT'")
+    parser.add_argument("--markdown-file", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
+    return parser.parse_args(argv)
+
+
+def machine_description(num_threads: int) -> str:
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
+        model_name = fields.get("Model name", "?").strip()
+        cpus = fields.get("CPU(s)", "?").strip()
+    except (OSError, subprocess.CalledProcessError):
+        model_name, cpus = platform.processor() or "?", str(os.cpu_count())
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    return (
+        f"{model_name}, {cpus} CPUs (lscpu), load average {load} at the start; torch {torch.__version__}, "
+        f"{num_threads} intra-op thread(s), Python {platform.python_version()}"
+    )
+
+
+def run_parts(args) -> dict:
+    bench.configure_threads(args.threads)
+    results: dict = {"machine": machine_description(args.threads), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    if "unfused" in args.parts:
+        print(f"unfused comparison ({args.unfused_frames} frames, batch 2) ...", flush=True)
+        results["unfused"] = bench.compare_with_unfused(
+            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+        )
+        results["unfused"]["num_frames"] = args.unfused_frames
+        print(format_unfused(results["unfused"]), flush=True)
+    if "profile" in args.parts:
+        print("profiling one training step of each ...", flush=True)
+        results["profile"] = {
+            precision: bench.profile_training_step(num_frames=args.unfused_frames, precision=precision)
+            for precision in args.precisions
+        }
+        results["profile_frames"] = args.unfused_frames
+        print(format_profile(results["profile"], args.unfused_frames), flush=True)
+    if "scaling" in args.parts:
+        rows = []
+        for model in tqdm(args.models, desc="scaling (one process per model)"):
+            rows += bench.run_child(
+                "scaling", args.threads, model_name=model, frames=args.frames, repeats=args.scaling_repeats
+            )
+        results["scaling"] = rows
+        print(format_scaling(rows), flush=True)
+    if "stateful" in args.parts:
+        print("frame-by-frame memory (one process) ...", flush=True)
+        rows = bench.run_child("stateful", args.threads, lengths=args.stateful_lengths)
+        results["stateful"] = rows
+        print(format_stateful(rows), flush=True)
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return results
+
+
+def format_unfused(result: dict) -> str:
+    rows = {(row["mode"], row["precision"], row["model"]): row for row in result["rows"]}
+    reference = {mode: rows.get((mode, "fp32", "unfused")) for mode in ("training", "inference")}
+    lines = [
+        f"Logits of RViT and of the unfused equations on the same weights: max relative difference "
+        f"{result['logits_relative_difference']:.1e} (must be ≤ 1e-4).",
+        "",
+        "| mode | precision | RViT s/call (CPU) | unfused s/call (CPU) | RViT clips/s (CPU) | unfused clips/s (CPU) "
+        "| speed-up, CPU time | speed-up, wall time | RViT vs unfused fp32 (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (mode, precision, model), ours in rows.items():
+        if model != "rvit" or (mode, precision, "unfused") not in rows:
+            continue
+        theirs = rows[(mode, precision, "unfused")]
+        base = reference[mode]
+        versus_fp32 = f"{base['cpu_s'] / ours['cpu_s']:.2f}x" if base else "-"
+        lines.append(
+            f"| {mode} | {precision} | {ours['cpu_s']:.3f} | {theirs['cpu_s']:.3f} | {ours['clips_per_cpu_s']:.2f} | "
+            f"{theirs['clips_per_cpu_s']:.2f} | {theirs['cpu_s'] / ours['cpu_s']:.2f}x | "
+            f"{theirs['wall_s'] / ours['wall_s']:.2f}x | {versus_fp32} |"
+        )
+    return "\n".join(lines)
+
+
+def format_profile(result: dict, num_frames: int) -> str:
+    lines = []
+    for precision, per_model in result.items():
+        lines.append(f"Training step, {num_frames} frames, batch 2, {precision}: top operators by self CPU time (ms, calls)")
+        lines.append("")
+        lines.append("| rank | RViT | unfused |")
+        lines.append("|---|---|---|")
+        ours, theirs = per_model["rvit"]["top"], per_model["unfused"]["top"]
+        for rank in range(max(len(ours), len(theirs))):
+            cells = [
+                f"`{ops[rank]['name']}` {ops[rank]['self_cpu_ms']:.0f} ms ({ops[rank]['calls']})"
+                if rank < len(ops)
+                else ""
+                for ops in (ours, theirs)
+            ]
+            lines.append(f"| {rank + 1} | {cells[0]} | {cells[1]} |")
+        lines.append(
+            f"| total | {per_model['rvit']['total_ms']:.0f} ms | {per_model['unfused']['total_ms']:.0f} ms |"
+        )
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def format_scaling(rows: list) -> str:
+    by_key = {(row["model"], row["num_frames"], row["mode"]): row for row in rows}
+    lines = [
+        "| model | layers | parameters | frames | forward clips/s (CPU) | fwd+bwd clips/s (CPU) "
+        "| forward peak extra MiB | fwd+bwd peak extra MiB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model, num_frames in sorted({(m, f) for m, f, _ in by_key}, key=lambda key: (key[0] != "rvit", key)):
+        inference, training = by_key.get((model, num_frames, "inference")), by_key.get((model, num_frames, "training"))
+        some = inference or training
+
+        def cell(row, field, fmt):
+            return format(row[field], fmt) if row else "-"
+
+        lines.append(
+            f"| {model} | {some['layers']} | {some['parameters'] / 1e6:.2f} M | {num_frames} | "
+            f"{cell(inference, 'clips_per_cpu_s', '.2f')} | {cell(training, 'clips_per_cpu_s', '.2f')} | "
+            f"{cell(inference, 'peak_extra_mib', '.0f')} | {cell(training, 'peak_extra_mib', '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
+def format_stateful(rows: list) -> str:
+    by_key = {(row["mode"], row["num_frames"]): row for row in rows}
+    lines = [
+        "| frames | one frame per call: peak extra MiB | whole clip in one call: peak extra MiB "
+        "| one frame per call: frames/s (CPU) |",
+        "|---|---|---|---|",
+    ]
+    for num_frames in sorted({length for _, length in by_key}):
+        stateful, whole = by_key.get(("stateful", num_frames)), by_key.get(("whole_clip", num_frames))
+        lines.append(
+            f"| {num_frames} | {stateful['peak_extra_mib']:.0f} | {whole['peak_extra_mib']:.0f} | "
+            f"{stateful['frames_per_cpu_s']:.1f} |"
+            if stateful and whole
+            else f"| {num_frames} | - | - | - |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_section(results: dict, command: str) -> str:
+    parts = [
+        SECTION_TITLE,
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {results['machine']}.  ",
+        f"Run: {results['started']} to {results['finished']}. Batch 2, 112×112 frames, the AHU paper's RViT "
+        "(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). Times are CPU seconds of a single-threaded "
+        "process (steady on this shared machine; wall-time ratios beside them); memory is how far the peak "
+        "resident size (VmHWM, reset just before) rose above the resident size during the measured calls, one "
+        "child process per model (`benchmarks/rvit_benchmarks.py` says how).",
+        "",
+    ]
+    if "unfused" in results:
+        parts += [
+            f"### RViT against the unfused reference equations ({results['unfused']['num_frames']} frames)",
+            "",
+            format_unfused(results["unfused"]),
+            "",
+        ]
+    if "profile" in results:
+        parts += [
+            "### Where a training step's time goes",
+            "",
+            format_profile(results["profile"], results["profile_frames"]),
+            "",
+        ]
+    if "scaling" in results:
+        parts += [
+            "### Clip length: RViT against VideoMAE, TimeSformer and ViViT",
+            "",
+            "Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 8 (VideoMAE and ViViT with "
+            "tubelets of 2 frames), depth chosen so that the parameter count at 36 frames is closest to RViT's; "
+            "their default attention implementation.",
+            "",
+            format_scaling(results["scaling"]),
+            "",
+        ]
+    if "stateful" in results:
+        parts += [
+            "### Frame-by-frame inference memory (batch 1)",
+            "",
+            format_stateful(results["stateful"]),
+            "",
+        ]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_section(markdown_file: Path, section: str) -> None:
+    """Replaces the `## RViT` section of the file (or appends it), leaving every other section as it was."""
+    text = markdown_file.read_text() if markdown_file.exists() else "# Benchmarks\n"
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE), None)
+    if start is None:
+        text = text.rstrip() + "\n\n" + section
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        rest = "".join(lines[end:])
+        text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
+    markdown_file.write_text(text)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    results = run_parts(args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    if args.write_md:
+        command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        write_section(args.markdown_file, markdown_section(results, command.strip()))
+        print(f"wrote {SECTION_TITLE!r} in {args.markdown_file}")
+
+
+if __name__ == "__main__":
+    main()
