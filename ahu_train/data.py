@@ -39,6 +39,7 @@ def load_ahu_dataset(
     streaming: bool = False,
     cache_dir: str | None = None,
     revision: str | None = None,
+    **builder_kwargs,
 ):
     """Load the AHU dataset as a `DatasetDict` (or `IterableDatasetDict` when `streaming`).
 
@@ -51,6 +52,7 @@ def load_ahu_dataset(
         config_name: builder config (`processed`, `filtered`, `raw`, `full`) or the export's config.
         split_scheme: builder split scheme (`stratified`, `paper`, `creator`); None keeps the builder default.
         streaming: an `IterableDatasetDict` (training then needs `max_steps`).
+        **builder_kwargs: more `AHUUltrasoundConfig` options for an archive (`seed`, `fractions`, `errors`, ...).
     """
     import datasets
 
@@ -73,7 +75,7 @@ def load_ahu_dataset(
                                 "processed/, or their zips)", entry=str(data_dir))
     from hf_loader.builder import AHUUltrasound
 
-    builder_kwargs = {"config_name": config_name, "data_dir": str(data_dir), "cache_dir": cache_dir}
+    builder_kwargs.update(config_name=config_name, data_dir=str(data_dir), cache_dir=cache_dir)
     if split_scheme is not None:
         builder_kwargs["split_scheme"] = split_scheme
     builder = AHUUltrasound(**builder_kwargs)
@@ -270,3 +272,18 @@ def epoch_seed_callback(collator: VideoClipCollator):
             collator.epoch = math.floor((state.epoch or 0.0) + 1e-6)
 
     return _EpochSeed()
+
+
+def resize_frames(dataset, size: int, frames_column: str = "frames", num_proc: int | None = None):
+    """A copy of a map-style dataset whose frames are resized once to (size, size) RGB.
+
+    A cache for CPU training: the processor then resizes nothing, and every epoch decodes small images.
+    The result is what the processor would feed the model up to the resampling filter (PIL bilinear here).
+    """
+    from PIL import Image
+
+    def shrink(row):
+        row[frames_column] = [frame.convert("RGB").resize((size, size), Image.BILINEAR) for frame in row[frames_column]]
+        return row
+
+    return dataset.map(shrink, num_proc=num_proc, desc=f"resizing frames to {size}x{size}")

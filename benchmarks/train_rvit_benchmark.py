@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Training benchmark: does RViT learn the sample archive, and does it use time?
+
+Trains the same small RViT twice on a benchmark-scale sample archive: once on clips (`frame_mode=clip`) and once
+as a control that sees one frame per clip, repeated (`frame_mode=single`), then evaluates both on the test split
+(clip level and video level, bootstrap CIs). `Vascular` is drawn exactly like `Cyst` in any single frame and
+differs only by its pulsation over time, so the control should lose it.
+
+Example (the numbers in BENCHMARKS.md "## Training"):
+    python benchmarks/train_rvit_benchmark.py --out outputs/train_bench --num_samples 400
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Small enough for minutes per run on 2 CPU cores: 6 frames span 2 s of video (the Vascular pulse period is
+# 0.7-0.9 s), 56 px keeps the label signatures several pixels wide.
+MODEL = {
+    "num_frames": 6,
+    "image_size": 56,
+    "config_overrides": "patch_size=8,hidden_size=64,num_hidden_layers=1,num_attention_heads=4,intermediate_size=128",
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="outputs/train_bench")
+    parser.add_argument("--archive", default=None, help="Existing sample archive (default: generate OUT/archive).")
+    parser.add_argument("--num_samples", type=int, default=400)
+    parser.add_argument("--width", type=int, default=180, help="Source video width (the processed tier is 224 px).")
+    parser.add_argument("--height", type=int, default=320)
+    parser.add_argument("--split_fractions", default="0.6,0.1,0.3",
+                        help="A larger test share than the default 70/15/15 gives the rare Vascular label test clips.")
+    parser.add_argument("--epochs", type=float, default=30)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--learning_rate", type=float, default=2e-3)
+    parser.add_argument("--modes", nargs="+", default=["clip", "single"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num_resamples", type=int, default=1000)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import torch
+    from transformers import TrainingArguments
+
+    from ahu_train.data import resize_frames
+    from ahu_train.evaluation import evaluate_model
+    from ahu_train.train import DataArguments, ModelArguments, load_dataset_of, num_parameters, run_training
+    from hf_loader.constants import LABEL2ID
+    from hf_loader.sample_archive import make_sample_archive
+
+    out = Path(args.out)
+    archive = Path(args.archive) if args.archive else out / "archive"
+    if not (archive / "manifest.json").is_file():
+        started = time.perf_counter()
+        make_sample_archive(archive, seed=args.seed, scale="bench", num_samples=args.num_samples,
+                            width=args.width, height=args.height)
+        print(f"sample archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True)
+    data_args_common = dict(data_dir=str(archive), cache_dir=str(out / "cache"), split_fractions=args.split_fractions,
+                            eval_split="validation")
+    dataset = load_dataset_of(DataArguments(**data_args_common))
+    # Frames resized once to the model's size (a cache: the processor's resize is then a no-op).
+    dataset = type(dataset)({split: resize_frames(rows, MODEL["image_size"]) for split, rows in dataset.items()})
+    test_labels = dataset["test"]["primary_label"]
+    vascular = LABEL2ID["Vascular"]
+    summary: dict = {"splits": {split: len(rows) for split, rows in dataset.items()},
+                     "test_vascular": int(sum(label == vascular for label in test_labels)),
+                     "model": MODEL, "epochs": args.epochs, "cpu_threads": torch.get_num_threads(), "runs": {}}
+    print(json.dumps(summary, indent=2), flush=True)
+    for mode in args.modes:
+        run_dir = out / mode
+        training_args = TrainingArguments(
+            output_dir=str(run_dir), num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=32, learning_rate=args.learning_rate, weight_decay=0.0,
+            lr_scheduler_type="cosine", warmup_steps=20, eval_strategy="no", save_strategy="no", max_grad_norm=1.0,
+            logging_steps=20, report_to="none", use_cpu=True, seed=args.seed, remove_unused_columns=False,
+            disable_tqdm=True,
+        )
+        started = time.perf_counter()
+        cpu_started = time.process_time()
+        result = run_training(ModelArguments(**MODEL, class_weighting="inverse_sqrt"),
+                              DataArguments(**data_args_common, frame_mode=mode), training_args, dataset=dataset)
+        train_seconds, train_cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        model = result.trainer.model
+        results = evaluate_model(model, result.processor, {"test": dataset["test"]}, run_dir / "eval",
+                                 frame_mode=mode, num_resamples=args.num_resamples, seed=args.seed)
+        run = {"parameters": num_parameters(model), "train_wall_s": round(train_seconds, 1),
+               "train_cpu_s": round(train_cpu, 1), "train_loss": result.metrics.get("train_loss")}
+        for setting, values in results.items():
+            run[setting] = {
+                "n": values["n"],
+                **{metric: values["ci"].get(metric, values[metric])
+                   for metric in ("top1_accuracy", "top3_accuracy", "macro_f1")},
+                "recall_Vascular": values["per_class_recall"][vascular],
+                "recall_Cyst": values["per_class_recall"][LABEL2ID["Cyst"]],
+                "vascular_predicted_as": _row_of(values["confusion_matrix"], vascular, model.config.id2label),
+            }
+        summary["runs"][mode] = run
+        print(json.dumps({mode: run}, indent=2, default=float), flush=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
+    return summary
+
+
+def _row_of(matrix, label: int, id2label) -> dict[str, int]:
+    """Where the test clips of one true class went: {predicted label: count}."""
+    return {id2label[j]: int(count) for j, count in enumerate(matrix[label]) if count}
+
+
+if __name__ == "__main__":
+    main()
