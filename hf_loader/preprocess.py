@@ -31,6 +31,7 @@ next to nothing. `NoiseSettings.paper()` keeps it exactly; the default `NoiseSet
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
@@ -311,11 +312,16 @@ def _grid_step(height: int, width: int) -> int:
     return max(1, min(height, width) // 64)
 
 
+# 4-connected background (holes), 8-connected regions: as OpenCV's contours see them.
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+_SQUARE = np.ones((3, 3), dtype=bool)
+
+
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """`mask` with its holes filled: background components that do not touch the border become foreground."""
     from scipy import ndimage
 
-    background, count = ndimage.label(~mask)
+    background, count = ndimage.label(~mask, structure=_CROSS)
     outside = np.zeros(count + 1, dtype=bool)
     for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
         outside[edge] = True
@@ -346,12 +352,18 @@ def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, in
         if step == 1 or not (gray > threshold).any():
             return None
         step, mask = 1, gray > threshold
-    filled = _fill_holes(mask)
-    labels, _ = ndimage.label(filled, structure=np.ones((3, 3), dtype=bool))
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
+    labels, count = ndimage.label(mask, structure=_SQUARE)
+    objects = ndimage.find_objects(labels)
+    sizes = np.bincount(labels.ravel())[1:]
     largest = int(sizes.argmax())
-    rows, cols = ndimage.find_objects(labels, max_label=largest)[largest - 1]
+    box_areas = [(rows.stop - rows.start) * (cols.stop - cols.start) for rows, cols in objects]
+    # A region's filled area lies between its pixel count and its box area: when the most populous region
+    # outnumbers every other region's box, it is the largest filled region without filling anything.
+    if count > 1 and sizes[largest] < max(area for index, area in enumerate(box_areas) if index != largest):
+        labels, _ = ndimage.label(_fill_holes(mask), structure=_SQUARE)
+        objects = ndimage.find_objects(labels)
+        largest = int(np.bincount(labels.ravel())[1:].argmax())
+    rows, cols = objects[largest]
     if step == 1:
         return cols.start, rows.start, cols.stop, rows.stop
     # Grid sample j is pixel j*step; the true edge lies between the last dark and first bright sample.
@@ -393,6 +405,7 @@ def _yuv420_crop_to_rgb(frame, box, size: int, reformatters: dict) -> np.ndarray
     return reformatter.reformat(cropped, size, size, "rgb24", interpolation="AREA").to_ndarray()
 
 
+@functools.lru_cache(maxsize=64)
 def _luma_threshold(gray_threshold: int, full_range: bool) -> int:
     """The luma level above which a pixel's grey level (full range) exceeds `gray_threshold`."""
     lut = _IDENTITY if full_range else _LUMA_TO_FULL

@@ -79,10 +79,23 @@ def paper_equivalent(path: Path, thread_type: str | None) -> int:
     return count
 
 
-def measure(function, videos: list[Path], thread_type: str | None) -> tuple[int, float]:
-    start = time.perf_counter()
-    frames = sum(function(path, thread_type) for path in videos)
-    return frames, time.perf_counter() - start
+def measure_interleaved(
+    lines: dict, videos: list[Path], thread_type: str | None
+) -> dict[str, tuple[float, float]]:
+    """Run every line on each video in turn (so load changes hit all lines alike).
+
+    Returns:
+        `{line: (source frames per wall second, source frames per CPU second of this process)}`.
+    """
+    totals = {name: [0, 0.0, 0.0] for name in lines}
+    for path in videos:
+        for name, function in lines.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            frames = function(path, thread_type)
+            totals[name][0] += frames
+            totals[name][1] += time.perf_counter() - wall
+            totals[name][2] += time.process_time() - cpu
+    return {name: (frames / wall, frames / cpu) for name, (frames, wall, cpu) in totals.items()}
 
 
 def tier_seconds(filtered: Path, workers: int, scratch: Path, subset: list[Path]) -> tuple[int, float]:
@@ -190,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[0, 1],
         help="sample-archive seeds for the noise/crop quality lines",
     )
+    parser.add_argument("--skip-tier", action="store_true", help="skip the 1-vs-2-process tier runs")
     parser.add_argument("--write-md", action="store_true", help="write the results into BENCHMARKS.md")
     args = parser.parse_args(argv)
 
@@ -211,25 +225,32 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = {"decode only": decode_only, "pipeline": pipeline, "paper equivalent": paper_equivalent}
     results: dict[tuple[str, str], list[float]] = {}
-    ratios: dict[str, list[float]] = {}
-    paper_ratios: dict[str, list[float]] = {}
-    pipeline(videos[0], None)  # warm imports (scipy, sklearn) outside the timings
+    ratios: dict[tuple[str, str], list[float]] = {}
+    paper_ratios: dict[tuple[str, str], list[float]] = {}
+    load = os.getloadavg()[0]
+    pipeline(videos[0], None)  # warm imports (scipy) outside the timings
     for thread_type in (None, "AUTO"):
         label = thread_type or "default"
         for _ in range(args.repeats):
-            speeds = {}
-            for name, function in lines.items():
-                frames, seconds = measure(function, videos, thread_type)
-                speeds[name] = frames / seconds
-                results.setdefault((label, name), []).append(speeds[name])
-            ratios.setdefault(label, []).append(speeds["pipeline"] / speeds["decode only"])
-            paper_ratios.setdefault(label, []).append(speeds["paper equivalent"] / speeds["decode only"])
-            print(f"[{label}] " + ", ".join(f"{n} {v:.0f} fps" for n, v in speeds.items()), flush=True)
+            speeds = measure_interleaved(lines, videos, thread_type)
+            for name, (wall_speed, cpu_speed) in speeds.items():
+                results.setdefault((label, name), []).append(wall_speed)
+                results.setdefault((label, name + " cpu"), []).append(cpu_speed)
+            for clock, position in (("wall", 0), ("cpu", 1)):
+                decode = speeds["decode only"][position]
+                ratios.setdefault((label, clock), []).append(speeds["pipeline"][position] / decode)
+                paper_ratios.setdefault((label, clock), []).append(
+                    speeds["paper equivalent"][position] / decode
+                )
+            print(
+                f"[{label}] " + ", ".join(f"{n} {w:.0f} fps (cpu {c:.0f})" for n, (w, c) in speeds.items()),
+                flush=True,
+            )
 
     subset = videos[: args.tier_videos]
     tier = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for workers in (1, 2, 1, 2):
+        for workers in () if args.skip_tier else (1, 2, 1, 2):
             frames, seconds = tier_seconds(archive / "filtered", workers, Path(scratch), subset)
             tier.setdefault(workers, []).append(frames / seconds)
             print(f"[tier] {workers} process(es): {frames / seconds:.0f} source frames/s", flush=True)
@@ -242,25 +263,29 @@ def main(argv: list[str] | None = None) -> int:
         SECTION,
         "",
         f"Command: `{command}`  ",
-        f"Machine: {cpu_model()}, {cores} cores, shared with other jobs (compare lines of one run, not absolute "
-        "numbers).  ",
+        f"Machine: {cpu_model()}, {cores} cores, shared with other jobs (load average {load:.1f} at the start; "
+        "compare lines of one run, not absolute numbers).  ",
         f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
         f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats.",
         "",
-        "Speed, one process, source frames per second:",
+        "Speed, one process, source frames per second (wall clock; the ratios also in CPU time of the process, "
+        "which the other jobs on the machine disturb less):",
         "",
-        "| threading | decode only | pipeline | pipeline / decode | paper equivalent | paper / decode |",
-        "|---|---|---|---|---|---|",
+        "| threading | decode only | pipeline | pipeline / decode (wall) | pipeline / decode (CPU time) "
+        "| paper equivalent | paper / decode (wall) | paper / decode (CPU time) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label in ("default", "AUTO"):
         decode = statistics.median(results[(label, "decode only")])
         ours = statistics.median(results[(label, "pipeline")])
         paper = statistics.median(results[(label, "paper equivalent")])
         table.append(
-            f"| {label} | {decode:.0f} | {ours:.0f} | {statistics.median(ratios[label]):.2f} | {paper:.0f} "
-            f"| {statistics.median(paper_ratios[label]):.2f} |"
+            f"| {label} | {decode:.0f} | {ours:.0f} | {statistics.median(ratios[(label, 'wall')]):.2f} "
+            f"| {statistics.median(ratios[(label, 'cpu')]):.2f} | {paper:.0f} "
+            f"| {statistics.median(paper_ratios[(label, 'wall')]):.2f} "
+            f"| {statistics.median(paper_ratios[(label, 'cpu')]):.2f} |"
         )
-    one, two = statistics.median(tier[1]), statistics.median(tier[2])
+    one, two = (statistics.median(tier[1]), statistics.median(tier[2])) if tier else (float("nan"),) * 2
     table += [
         "",
         "- pipeline: `extract_video_frames` (every 10th frame, crop found on the luma plane, only the crop "
