@@ -225,6 +225,14 @@ def test_region_box_encloses_holes_and_ignores_smaller_regions():
     assert find_region_box(np.zeros((50, 50), np.uint8), 1) is None
 
 
+def test_region_box_ranks_regions_by_filled_area_like_external_contours():
+    gray = np.zeros((400, 300), np.uint8)
+    gray[20:380, 20:280] = 90  # a screen outline enclosing a large dark area...
+    gray[28:372, 28:272] = 0
+    gray[150:250, 100:200] = 200  # ...around a solid block with more pixels than the outline's own
+    assert find_region_box(gray, 1) == (20, 20, 280, 380)
+
+
 # Image sets.
 
 
