@@ -398,3 +398,24 @@ def test_push_to_hub_then_pull_with_remote_code_gives_the_trained_model(tmp_path
     with torch.no_grad():
         expected = local(pixel_values=clip).logits
     torch.testing.assert_close(torch.tensor(pulled["logits"]), expected, rtol=0, atol=1e-5)
+
+
+def test_load_ahu_dataset_needs_exactly_one_source(tmp_path):
+    from ahu_train.data import TrainingDataError, load_ahu_dataset
+
+    with pytest.raises(TrainingDataError, match="exactly one of data_dir"):
+        load_ahu_dataset()
+    with pytest.raises(TrainingDataError, match="exactly one of data_dir"):
+        load_ahu_dataset(data_dir=tmp_path, dataset_name="user/ahu")
+    with pytest.raises(TrainingDataError, match="no such folder"):
+        load_ahu_dataset(data_dir=tmp_path / "missing")
+
+
+def test_resize_frames_caches_frames_at_model_size(ahu_dataset):
+    from ahu_train.data import resize_frames
+
+    small = resize_frames(ahu_dataset["validation"].select(range(2)), 32)
+    for original, resized in zip(ahu_dataset["validation"].select(range(2)), small):
+        assert len(resized["frames"]) == len(original["frames"])
+        assert {frame.size for frame in resized["frames"]} == {(32, 32)}
+        assert resized["primary_label"] == original["primary_label"]
