@@ -33,10 +33,11 @@ from hf_loader.preprocess import (
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
-    """Encode `(H, W, 3)` uint8 RGB frames as H.264 yuv420p."""
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 30, faststart: bool = False) -> Path:
+    """Encode `(H, W, 3)` uint8 RGB frames as H.264 yuv420p (index at the front with `faststart`)."""
     height, width = frames[0].shape[:2]
-    with av.open(str(path), mode="w", format="mp4") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", format="mp4", options=options) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.options = {"preset": "ultrafast", "crf": "18"}
@@ -317,6 +318,13 @@ def test_truncated_video_is_a_clear_error(tmp_path):
     path = write_video(tmp_path / "Video_8_Cyst.mp4", boxed_frames(30))
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CorruptMediaError, match=r"Video_8_Cyst\.mp4.*(corrupt|truncated)"):
+        extract_video_frames(path)
+
+
+def test_video_truncated_after_its_index_is_a_clear_error(tmp_path):
+    path = write_video(tmp_path / "Video_12_Cyst.mp4", boxed_frames(60), faststart=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CorruptMediaError, match=r"Video_12_Cyst\.mp4.*(decod|truncated)"):
         extract_video_frames(path)
 
 
