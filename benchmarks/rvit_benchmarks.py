@@ -6,7 +6,7 @@ Three parts:
   training-step and inference clips/s, float32 and bfloat16 autocast, runs interleaved (A B A B ...) so that
   the load of a shared machine hits both alike.
 - `scaling_child`: clips/s and peak memory against clip length for RViT and transformers' VideoMAE,
-  TimeSformer and ViViT sized to RViT's parameter count (one child process per model and mode).
+  TimeSformer and ViViT sized to RViT's parameter count (one child process per model).
 - `stateful_child`: peak memory of one-frame-at-a-time inference against clip length (and, for contrast, of
   the whole clip in one call).
 
@@ -23,6 +23,7 @@ it would report the import of torch whenever that is the larger.)
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import json
 import os
@@ -37,12 +38,16 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("videomae", "timesformer", "vivit")
+# "rvit" is the AHU paper's model (patch 8); "rvit_p16" the same with patch 16, the baselines' token grid.
+RVIT_MODELS = ("rvit", "rvit_p16")
 BATCH_SIZE = 2
 IMAGE_SIZE = 112
-# The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768, patch 8. The baselines use the
-# same width and token grid; only their depth is chosen to match the parameter count.
+# The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768. The baselines use the same width;
+# only their depth is chosen to match RViT's parameter count.
 BASELINE_WIDTH = dict(hidden_size=192, num_attention_heads=8, intermediate_size=768)
-PATCH_SIZE = 8
+# Joint space-time attention over patch-8 tokens (6,272 tokens at 64 frames) costs minutes per training step on
+# a shared 2-CPU machine, so the baselines use the ViT-B/16 grid of their published models.
+BASELINE_PATCH_SIZE = 16
 
 
 def configure_threads(num_threads: int) -> None:
@@ -213,40 +218,52 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
 
 
-def build_video_model(name: str, num_frames: int, num_hidden_layers: int | None = None, device=None):
-    """RViT (the paper's config) or a baseline classifier on 112 px clips of `num_frames`, patch 8, width 192."""
+def build_video_model(
+    name: str, num_frames: int, num_hidden_layers: int | None = None, device=None, patch_size: int | None = None
+):
+    """
+    A video classifier for 112 px clips of `num_frames`, 13 labels: `"rvit"` (the paper's config, patch 8),
+    `"rvit_p16"` (the same with patch 16), or a baseline (width 192, patch `BASELINE_PATCH_SIZE`, depth matched
+    to RViT's parameter count unless `num_hidden_layers` is given).
+    """
     import transformers
 
     from modeling_rvit import RViTConfig, RViTForVideoClassification
 
-    if name == "rvit":
+    if name in RVIT_MODELS:
+        config = RViTConfig(num_frames=num_frames, patch_size=16 if name == "rvit_p16" else 8)
         with torch.device(device or "cpu"):
-            return RViTForVideoClassification(RViTConfig(num_frames=num_frames))
+            return RViTForVideoClassification(config)
+    patch_size = patch_size or BASELINE_PATCH_SIZE
     layers = num_hidden_layers if num_hidden_layers is not None else matched_depth(name)
     common = dict(image_size=IMAGE_SIZE, num_frames=num_frames, num_hidden_layers=layers, num_labels=13, **BASELINE_WIDTH)
     if name == "videomae":
-        config = transformers.VideoMAEConfig(patch_size=PATCH_SIZE, tubelet_size=2, **common)
+        config = transformers.VideoMAEConfig(patch_size=patch_size, tubelet_size=2, **common)
         model_class = transformers.VideoMAEForVideoClassification
     elif name == "timesformer":
-        config = transformers.TimesformerConfig(patch_size=PATCH_SIZE, **common)
+        config = transformers.TimesformerConfig(patch_size=patch_size, **common)
         model_class = transformers.TimesformerForVideoClassification
     elif name == "vivit":
-        config = transformers.VivitConfig(tubelet_size=[2, PATCH_SIZE, PATCH_SIZE], **common)
+        config = transformers.VivitConfig(tubelet_size=[2, patch_size, patch_size], **common)
         model_class = transformers.VivitForVideoClassification
     else:
-        raise ValueError(f"unknown model {name!r}; choose rvit or one of {BASELINES}")
+        raise ValueError(f"unknown model {name!r}; choose one of {RVIT_MODELS + BASELINES}")
     with torch.device(device or "cpu"):
         return model_class(config)
 
 
+@functools.lru_cache
 def matched_depth(name: str, num_frames: int = 36) -> int:
     """The baseline depth whose parameter count (at `num_frames`) is closest to the paper's RViT."""
     target = count_parameters(build_video_model("rvit", num_frames, device="meta"))
-    counts = {
-        layers: count_parameters(build_video_model(name, num_frames, num_hidden_layers=layers, device="meta"))
-        for layers in range(1, 25)
-    }
-    return min(counts, key=lambda layers: abs(counts[layers] - target))
+    one, two = (
+        count_parameters(build_video_model(name, num_frames, num_hidden_layers=layers, device="meta"))
+        for layers in (1, 2)
+    )
+    # Parameters grow by the same amount per layer: count(L) = count(1) + (L - 1) * per_layer.
+    per_layer = two - one
+    best = 1 + round((target - one) / per_layer)
+    return max(1, best)
 
 
 def _status_kib(field: str) -> int:

@@ -1,0 +1,75 @@
+"""The RViT benchmark's baseline and measuring tools (the benchmark itself runs from scripts/bench_rvit.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from benchmarks import rvit_benchmarks as bench
+from benchmarks.rvit_unfused import unfused_from_reference_case
+
+from conftest import SHARED_DIR
+
+REFERENCE_DIR = SHARED_DIR / "reference" / "rvit"
+
+
+def load_bench_script():
+    spec = importlib.util.spec_from_file_location("bench_rvit", bench.REPO_ROOT / "scripts" / "bench_rvit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("case", ["ahu_softmax", "jester_linear"])
+def test_unfused_equations_reproduce_the_reference_logits(case):
+    model, io = unfused_from_reference_case(REFERENCE_DIR, case)
+    with torch.no_grad():
+        pooled = model.pooled_features(io["pixel_values"])
+        logits = model.fc(pooled)
+    scale = io["logits"].abs().max()
+    assert (pooled - io["pooled_features"]).abs().max() <= 1e-4 * io["pooled_features"].abs().max()
+    assert (logits - io["logits"]).abs().max() <= 1e-4 * scale
+
+
+def test_rvit_and_unfused_pair_share_weights():
+    model, unfused = bench.build_paper_pair(seed=1)
+    pixel_values = torch.randn(1, 3, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    assert bench.logits_difference(model, unfused, pixel_values) < 1e-4
+    with torch.no_grad():
+        unfused.fc.class_.bias.add_(1.0)
+    assert bench.logits_difference(model, unfused, pixel_values) > 1e-2
+
+
+@pytest.mark.slow  # VideoMAE builds its sinusoid table in Python
+@pytest.mark.parametrize("baseline", bench.BASELINES)
+def test_baseline_depth_matches_rvit_parameter_count(baseline):
+    target = bench.count_parameters(bench.build_video_model("rvit", 36, device="meta"))
+    depth = bench.matched_depth(baseline)
+    matched = bench.count_parameters(bench.build_video_model(baseline, 36, num_hidden_layers=depth, device="meta"))
+    one_more = bench.count_parameters(bench.build_video_model(baseline, 36, num_hidden_layers=depth + 1, device="meta"))
+    assert abs(matched - target) <= abs(one_more - target)
+    assert abs(matched - target) / target < 0.15
+
+
+def test_peak_memory_sees_a_temporary_allocation_of_64_mib():
+    with bench.PeakMemory() as peak:
+        block = torch.ones(16 * 2**20, dtype=torch.float32)  # 64 MiB, touched
+        del block
+    assert 56 <= peak.extra_mib <= 128
+    with bench.PeakMemory() as idle:
+        pass
+    assert idle.extra_mib < 16
+
+
+def test_write_section_replaces_only_the_rvit_section(tmp_path):
+    script = load_bench_script()
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## Preprocessing\n\nkeep me\n\n## RViT\n\nold numbers\n\n## Other\n\nkeep too\n")
+    script.write_section(markdown, "## RViT\n\nnew numbers\n")
+    text = markdown.read_text()
+    assert "old numbers" not in text and "new numbers" in text
+    assert text.index("keep me") < text.index("new numbers") < text.index("## Other") < text.index("keep too")
+    script.write_section(tmp_path / "NEW.md", "## RViT\n\nfirst\n")
+    assert (tmp_path / "NEW.md").read_text() == "# Benchmarks\n\n## RViT\n\nfirst\n"
