@@ -224,3 +224,10 @@ def test_auto_video_processor_loads_our_class(tmp_path):
     assert type(loaded).__name__ == "RViTVideoProcessor"
     assert isinstance(loaded, RViTVideoProcessor)
     assert loaded.num_frames == 8
+
+
+def test_without_frame_sampling_clips_keep_their_length(processor):
+    batch = processor([level_clip(10), level_clip(40)], do_sample_frames=False)
+    assert [tuple(clip.shape) for clip in batch["pixel_values"]] == [(10, 3, 112, 112), (40, 3, 112, 112)]
+    with pytest.raises(RViTInputError, match="different lengths"):
+        processor([level_clip(10), level_clip(40)], do_sample_frames=False, return_tensors="pt")
