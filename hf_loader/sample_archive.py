@@ -24,7 +24,7 @@ Example:
 ```python
 from hf_loader.sample_archive import make_sample_archive, load_manifest
 
-root = make_sample_archive("/tmp/ahu", seed=0)  # ~26 samples, a few MB, a few seconds
+root = make_sample_archive("/tmp/ahu", seed=0)  # 26 samples, ~10 MB with the zips, ~6 s of CPU
 manifest = load_manifest(root)
 ```
 """
