@@ -294,15 +294,6 @@ def _open_video(path: Path, thread_type: str | None):
     return container, stream
 
 
-def _count_video_packets(path: Path) -> int:
-    """Frames of the first video stream, counted by demuxing (no decoding)."""
-    import av
-
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return sum(1 for packet in container.demux(stream) if packet.size > 0)
-
-
 def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
     """`num_frames` indices spread evenly over `[0, num_source_frames)`, first and last included."""
     if num_source_frames <= 0:
@@ -481,7 +472,19 @@ def extract_video_frames(
     if num_frames is not None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-        keep = _keep_indices(_count_video_packets(path), num_frames)
+        container, stream = _open_video(path, thread_type)
+        try:
+            # Demuxing (no decoding) counts the frames when the header does not.
+            total = stream.frames or sum(1 for packet in container.demux(stream) if packet.size > 0)
+        except av.error.FFmpegError as err:
+            raise CorruptMediaError(
+                f"cannot be read to the end ({err.strerror or err}); the file is corrupt or truncated: download "
+                "or extract it again.",
+                entry=str(path),
+            ) from err
+        finally:
+            container.close()
+        keep = _keep_indices(total, num_frames)
     container, stream = _open_video(path, thread_type)
     reformatters: dict[tuple[int, int], object] = {}
     fps = float(stream.average_rate or stream.guessed_rate or 0) or None
