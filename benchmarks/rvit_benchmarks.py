@@ -142,6 +142,34 @@ def make_training_step(
     return step
 
 
+def rvit_forward_flops(config, num_frames: int, batch_size: int = BATCH_SIZE) -> float:
+    """
+    Floating-point operations (2 per multiply-add) of one RViT forward pass over (batch, num_frames) clips:
+    patch embedding, per frame and layer the query/key/value projection (2C → 3C), attention (QKᵀ and AV),
+    the output projection and the MLP, then the head. A training step is counted as 3 forward passes.
+    """
+    tokens = config.num_patches + 1
+    width, mlp = config.hidden_size, config.intermediate_size
+    patch_embedding = config.num_patches * config.num_channels * config.patch_size**2 * width
+    per_layer = tokens * (2 * width * 3 * width + width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    pooled = config.pooled_size
+    head = pooled * config.head_mlp_ratio * pooled * 2 + pooled * config.num_labels
+    return 2.0 * batch_size * (num_frames * (patch_embedding + config.num_hidden_layers * per_layer) + head)
+
+
+def matmul_roof_gflops(precision: str = "fp32", size: int = 1536, repeats: int = 5) -> float:
+    """GFLOP/s of one large square matmul in this process (CPU time, median): the ceiling for GEMM-bound work."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        a @ b
+        seconds.append(time.process_time() - start)
+    return 2 * size**3 / statistics.median(seconds) / 1e9
+
+
 def compare_with_unfused(
     num_frames: int = 36,
     batch_size: int = BATCH_SIZE,
@@ -155,6 +183,8 @@ def compare_with_unfused(
 
     Returns `{"logits_relative_difference": float, "rows": [...]}`, each row `{mode, precision, model, cpu_s,
     wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after one warm-up).
+    Rows also give `gflops_per_cpu_s` (see `rvit_forward_flops`); `"matmul_roof_gflops"` maps each precision
+    to `matmul_roof_gflops(precision)`, measured in the same process.
     Raises `AssertionError` if the logits differ by more than `tolerance` (relative to the largest |logit|).
     """
     model, unfused = build_paper_pair()
@@ -178,9 +208,20 @@ def compare_with_unfused(
                 else:
                     modules[name].eval()
                     steps[name] = make_inference_step(forward, pixel_values, precision)
+            flops = rvit_forward_flops(model.config, num_frames, batch_size) * (3 if mode == "training" else 1)
             for name, seconds in interleaved_seconds(steps, repeats).items():
-                rows.append(dict(mode=mode, precision=precision, model=name, **timing_fields(seconds, batch_size)))
-    return {"logits_relative_difference": difference, "rows": rows}
+                timing = timing_fields(seconds, batch_size)
+                rows.append(
+                    dict(
+                        mode=mode,
+                        precision=precision,
+                        model=name,
+                        **timing,
+                        gflops_per_cpu_s=flops / timing["cpu_s"] / 1e9,
+                    )
+                )
+    roofs = {precision: matmul_roof_gflops(precision) for precision in precisions}
+    return {"logits_relative_difference": difference, "rows": rows, "matmul_roof_gflops": roofs}
 
 
 def profile_training_step(

@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--scaling-repeats", type=int, default=1, help="scaling: timed runs per length")
     parser.add_argument("--stateful-lengths", nargs="+", type=int, default=[16, 64, 256])
     parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
+    parser.add_argument(
+        "--previous-json", type=Path, help="a --json file of an earlier run: parts not run now are taken from it"
+    )
     parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md, '## RViT'")
     parser.add_argument("--markdown-file", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
     return parser.parse_args(argv)
@@ -114,33 +117,71 @@ def run_parts(args) -> dict:
 
 def format_unfused(result: dict) -> str:
     rows = {(row["mode"], row["precision"], row["model"]): row for row in result["rows"]}
-    reference = {mode: rows.get((mode, "fp32", "unfused")) for mode in ("training", "inference")}
+    roofs = result.get("matmul_roof_gflops", {})
     lines = [
         f"Logits of RViT and of the unfused equations on the same weights: max relative difference "
         f"{result['logits_relative_difference']:.1e} (must be ≤ 1e-4).",
         "",
-        "| mode | precision | RViT s/call (CPU) | unfused s/call (CPU) | RViT clips/s (CPU) | unfused clips/s (CPU) "
-        "| speed-up, CPU time | speed-up, wall time | RViT vs unfused fp32 (CPU) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | precision | RViT s/call (CPU) | unfused s/call (CPU) | RViT clips/s | unfused clips/s "
+        "| speed-up, CPU time | speed-up, wall time | RViT vs unfused fp32 | RViT GFLOP/s | unfused GFLOP/s "
+        "| matmul roof GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (mode, precision, model), ours in rows.items():
         if model != "rvit" or (mode, precision, "unfused") not in rows:
             continue
         theirs = rows[(mode, precision, "unfused")]
-        base = reference[mode]
+        base = rows.get((mode, "fp32", "unfused"))
         versus_fp32 = f"{base['cpu_s'] / ours['cpu_s']:.2f}x" if base else "-"
+        roof = f"{roofs[precision]:.0f}" if precision in roofs else "-"
         lines.append(
             f"| {mode} | {precision} | {ours['cpu_s']:.3f} | {theirs['cpu_s']:.3f} | {ours['clips_per_cpu_s']:.2f} | "
             f"{theirs['clips_per_cpu_s']:.2f} | {theirs['cpu_s'] / ours['cpu_s']:.2f}x | "
-            f"{theirs['wall_s'] / ours['wall_s']:.2f}x | {versus_fp32} |"
+            f"{theirs['wall_s'] / ours['wall_s']:.2f}x | {versus_fp32} | {ours.get('gflops_per_cpu_s', 0):.0f} | "
+            f"{theirs.get('gflops_per_cpu_s', 0):.0f} | {roof} |"
         )
+    lines += [
+        "",
+        "Clips/s are by CPU time. GFLOP/s: the model's floating-point work (`rvit_forward_flops`, ×3 for a "
+        "training step; the same for both, they compute the same thing) per CPU second; matmul roof: one "
+        "1536×1536 matmul in the same process, the most a GEMM-bound step can reach on this core.",
+    ]
+    lines += ["", *reading_of_unfused(rows, roofs)]
     return "\n".join(lines)
 
 
+def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
+    """Sentences that read the comparison against its targets (≥ 1.4x fp32 training, ≥ 2x with bf16)."""
+    sentences = []
+    ours, theirs = rows.get(("training", "fp32", "rvit")), rows.get(("training", "fp32", "unfused"))
+    if ours and theirs and "fp32" in roofs and "gflops_per_cpu_s" in ours:
+        ceiling = roofs["fp32"] / theirs["gflops_per_cpu_s"]
+        sentences.append(
+            f"- fp32 training: RViT {theirs['cpu_s'] / ours['cpu_s']:.2f}x the unfused equations (target 1.4x). "
+            f"The unfused step already runs at {theirs['gflops_per_cpu_s'] / roofs['fp32']:.0%} of the fp32 "
+            f"matmul roof and RViT at {ours['gflops_per_cpu_s'] / roofs['fp32']:.0%}: the work is the same GEMMs, "
+            f"so even a step running at the roof would be at most {ceiling:.2f}x the unfused one."
+        )
+    bf16 = rows.get(("training", "bf16", "rvit"))
+    if bf16 and theirs:
+        bf16_theirs = rows.get(("training", "bf16", "unfused"))
+        sentences.append(
+            f"- bf16 autocast training: RViT {theirs['cpu_s'] / bf16['cpu_s']:.2f}x the unfused fp32 step (target "
+            f"2x), {bf16_theirs['cpu_s'] / bf16['cpu_s']:.2f}x the unfused bf16 step"
+            + (f"; RViT reaches {bf16['gflops_per_cpu_s'] / roofs['bf16']:.0%} of the bf16 roof" if "bf16" in roofs else "")
+            + "."
+        )
+    return sentences
+
+
 def format_profile(result: dict, num_frames: int) -> str:
-    lines = []
+    lines = [
+        "torch.profiler's per-operator times are wall clock: on a loaded machine compare shares within a "
+        "column rather than milliseconds across columns.",
+        "",
+    ]
     for precision, per_model in result.items():
-        lines.append(f"Training step, {num_frames} frames, batch 2, {precision}: top operators by self CPU time (ms, calls)")
+        lines.append(f"Training step, {num_frames} frames, batch 2, {precision}: top operators by self time (ms, calls)")
         lines.append("")
         lines.append("| rank | RViT | unfused |")
         lines.append("|---|---|---|")
@@ -206,7 +247,9 @@ def markdown_section(results: dict, command: str) -> str:
         "",
         f"Command: `{command}`  ",
         f"Machine: {results['machine']}.  ",
-        f"Run: {results['started']} to {results['finished']}. Batch 2, 112×112 frames, the AHU paper's RViT "
+        f"Run: {results['started']} to {results['finished']}"
+        + (f"; {results['earlier_run']}" if "earlier_run" in results else "")
+        + ". Batch 2, 112×112 frames, the AHU paper's RViT "
         "(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). Times are CPU seconds of a single-threaded "
         "process (steady on this shared machine; wall-time ratios beside them); memory is how far the peak "
         "resident size (VmHWM, reset just before) rose above the resident size during the measured calls, one "
@@ -266,12 +309,23 @@ def write_section(markdown_file: Path, section: str) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
     results = run_parts(args)
+    results["command"] = command.strip()
+    if args.previous_json:
+        previous = json.loads(args.previous_json.read_text())
+        kept = [key for key in ("unfused", "profile", "profile_frames", "scaling", "stateful") if key not in results]
+        kept = [key for key in kept if key in previous]
+        results.update({key: previous[key] for key in kept})
+        if kept:
+            results["earlier_run"] = (
+                f"{', '.join(kept)} from the run of {previous['started']} "
+                f"(`{previous.get('command', '?')}`; {previous['machine']})"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.write_md:
-        command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_section(args.markdown_file, markdown_section(results, command.strip()))
+        write_section(args.markdown_file, markdown_section(results, results["command"]))
         print(f"wrote {SECTION_TITLE!r} in {args.markdown_file}")
 
 
