@@ -128,6 +128,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
         Returns:
             `np.ndarray` of int64 frame indices, increasing.
         """
+        if kwargs.get("fps") is not None:
+            raise ValueError("fps sampling is not supported by RViTVideoProcessor; use frame_stride and num_frames.")
         num_frames = num_frames if num_frames is not None else self.num_frames
         clip_window = clip_window if clip_window is not None else self.clip_window
         frame_stride = frame_stride if frame_stride is not None else self.frame_stride

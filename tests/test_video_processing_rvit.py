@@ -231,3 +231,8 @@ def test_without_frame_sampling_clips_keep_their_length(processor):
     assert [tuple(clip.shape) for clip in batch["pixel_values"]] == [(10, 3, 112, 112), (40, 3, 112, 112)]
     with pytest.raises(RViTInputError, match="different lengths"):
         processor([level_clip(10), level_clip(40)], do_sample_frames=False, return_tensors="pt")
+
+
+def test_fps_sampling_is_refused_with_the_alternative(processor):
+    with pytest.raises(ValueError, match="use frame_stride"):
+        processor(level_clip(10), fps=2)
