@@ -22,6 +22,7 @@ it would report the import of torch whenever that is the larger.)
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import functools
 import gc
@@ -179,7 +180,8 @@ def compare_with_unfused(
     tolerance: float = 1e-4,
 ) -> dict:
     """
-    Our RViT against the unfused reference equations on the same weights and input (batch, frames, 3, 112, 112).
+    Our RViT (as loaded: SDPA attention; and `rvit_eager`, with eager attention) against the unfused reference
+    equations on the same weights and input (batch, frames, 3, 112, 112).
 
     Returns `{"logits_relative_difference": float, "rows": [...]}`, each row `{mode, precision, model, cpu_s,
     wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after one warm-up).
@@ -195,8 +197,11 @@ def compare_with_unfused(
     if difference > tolerance:
         raise AssertionError(f"RViT and the unfused equations disagree: relative logit difference {difference:.2e}")
 
-    forwards = {"rvit": lambda x: model(x).logits, "unfused": unfused}
-    modules = {"rvit": model, "unfused": unfused}
+    # The same model with transformers' eager (matmul → softmax → matmul) attention instead of SDPA.
+    eager = copy.deepcopy(model)
+    eager.set_attn_implementation("eager")
+    forwards = {"rvit": lambda x: model(x).logits, "rvit_eager": lambda x: eager(x).logits, "unfused": unfused}
+    modules = {"rvit": model, "rvit_eager": eager, "unfused": unfused}
     rows = []
     for mode in modes:
         for precision in precisions:

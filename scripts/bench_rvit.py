@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--previous-json", type=Path, help="a --json file of an earlier run: parts not run now are taken from it"
     )
     parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md, '## RViT'")
+    parser.add_argument(
+        "--render-only", action="store_true", help="measure nothing: write the tables of --previous-json"
+    )
     parser.add_argument("--markdown-file", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
     return parser.parse_args(argv)
 
@@ -124,8 +127,8 @@ def format_unfused(result: dict) -> str:
         "",
         "| mode | precision | RViT s/call (CPU) | unfused s/call (CPU) | RViT clips/s | unfused clips/s "
         "| speed-up, CPU time | speed-up, wall time | RViT vs unfused fp32 | RViT GFLOP/s | unfused GFLOP/s "
-        "| matmul roof GFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| matmul roof GFLOP/s | RViT, eager attention: s/call (CPU), speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (mode, precision, model), ours in rows.items():
         if model != "rvit" or (mode, precision, "unfused") not in rows:
@@ -138,7 +141,7 @@ def format_unfused(result: dict) -> str:
             f"| {mode} | {precision} | {ours['cpu_s']:.3f} | {theirs['cpu_s']:.3f} | {ours['clips_per_cpu_s']:.2f} | "
             f"{theirs['clips_per_cpu_s']:.2f} | {theirs['cpu_s'] / ours['cpu_s']:.2f}x | "
             f"{theirs['wall_s'] / ours['wall_s']:.2f}x | {versus_fp32} | {ours.get('gflops_per_cpu_s', 0):.0f} | "
-            f"{theirs.get('gflops_per_cpu_s', 0):.0f} | {roof} |"
+            f"{theirs.get('gflops_per_cpu_s', 0):.0f} | {roof} | {eager_cell(rows.get((mode, precision, 'rvit_eager')), theirs)} |"
         )
     lines += [
         "",
@@ -148,6 +151,10 @@ def format_unfused(result: dict) -> str:
     ]
     lines += ["", *reading_of_unfused(rows, roofs)]
     return "\n".join(lines)
+
+
+def eager_cell(eager: dict | None, unfused: dict) -> str:
+    return f"{eager['cpu_s']:.3f}, {unfused['cpu_s'] / eager['cpu_s']:.2f}x" if eager else "-"
 
 
 def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
@@ -278,7 +285,9 @@ def markdown_section(results: dict, command: str) -> str:
             "tokens a frame). Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 16 (VideoMAE "
             "and ViViT with tubelets of 2 frames), depth chosen so that the parameter count at 36 frames is "
             "closest to RViT's; their default attention implementation. Patch 16 for the baselines because joint "
-            "space-time attention over patch-8 tokens (6,272 at 64 frames) takes minutes a step on this machine.",
+            "space-time attention over patch-8 tokens (6,272 at 64 frames) takes minutes a step on this machine. "
+            "One timed call per length and mode, after an unmeasured warm-up at the smallest length; two runs on "
+            "this shared machine differed by up to about 30% in clips/s, so read ratios of 1.3x or less as ties.",
             "",
             format_scaling(results["scaling"]),
             "",
@@ -286,6 +295,10 @@ def markdown_section(results: dict, command: str) -> str:
     if "stateful" in results:
         parts += [
             "### Frame-by-frame inference memory (batch 1)",
+            "",
+            "One frame per call: `model(frame, past_state=state, return_state=True)` with each frame made just "
+            "before its call; whole clip: `model(clip)` on a clip made beforehand (not counted). Both under "
+            "`torch.no_grad()`, the paper's RViT.",
             "",
             format_stateful(results["stateful"]),
             "",
@@ -310,6 +323,13 @@ def write_section(markdown_file: Path, section: str) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.render_only:
+        if not args.previous_json:
+            raise SystemExit("--render-only needs --previous-json")
+        results = json.loads(args.previous_json.read_text())
+        write_section(args.markdown_file, markdown_section(results, results["command"]))
+        print(f"wrote {SECTION_TITLE!r} in {args.markdown_file} from {args.previous_json}")
+        return
     results = run_parts(args)
     results["command"] = command.strip()
     if args.previous_json:
