@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measures the `AHUUltrasound` builder: preparation and streaming throughput, and streaming peak memory.
 
-    python scripts/bench_builder.py --cache /tmp/ahu_bench_archive --samples 50 --factor 4 [--write-md]
+    python scripts/bench_builder.py --cache /tmp/ahu_bench_archive --samples 50 --factor 4 [--repeats 3] [--write-md]
 
 The sample archives (`hf_loader.sample_archive`, scale "bench": 720x1280 videos of about 6 s) are generated
 once into `--cache` (`bench-seed0-n<N>/`) and reused when present. A sibling folder `bench-seed0-n<N>-zips/`
@@ -9,7 +9,7 @@ links only the three tier zips, so the same samples are read once from folders a
 
 Every measurement runs in a fresh Python process (so no cache, import or allocator state carries over) which
 reports the seconds of the measured call and its peak memory: `ru_maxrss` of the process at the end minus
-`ru_maxrss` after the imports. Lines:
+`ru_maxrss` after the imports. Medians over `--repeats` interleaved runs are reported. Lines:
 
 - prepare: `download_and_prepare()` into an empty cache (indexing, reading, checking and writing Arrow), on
   the large archive (N x factor samples), configs `processed` and `filtered`, from folders and from zips;
@@ -33,6 +33,7 @@ import platform
 import resource
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,23 @@ def markdown_tables(rows: list[dict], small: int, large: int) -> str:
                 f"| {config} | {source} | {a['peak_mb']:.0f} | {b['peak_mb']:.0f} | "
                 f"{b['peak_mb'] / max(a['peak_mb'], 1e-9):.2f} | {b['input_bytes'] / a['input_bytes']:.2f} |"
             )
+    pairs = [
+        (streams[(c, s, small)], streams[(c, s, large)])
+        for c, s, n in streams
+        if n == small and (c, s, large) in streams
+    ]
+    if pairs:
+        growth = max(b["peak_mb"] - a["peak_mb"] for a, b in pairs)
+        memory += [
+            "",
+            f"From {small} to {large} samples the streaming peak grows by at most {growth:.0f} MB while the input "
+            f"grows {min(b['input_bytes'] / a['input_bytes'] for a, b in pairs):.1f}x or more: "
+            + (
+                "flat (memory does not follow the archive size)."
+                if growth < 0.25 * min(b["input_bytes"] - a["input_bytes"] for a, b in pairs) / 1e6
+                else "NOT flat."
+            ),
+        ]
     export = {r["line"]: r for r in rows if r["line"].startswith("export")}
     if "export stream" in export and "export map-style" in export:
         s, m = export["export stream"], export["export map-style"]
@@ -261,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=int, default=4, help="the large archive has N x factor samples")
     parser.add_argument("--scale", default="bench", help="sample archive scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
     parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -285,34 +304,43 @@ def main(argv: list[str] | None = None) -> int:
                 plan.append(("stream", config, source, n))
     rows = []
     try:
-        for line, config, source, n in tqdm(plan, desc="measurements", unit=" run"):
-            archive = archives[n]
-            data_dir = archive if source == "folder" else zips_only(archive)
-            task = {"op": line, "config": config, "data_dir": str(data_dir)}
-            if line == "prepare":
-                task["cache_dir"] = str(work / f"prepare-{config}-{source}")
-            result = run_child(task)
-            rows.append(
-                _row(
-                    line,
-                    config,
-                    source,
-                    n,
-                    tier_bytes(archive, TIER_OF_CONFIG[config], source == "zips"),
-                    result,
-                )
-            )
-            tqdm.write(json.dumps(rows[-1]))
-        # Export of the processed config of the large archive, reusing the prepared Arrow cache.
+        # A Parquet export of the processed config of the large archive, for the export lines.
         from hf_loader.export import export_dataset
 
         export_dir = work / "export"
-        export_dataset(large, export_dir, "processed", cache_dir=str(work / "prepare-processed-folder"))
+        export_dataset(large, export_dir, "processed", cache_dir=str(work / "export-build"))
         parquet_bytes = sum(path.stat().st_size for path in export_dir.rglob("*.parquet"))
-        for line, op in (("export stream", "export_stream"), ("export map-style", "export_map")):
-            result = run_child({"op": op, "data_dir": str(export_dir), "cache_dir": str(work / f"load-{op}")})
-            rows.append(_row(line, "processed", "Parquet", large_n, parquet_bytes, result))
-            tqdm.write(json.dumps(rows[-1]))
+        plan += [
+            ("export stream", "processed", "Parquet", large_n),
+            ("export map-style", "processed", "Parquet", large_n),
+        ]
+        runs = [(repeat, item) for repeat in range(args.repeats) for item in plan]  # repeats interleaved
+        results: dict[tuple, list[dict]] = {}
+        for repeat, (line, config, source, n) in tqdm(runs, desc="measurements", unit=" run"):
+            if source == "Parquet":
+                op = "export_stream" if line == "export stream" else "export_map"
+                task = {
+                    "op": op,
+                    "data_dir": str(export_dir),
+                    "cache_dir": str(work / f"r{repeat}-load-{op}"),
+                }
+                input_bytes = parquet_bytes
+            else:
+                archive = archives[n]
+                data_dir = archive if source == "folder" else zips_only(archive)
+                task = {"op": line, "config": config, "data_dir": str(data_dir)}
+                if line == "prepare":
+                    task["cache_dir"] = str(work / f"r{repeat}-prepare-{config}-{source}")
+                input_bytes = tier_bytes(archive, TIER_OF_CONFIG[config], source == "zips")
+            row = _row(line, config, source, n, input_bytes, run_child(task))
+            results.setdefault((line, config, source, n), []).append(row)
+            tqdm.write(json.dumps(row))
+        for runs_of_line in results.values():
+            median = dict(runs_of_line[0])
+            for key, value in runs_of_line[0].items():
+                if isinstance(value, float):
+                    median[key] = statistics.median(run[key] for run in runs_of_line)
+            rows.append(median)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = uptime()
@@ -346,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{torch_mb:.0f} MB: datasets' `IterableDataset` imports it when installed) and torchcodec (up to "
                 f"{codec_mb:.0f} MB and {codec_s:.1f} s: datasets' `Video.encode_example` imports it on the first video "
                 "row, even with `decode=False`), so the table shows what the data costs, not the libraries. "
-                "`filtered` lines use `decode_video=False` (videos as bytes); frames decode to PIL images."
+                "`filtered` lines use `decode_video=False` (videos as bytes); frames decode to PIL images. "
+                f"Numbers are medians of {args.repeats} interleaved repeats."
             ),
             "",
             table,
