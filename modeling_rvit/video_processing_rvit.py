@@ -57,7 +57,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
 
     Input: one clip or a batch of clips, each given as
     - a path to a video file (`str` or `pathlib.Path`), decoded with torchcodec, or PyAV when torchcodec is
-      unavailable (only the kept frames are returned);
+      unavailable (only the kept frames are decoded);
+    - a torchcodec `VideoDecoder`, which is what a `datasets` `Video()` column gives (only the kept frames are
+      decoded);
     - a list of frames: `PIL.Image.Image` (any mode: "L", "RGB", "RGBA", ...) or arrays (H, W), (H, W, C) or
       (C, H, W);
     - an array or tensor (T, H, W, C), (T, C, H, W) or (T, H, W) (grayscale), or a batch (B, T, ...).
@@ -215,6 +217,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
             name = f"clip {index}"
             if isinstance(clip, (str, os.PathLike)):
                 frames, metadata = self._decode_file(os.fspath(clip), sample_indices_fn if do_sample_frames else None)
+            elif _is_decoder(clip):
+                frames, metadata = self._read_decoder(clip, name, sample_indices_fn if do_sample_frames else None)
             else:
                 frames = clip
                 metadata = VideoMetadata(**dict(metadata)) if metadata is not None else VideoMetadata(0)
@@ -222,10 +226,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
                 if len(frames) == 0:
                     raise RViTInputError(f"{name}: the clip has no frames")
                 if do_sample_frames:
-                    try:
-                        indices = sample_indices_fn(metadata=metadata)
-                    except RViTInputError as error:
-                        raise RViTInputError(f"{name}: {error}") from None
+                    indices = _sample_or_name(sample_indices_fn, metadata, name)
                     frames = frames[torch.as_tensor(indices, dtype=torch.long)]
                     metadata.frames_indices = indices
                 else:
@@ -233,6 +234,33 @@ class RViTVideoProcessor(BaseVideoProcessor):
             frames_out.append(frames)
             metadata_out.append(metadata)
         return frames_out, metadata_out
+
+    @staticmethod
+    def _read_decoder(decoder, name: str, sample_indices_fn) -> tuple[torch.Tensor, VideoMetadata]:
+        """The kept frames of a torchcodec `VideoDecoder` → ((T, 3, H, W) uint8 tensor, metadata)."""
+        source = decoder.metadata
+        total = source.num_frames if source.num_frames is not None else len(decoder)
+        metadata = VideoMetadata(
+            total_num_frames=int(total or 0),
+            fps=source.average_fps,
+            duration=source.duration_seconds,
+            video_backend="torchcodec",
+            height=source.height,
+            width=source.width,
+        )
+        if metadata.total_num_frames <= 0:
+            raise RViTInputError(f"{name}: the video decoder reports no frames (is the video empty or truncated?)")
+        indices = (
+            np.arange(metadata.total_num_frames)
+            if sample_indices_fn is None
+            else _sample_or_name(sample_indices_fn, metadata, name)
+        )
+        try:
+            frames = decoder.get_frames_at(indices=[int(index) for index in indices]).data
+        except RuntimeError as error:
+            raise RViTInputError(f"{name}: torchcodec could not decode the frames ({error}); is it corrupt?") from error
+        metadata.frames_indices = indices
+        return frames, metadata
 
     def _decode_file(self, path: str, sample_indices_fn) -> tuple[torch.Tensor, VideoMetadata]:
         """Decode the kept frames of a video file → ((T, H, W, 3) or (T, 3, H, W) uint8 tensor, metadata)."""
@@ -293,9 +321,17 @@ class RViTVideoProcessor(BaseVideoProcessor):
         return rgb.round().to(video.dtype) if not video.is_floating_point() else rgb.to(video.dtype)
 
 
+def _sample_or_name(sample_indices_fn, metadata: VideoMetadata, name: str) -> np.ndarray:
+    """`sample_indices_fn(metadata=...)`, its errors prefixed with the clip's name."""
+    try:
+        return sample_indices_fn(metadata=metadata)
+    except RViTInputError as error:
+        raise RViTInputError(f"{name}: {error}") from None
+
+
 def _make_clip_list(videos) -> list:
     """Normalize any accepted input to a list of clips: paths, or tensors with frames on dim 0."""
-    if isinstance(videos, (str, os.PathLike)):
+    if isinstance(videos, (str, os.PathLike)) or _is_decoder(videos):
         return [videos]
     if isinstance(videos, Image.Image):
         return [_frames_to_tensor([videos], "clip 0")]
@@ -316,7 +352,7 @@ def _make_clip_list(videos) -> list:
             return [_frames_to_tensor(videos, "clip 0")]
         clips = []
         for index, item in enumerate(videos):
-            if isinstance(item, (str, os.PathLike)):
+            if isinstance(item, (str, os.PathLike)) or _is_decoder(item):
                 clips.append(item)
             elif isinstance(item, (list, tuple)) and item and all(_is_frame(frame) for frame in item):
                 clips.append(_frames_to_tensor(item, f"clip {index}"))
@@ -331,6 +367,11 @@ def _make_clip_list(videos) -> list:
     raise RViTInputError(
         f"unsupported input {type(videos).__name__}; give a video path, a list of frames or an array (T, H, W, C)"
     )
+
+
+def _is_decoder(item) -> bool:
+    """A torchcodec `VideoDecoder` (duck-typed, so that torchcodec need not be importable)."""
+    return hasattr(item, "get_frames_at") and hasattr(item, "metadata")
 
 
 def _is_frame(item) -> bool:

@@ -236,3 +236,17 @@ def test_without_frame_sampling_clips_keep_their_length(processor):
 def test_fps_sampling_is_refused_with_the_alternative(processor):
     with pytest.raises(ValueError, match="use frame_stride"):
         processor(level_clip(10), fps=2)
+
+
+def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
+    import datasets
+
+    video = write_mp4(tmp_path / "clip.mp4", num_frames=20)
+    decoder = datasets.Video().decode_example({"path": str(video), "bytes": None})
+    processor = RViTVideoProcessor(num_frames=8, decoder_backend="torchcodec")
+    from_decoder = processor(decoder, return_tensors="pt", return_frame_mask=True)
+    from_file = processor(str(video), return_tensors="pt")
+    assert torch.equal(from_decoder["pixel_values"], from_file["pixel_values"])
+    assert [round(level / 8) for level in frame_levels(from_decoder["pixel_values"][0])] == list(range(6, 14))
+    batch = processor([decoder, level_clip(3)], return_tensors="pt", return_frame_mask=True)
+    assert batch["frame_mask"].sum(dim=1).tolist() == [8, 3]
