@@ -13,6 +13,7 @@ packages. A clip it cannot read raises `RViTInputError` (the model's), naming th
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -189,6 +190,17 @@ class RViTVideoProcessor(BaseVideoProcessor):
         data.update(batch)
         return BatchFeature(data=data, tensor_type=return_tensors)
 
+    def _preprocess(self, videos: list[torch.Tensor], **kwargs) -> BatchFeature:
+        if kwargs.get("do_rescale") and any(_looks_rescaled(video) for video in videos):
+            # Rescaling [0, 1] frames by 1/255 again would feed the model a nearly constant -1 clip.
+            warnings.warn(
+                "RViTVideoProcessor got floating-point frames already in [0, 1] and do_rescale=True; they will be "
+                "divided by 255 again. Pass uint8 frames (0-255) or do_rescale=False.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return super()._preprocess(videos, **kwargs)
+
     @staticmethod
     def _pad_to_length(clip: torch.Tensor, num_frames: int) -> torch.Tensor:
         """(T, C, H, W) → (num_frames, C, H, W), repeating the last frame; T ≤ num_frames after sampling."""
@@ -319,6 +331,13 @@ class RViTVideoProcessor(BaseVideoProcessor):
         alpha = video[:, 3:].float() / 255.0
         rgb = video[:, :3].float() * alpha + 255.0 * (1 - alpha)
         return rgb.round().to(video.dtype) if not video.is_floating_point() else rgb.to(video.dtype)
+
+
+def _looks_rescaled(video: torch.Tensor) -> bool:
+    """Floating-point frames whose values all lie in [0, 1] (and not all 0), i.e. already rescaled."""
+    if not video.is_floating_point() or video.numel() == 0:
+        return False
+    return bool(video.min() >= 0 and video.max() <= 1 and video.max() > 0)
 
 
 def _sample_or_name(sample_indices_fn, metadata: VideoMetadata, name: str) -> np.ndarray:

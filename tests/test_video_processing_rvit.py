@@ -250,3 +250,11 @@ def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
     assert [round(level / 8) for level in frame_levels(from_decoder["pixel_values"][0])] == list(range(6, 14))
     batch = processor([decoder, level_clip(3)], return_tensors="pt", return_frame_mask=True)
     assert batch["frame_mask"].sum(dim=1).tolist() == [8, 3]
+
+
+def test_frames_already_in_0_1_warn_before_a_second_rescale(processor):
+    clip = level_clip(4).astype(np.float32) / 255
+    with pytest.warns(UserWarning, match="already in \\[0, 1\\]"):
+        processor(clip, num_frames=4)
+    pixel_values = processor(clip, num_frames=4, do_rescale=False, return_tensors="pt")["pixel_values"]
+    assert frame_levels(pixel_values[0]) == [0, 2, 4, 6]
