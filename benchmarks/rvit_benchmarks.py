@@ -46,13 +46,13 @@ IMAGE_SIZE = 112
 # The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768. The baselines use the same width;
 # only their depth is chosen to match RViT's parameter count.
 BASELINE_WIDTH = dict(hidden_size=192, num_attention_heads=8, intermediate_size=768)
-# Joint space-time attention over patch-8 tokens (6,272 tokens at 64 frames) costs minutes per training step on
-# a shared 2-CPU machine, so the baselines use the ViT-B/16 grid of their published models.
+# Joint space-time attention over patch-8 tokens (6,272 tokens at 64 frames) costs minutes per training
+# step on a shared 2-CPU machine, so the baselines use the ViT-B/16 grid of their published models.
 BASELINE_PATCH_SIZE = 16
 
 
 def configure_threads(num_threads: int) -> None:
-    """Pin torch's intra-op threads (a shared, loaded machine loses badly to oversubscribed OpenMP threads)."""
+    """Pin torch's intra-op threads (on a shared, loaded machine oversubscribed OpenMP threads lose badly)."""
     torch.set_num_threads(num_threads)
 
 
@@ -128,7 +128,11 @@ def make_inference_step(forward: Callable, pixel_values: torch.Tensor, precision
 
 
 def make_training_step(
-    module: torch.nn.Module, forward: Callable, pixel_values: torch.Tensor, labels: torch.Tensor, precision: str
+    module: torch.nn.Module,
+    forward: Callable,
+    pixel_values: torch.Tensor,
+    labels: torch.Tensor,
+    precision: str,
 ) -> Callable[[], None]:
     """forward → cross-entropy → backward → AdamW step (lr 1e-4, the paper's), on `module`'s parameters."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=0.0)
@@ -152,14 +156,16 @@ def rvit_forward_flops(config, num_frames: int, batch_size: int = BATCH_SIZE) ->
     tokens = config.num_patches + 1
     width, mlp = config.hidden_size, config.intermediate_size
     patch_embedding = config.num_patches * config.num_channels * config.patch_size**2 * width
-    per_layer = tokens * (2 * width * 3 * width + width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    per_layer = (
+        tokens * (2 * width * 3 * width + width * width + 2 * width * mlp) + 2 * tokens * tokens * width
+    )
     pooled = config.pooled_size
     head = pooled * config.head_mlp_ratio * pooled * 2 + pooled * config.num_labels
     return 2.0 * batch_size * (num_frames * (patch_embedding + config.num_hidden_layers * per_layer) + head)
 
 
 def matmul_roof_gflops(precision: str = "fp32", size: int = 1536, repeats: int = 5) -> float:
-    """GFLOP/s of one large square matmul in this process (CPU time, median): the ceiling for GEMM-bound work."""
+    """GFLOP/s of one large square matmul here (CPU time, median): the ceiling for GEMM-bound work."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b
@@ -184,7 +190,7 @@ def compare_with_unfused(
     equations on the same weights and input (batch, frames, 3, 112, 112).
 
     Returns `{"logits_relative_difference": float, "rows": [...]}`, each row `{mode, precision, model, cpu_s,
-    wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after one warm-up).
+    wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after a warm-up).
     Rows also give `gflops_per_cpu_s` (see `rvit_forward_flops`); `"matmul_roof_gflops"` maps each precision
     to `matmul_roof_gflops(precision)`, measured in the same process.
     Raises `AssertionError` if the logits differ by more than `tolerance` (relative to the largest |logit|).
@@ -195,12 +201,18 @@ def compare_with_unfused(
     labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
     difference = logits_difference(model, unfused, pixel_values)
     if difference > tolerance:
-        raise AssertionError(f"RViT and the unfused equations disagree: relative logit difference {difference:.2e}")
+        raise AssertionError(
+            f"RViT and the unfused equations disagree: relative logit difference {difference:.2e}"
+        )
 
     # The same model with transformers' eager (matmul → softmax → matmul) attention instead of SDPA.
     eager = copy.deepcopy(model)
     eager.set_attn_implementation("eager")
-    forwards = {"rvit": lambda x: model(x).logits, "rvit_eager": lambda x: eager(x).logits, "unfused": unfused}
+    forwards = {
+        "rvit": lambda x: model(x).logits,
+        "rvit_eager": lambda x: eager(x).logits,
+        "unfused": unfused,
+    }
     modules = {"rvit": model, "rvit_eager": eager, "unfused": unfused}
     rows = []
     for mode in modes:
@@ -213,7 +225,9 @@ def compare_with_unfused(
                 else:
                     modules[name].eval()
                     steps[name] = make_inference_step(forward, pixel_values, precision)
-            flops = rvit_forward_flops(model.config, num_frames, batch_size) * (3 if mode == "training" else 1)
+            flops = rvit_forward_flops(model.config, num_frames, batch_size) * (
+                3 if mode == "training" else 1
+            )
             for name, seconds in interleaved_seconds(steps, repeats).items():
                 timing = timing_fields(seconds, batch_size)
                 rows.append(
@@ -233,8 +247,8 @@ def profile_training_step(
     num_frames: int = 36, precision: str = "fp32", top: int = 8, batch_size: int = BATCH_SIZE
 ) -> dict[str, list[dict]]:
     """
-    `torch.profiler` of one training step of each model of `build_paper_pair` (after a warm-up step): the `top`
-    operators by self CPU time, as `{model: [{name, self_cpu_ms, calls}, ...]}`, plus `"total_ms"` per model.
+    `torch.profiler` of one training step of each model of `build_paper_pair` (after a warm-up step): the
+    `top` operators by self time, as `{model: {"top": [{name, self_cpu_ms, calls}, ...], "total_ms"}}`.
     """
     from torch.profiler import ProfilerActivity, profile
 
@@ -265,12 +279,16 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def build_video_model(
-    name: str, num_frames: int, num_hidden_layers: int | None = None, device=None, patch_size: int | None = None
+    name: str,
+    num_frames: int,
+    num_hidden_layers: int | None = None,
+    device=None,
+    patch_size: int | None = None,
 ):
     """
     A video classifier for 112 px clips of `num_frames`, 13 labels: `"rvit"` (the paper's config, patch 8),
-    `"rvit_p16"` (the same with patch 16), or a baseline (width 192, patch `BASELINE_PATCH_SIZE`, depth matched
-    to RViT's parameter count unless `num_hidden_layers` is given).
+    `"rvit_p16"` (the same with patch 16), or a baseline (width 192, patch `BASELINE_PATCH_SIZE`, depth
+    matched to RViT's parameter count unless `num_hidden_layers` is given).
     """
     import transformers
 
@@ -282,7 +300,13 @@ def build_video_model(
             return RViTForVideoClassification(config)
     patch_size = patch_size or BASELINE_PATCH_SIZE
     layers = num_hidden_layers if num_hidden_layers is not None else matched_depth(name)
-    common = dict(image_size=IMAGE_SIZE, num_frames=num_frames, num_hidden_layers=layers, num_labels=13, **BASELINE_WIDTH)
+    common = dict(
+        image_size=IMAGE_SIZE,
+        num_frames=num_frames,
+        num_hidden_layers=layers,
+        num_labels=13,
+        **BASELINE_WIDTH,
+    )
     if name == "videomae":
         config = transformers.VideoMAEConfig(patch_size=patch_size, tubelet_size=2, **common)
         model_class = transformers.VideoMAEForVideoClassification
@@ -321,7 +345,7 @@ def _status_kib(field: str) -> int:
 
 
 class PeakMemory:
-    """`with PeakMemory() as peak: ...`, then `peak.extra_mib`: how far the resident size rose above its start."""
+    """`with PeakMemory() as peak: ...`; `peak.extra_mib`: how far the resident size rose above the start."""
 
     def __enter__(self) -> PeakMemory:
         _release_memory()
@@ -349,7 +373,7 @@ def scaling_child(
     modes: tuple[str, ...] = ("inference", "training"),
     batch_size: int = BATCH_SIZE,
 ) -> list:
-    """In a fresh process: per clip length and mode, clips/s and the peak extra memory of the measured calls."""
+    """In a fresh process: per clip length and mode, clips/s and the peak extra memory of the calls."""
     for mode in modes:  # unmeasured: loads the libraries' code and one-time buffers
         measure_clip_length(model_name, mode, min(frames), 1, batch_size)
     return [
@@ -386,7 +410,9 @@ def measure_clip_length(model_name: str, mode: str, num_frames: int, repeats: in
     )
 
 
-def stateful_child(lengths: list[int], modes: tuple[str, ...] = ("stateful", "whole_clip"), batch_size: int = 1) -> list:
+def stateful_child(
+    lengths: list[int], modes: tuple[str, ...] = ("stateful", "whole_clip"), batch_size: int = 1
+) -> list:
     """
     Peak extra memory of RViT inference against clip length, in a fresh process.
     `"stateful"`: one frame per call carrying `past_state` (frames made on the fly, the clip never held);

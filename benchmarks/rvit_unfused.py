@@ -32,7 +32,8 @@ class UnfusedAttention(nn.Module):
         batch, tokens, _ = x_normed.shape
         qkv = self.to_qkv(x_normed) + self.to_qkv_h(h_normed)
         q, k, v = (
-            part.reshape(batch, tokens, self.num_heads, self.head_dim).transpose(1, 2) for part in qkv.chunk(3, dim=-1)
+            part.reshape(batch, tokens, self.num_heads, self.head_dim).transpose(1, 2)
+            for part in qkv.chunk(3, dim=-1)
         )
         if self.attention_type == "linear":
             q, k = nn.functional.elu(q) + 1, nn.functional.elu(k) + 1
@@ -50,7 +51,11 @@ class UnfusedMLP(nn.Module):
     def __init__(self, dim: int, hidden_dim: int):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(dim, hidden_dim), nn.GELU(), nn.Dropout(0.0), nn.Linear(hidden_dim, dim), nn.Dropout(0.0)
+            nn.Linear(dim, hidden_dim),
+            nn.GELU(),
+            nn.Dropout(0.0),
+            nn.Linear(hidden_dim, dim),
+            nn.Dropout(0.0),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +71,9 @@ class UnfusedLayer(nn.Module):
         self.attention = UnfusedAttention(hidden_size, num_heads, attention_type)
         self.mlp = UnfusedMLP(hidden_size, mlp_dim)
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, h: torch.Tensor, pos: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame through one layer: (x, h[l]) → (new x, new h[l]), all (B, N+1, C)."""
         x = x + pos
         h = h + pos
@@ -81,7 +88,10 @@ class UnfusedTransformer(nn.Module):
         super().__init__()
         # `layers.{l}.0` as in the reference.
         self.layers = nn.ModuleList(
-            [nn.ModuleList([UnfusedLayer(hidden_size, num_heads, mlp_dim, attention_type)]) for _ in range(depth)]
+            [
+                nn.ModuleList([UnfusedLayer(hidden_size, num_heads, mlp_dim, attention_type)])
+                for _ in range(depth)
+            ]
         )
 
 
@@ -137,7 +147,7 @@ class UnfusedRViT(nn.Module):
         return x, new_state
 
     def pooled_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(B, T, 3, H, W) → (B, C·(L+1)): the last frame's class token and every layer's first state token."""
+        """(B, T, 3, H, W) → (B, C·(L+1)): the last frame's class token, each layer's first state token."""
         state = self.initial_state(pixel_values.shape[0])
         for t in range(pixel_values.shape[1]):
             x, state = self.step(pixel_values[:, t], state)
@@ -148,13 +158,13 @@ class UnfusedRViT(nn.Module):
 
 
 def load_reference_state_dict(model: UnfusedRViT, state_dict: dict[str, torch.Tensor]) -> None:
-    """Load a reference state dict; `reattn_*` (used by neither kernel) is dropped, anything else must match."""
+    """Load a reference state dict; `reattn_*` (used by neither kernel) is dropped, the rest must match."""
     kept = {key: value for key, value in state_dict.items() if ".reattn_" not in key}
     model.load_state_dict(kept, strict=True)
 
 
 def unfused_from_reference_case(case_dir, name: str) -> tuple[UnfusedRViT, dict[str, torch.Tensor]]:
-    """Build the model of a reference case (`ahu_softmax`, `jester_linear`) with its weights, and its io tensors."""
+    """The model of a reference case (`ahu_softmax`, `jester_linear`) with its weights, and its io tensors."""
     import json
     from pathlib import Path
 

@@ -107,7 +107,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
         if frame_stride is not None and (int(frame_stride) != frame_stride or frame_stride < 1):
             raise ValueError(f"frame_stride={frame_stride!r}: expected a positive integer.")
         if decoder_backend is not None and decoder_backend not in DECODER_BACKENDS:
-            raise ValueError(f"decoder_backend={decoder_backend!r}: expected one of {DECODER_BACKENDS} or None.")
+            raise ValueError(
+                f"decoder_backend={decoder_backend!r}: expected one of {DECODER_BACKENDS} or None."
+            )
 
     def sample_frames(
         self,
@@ -132,7 +134,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
             `np.ndarray` of int64 frame indices, increasing.
         """
         if kwargs.get("fps") is not None:
-            raise ValueError("fps sampling is not supported by RViTVideoProcessor; use frame_stride and num_frames.")
+            raise ValueError(
+                "fps sampling is not supported by RViTVideoProcessor; use frame_stride and num_frames."
+            )
         num_frames = num_frames if num_frames is not None else self.num_frames
         clip_window = clip_window if clip_window is not None else self.clip_window
         frame_stride = frame_stride if frame_stride is not None else self.frame_stride
@@ -194,8 +198,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
         if kwargs.get("do_rescale") and any(_looks_rescaled(video) for video in videos):
             # Rescaling [0, 1] frames by 1/255 again would feed the model a nearly constant -1 clip.
             warnings.warn(
-                "RViTVideoProcessor got floating-point frames already in [0, 1] and do_rescale=True; they will be "
-                "divided by 255 again. Pass uint8 frames (0-255) or do_rescale=False.",
+                "RViTVideoProcessor got floating-point frames already in [0, 1] and do_rescale=True; they "
+                "will be divided by 255 again. Pass uint8 frames (0-255) or do_rescale=False.",
                 UserWarning,
                 stacklevel=4,
             )
@@ -216,21 +220,27 @@ class RViTVideoProcessor(BaseVideoProcessor):
         do_sample_frames: bool | None = None,
         sample_indices_fn=None,
     ) -> tuple[list[torch.Tensor], list[VideoMetadata]]:
-        """Decode files and keep the sampled frames of every clip; arrays come back as tensors, layout kept."""
+        """Decode files, keep the sampled frames of every clip; arrays come back as tensors, layout kept."""
         clips = _make_clip_list(videos)
         if video_metadata is None:
             metadata_list = [None] * len(clips)
         else:
             metadata_list = video_metadata if isinstance(video_metadata, (list, tuple)) else [video_metadata]
             if len(metadata_list) != len(clips):
-                raise RViTInputError(f"got {len(clips)} clips but {len(metadata_list)} video_metadata entries")
+                raise RViTInputError(
+                    f"got {len(clips)} clips but {len(metadata_list)} video_metadata entries"
+                )
         frames_out, metadata_out = [], []
         for index, (clip, metadata) in enumerate(zip(clips, metadata_list)):
             name = f"clip {index}"
             if isinstance(clip, (str, os.PathLike)):
-                frames, metadata = self._decode_file(os.fspath(clip), sample_indices_fn if do_sample_frames else None)
+                frames, metadata = self._decode_file(
+                    os.fspath(clip), sample_indices_fn if do_sample_frames else None
+                )
             elif _is_decoder(clip):
-                frames, metadata = self._read_decoder(clip, name, sample_indices_fn if do_sample_frames else None)
+                frames, metadata = self._read_decoder(
+                    clip, name, sample_indices_fn if do_sample_frames else None
+                )
             else:
                 frames = clip
                 metadata = VideoMetadata(**dict(metadata)) if metadata is not None else VideoMetadata(0)
@@ -261,7 +271,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
             width=source.width,
         )
         if metadata.total_num_frames <= 0:
-            raise RViTInputError(f"{name}: the video decoder reports no frames (is the video empty or truncated?)")
+            raise RViTInputError(
+                f"{name}: the video decoder reports no frames (is the video empty or truncated?)"
+            )
         indices = (
             np.arange(metadata.total_num_frames)
             if sample_indices_fn is None
@@ -270,7 +282,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
         try:
             frames = decoder.get_frames_at(indices=[int(index) for index in indices]).data
         except RuntimeError as error:
-            raise RViTInputError(f"{name}: torchcodec could not decode the frames ({error}); is it corrupt?") from error
+            raise RViTInputError(
+                f"{name}: torchcodec could not decode the frames ({error}); is it corrupt?"
+            ) from error
         metadata.frames_indices = indices
         return frames, metadata
 
@@ -291,9 +305,13 @@ class RViTVideoProcessor(BaseVideoProcessor):
                     f"{path}: cannot decode with {backend} ({error}); install PyAV (`pip install av`) or a "
                     "torchcodec matching your torch, or pass decoder_backend='pyav'"
                 ) from error
-            raise RViTInputError(f"{path}: torchcodec could not decode the video ({error}); is it corrupt?") from error
+            raise RViTInputError(
+                f"{path}: torchcodec could not decode the video ({error}); is it corrupt?"
+            ) from error
         except Exception as error:  # PyAV raises its own FFmpeg error classes
-            raise RViTInputError(f"{path}: could not decode the video with {backend} ({error}); is it corrupt?") from error
+            raise RViTInputError(
+                f"{path}: could not decode the video with {backend} ({error}); is it corrupt?"
+            ) from error
         if len(frames) == 0:
             raise RViTInputError(f"{path}: no frame could be decoded (is the file truncated?)")
         frames = torch.from_numpy(frames) if isinstance(frames, np.ndarray) else frames
@@ -306,7 +324,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
         input_data_format: str | ChannelDimension | None = None,
         device: str | None = None,
     ) -> list[torch.Tensor]:
-        """Each clip → (T, 3, H, W): channels first, grayscale repeated to 3 channels, alpha blended on white."""
+        """Each clip → (T, 3, H, W): channels first, grayscale repeated to 3 channels, alpha put on white."""
         prepared = []
         for index, video in enumerate(videos):
             if isinstance(video, np.ndarray):
@@ -314,7 +332,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
             video = _to_channels_first(video, input_data_format, name=f"clip {index}")
             channels = video.shape[1]
             if channels == 1:
-                # The model's patch embedding reads 3 channels (transformers#20580: VideoMAE crashed on grayscale).
+                # The patch embedding reads 3 channels (transformers#20580: VideoMAE crashed on grayscale).
                 video = video.expand(-1, 3, -1, -1)
             elif channels == 4:
                 video = self._blend_alpha(video)
@@ -361,8 +379,8 @@ def _make_clip_list(videos) -> list:
         if tensor.ndim in (3, 4):
             return [tensor]
         raise RViTInputError(
-            f"an array of shape {tuple(tensor.shape)}: expected (T, H, W, C), (T, C, H, W), (T, H, W) or a batch "
-            "(B, T, ...) of those"
+            f"an array of shape {tuple(tensor.shape)}: expected (T, H, W, C), (T, C, H, W), (T, H, W) or a "
+            "batch (B, T, ...) of those"
         )
     if isinstance(videos, (list, tuple)):
         if len(videos) == 0:
@@ -379,12 +397,13 @@ def _make_clip_list(videos) -> list:
                 clips.extend(_make_clip_list(item))
             else:
                 raise RViTInputError(
-                    f"clip {index}: unsupported input {type(item).__name__}; give a video path, a list of frames "
-                    "(PIL images or arrays) or an array (T, H, W, C) / (T, C, H, W)"
+                    f"clip {index}: unsupported input {type(item).__name__}; give a video path, a list of "
+                    "frames (PIL images or arrays) or an array (T, H, W, C) / (T, C, H, W)"
                 )
         return clips
     raise RViTInputError(
-        f"unsupported input {type(videos).__name__}; give a video path, a list of frames or an array (T, H, W, C)"
+        f"unsupported input {type(videos).__name__}; give a video path, a list of frames or an array "
+        "(T, H, W, C)"
     )
 
 
@@ -397,13 +416,15 @@ def _is_frame(item) -> bool:
     """A single frame: a PIL image, or an array (H, W) / (H, W, C) / (C, H, W)."""
     if isinstance(item, Image.Image):
         return True
-    return isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 2 or (
-        isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3 and _looks_like_frame(item.shape)
+    return (
+        isinstance(item, (np.ndarray, torch.Tensor))
+        and item.ndim == 2
+        or (isinstance(item, (np.ndarray, torch.Tensor)) and item.ndim == 3 and _looks_like_frame(item.shape))
     )
 
 
 def _looks_like_frame(shape) -> bool:
-    """Whether a 3-D shape is one frame with channels first or last, rather than a grayscale clip (T, H, W)."""
+    """Whether a 3-D shape is one frame, channels first or last, rather than a grayscale clip (T, H, W)."""
     return shape[-1] in (1, 3, 4) or shape[0] in (1, 3, 4)
 
 
@@ -421,7 +442,9 @@ def _frames_to_tensor(frames, name: str) -> torch.Tensor:
             arrays.append(tensor[..., None] if tensor.ndim == 2 else tensor)
     shapes = {tuple(array.shape) for array in arrays}
     if len(shapes) > 1:
-        raise RViTInputError(f"{name}: frames of different shapes {sorted(shapes)}; resize them to one size first")
+        raise RViTInputError(
+            f"{name}: frames of different shapes {sorted(shapes)}; resize them to one size first"
+        )
     return torch.stack(arrays)
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""Benchmarks RViT on the CPU: against the unfused reference equations, against VideoMAE / TimeSformer / ViViT,
-and the memory of frame-by-frame inference. The measuring code is `benchmarks/rvit_benchmarks.py`.
+"""Benchmarks RViT on the CPU: against the unfused reference equations, against VideoMAE / TimeSformer /
+ViViT, and the memory of frame-by-frame inference. The measuring code is `benchmarks/rvit_benchmarks.py`.
 
     python scripts/bench_rvit.py                        # every part, then prints the tables
     python scripts/bench_rvit.py --parts unfused profile --repeats 5
@@ -8,17 +8,18 @@ and the memory of frame-by-frame inference. The measuring code is `benchmarks/rv
     python scripts/bench_rvit.py --write-md              # also puts the tables in BENCHMARKS.md, "## RViT"
 
 Parts:
-- unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights (logits
-            checked to agree within 1e-4 first): training step (forward + backward + AdamW) and inference,
-            float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
+- unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights
+            (logits checked to agree within 1e-4 first): training step (forward + backward + AdamW) and
+            inference, float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
 - profile:  torch.profiler of one training step of each, top operators by self CPU time.
-- scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT (patch 8, the
-            paper's, and patch 16) and VideoMAE / TimeSformer / ViViT (width 192, patch 16, depth matched to
-            RViT's parameter count).
+- scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT (patch 8,
+            the paper's, and patch 16) and VideoMAE / TimeSformer / ViViT (width 192, patch 16, depth
+            matched to RViT's parameter count).
 - stateful: peak memory of RViT fed one frame at a time (state carried) vs the whole clip in one call.
 
-Timing is CPU time of a single-threaded process (`--threads 1`): on a shared, loaded machine it is far steadier
-than wall time, which is reported beside it. Memory: peak resident-size growth, see `benchmarks/rvit_benchmarks.py`.
+Timing is CPU time of a single-threaded process (`--threads 1`): on a shared, loaded machine it is far
+steadier than wall time, which is reported beside it. Memory: peak resident-size growth, see
+`benchmarks/rvit_benchmarks.py`.
 """
 
 from __future__ import annotations
@@ -49,18 +50,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of the unfused comparison")
-    parser.add_argument("--unfused-frames", type=int, default=36, help="clip length of the unfused comparison")
+    parser.add_argument(
+        "--unfused-frames", type=int, default=36, help="clip length of the unfused comparison"
+    )
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
-    parser.add_argument("--frames", nargs="+", type=int, default=[8, 16, 36, 64], help="scaling: clip lengths")
+    parser.add_argument(
+        "--frames", nargs="+", type=int, default=[8, 16, 36, 64], help="scaling: clip lengths"
+    )
     models = (*bench.RVIT_MODELS, *bench.BASELINES)
     parser.add_argument("--models", nargs="+", choices=models, default=list(models), help="scaling: models")
     parser.add_argument("--scaling-repeats", type=int, default=1, help="scaling: timed runs per length")
     parser.add_argument("--stateful-lengths", nargs="+", type=int, default=[16, 64, 256])
     parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
     parser.add_argument(
-        "--previous-json", type=Path, help="a --json file of an earlier run: parts not run now are taken from it"
+        "--previous-json",
+        type=Path,
+        help="a --json file of an earlier run: parts not run now are taken from it",
     )
-    parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md, '## RViT'")
+    parser.add_argument(
+        "--write-md", action="store_true", help="write the tables into BENCHMARKS.md, '## RViT'"
+    )
     parser.add_argument(
         "--render-only", action="store_true", help="measure nothing: write the tables of --previous-json"
     )
@@ -85,7 +94,10 @@ def machine_description(num_threads: int) -> str:
 
 def run_parts(args) -> dict:
     bench.configure_threads(args.threads)
-    results: dict = {"machine": machine_description(args.threads), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results: dict = {
+        "machine": machine_description(args.threads),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     if "unfused" in args.parts:
         print(f"unfused comparison ({args.unfused_frames} frames, batch 2) ...", flush=True)
         results["unfused"] = bench.compare_with_unfused(
@@ -137,12 +149,23 @@ def format_unfused(result: dict) -> str:
         base = rows.get((mode, "fp32", "unfused"))
         versus_fp32 = f"{base['cpu_s'] / ours['cpu_s']:.2f}x" if base else "-"
         roof = f"{roofs[precision]:.0f}" if precision in roofs else "-"
-        lines.append(
-            f"| {mode} | {precision} | {ours['cpu_s']:.3f} | {theirs['cpu_s']:.3f} | {ours['clips_per_cpu_s']:.2f} | "
-            f"{theirs['clips_per_cpu_s']:.2f} | {theirs['cpu_s'] / ours['cpu_s']:.2f}x | "
-            f"{theirs['wall_s'] / ours['wall_s']:.2f}x | {versus_fp32} | {ours.get('gflops_per_cpu_s', 0):.0f} | "
-            f"{theirs.get('gflops_per_cpu_s', 0):.0f} | {roof} | {eager_cell(rows.get((mode, precision, 'rvit_eager')), theirs)} |"
-        )
+        eager = eager_cell(rows.get((mode, precision, "rvit_eager")), theirs)
+        cells = [
+            mode,
+            precision,
+            f"{ours['cpu_s']:.3f}",
+            f"{theirs['cpu_s']:.3f}",
+            f"{ours['clips_per_cpu_s']:.2f}",
+            f"{theirs['clips_per_cpu_s']:.2f}",
+            f"{theirs['cpu_s'] / ours['cpu_s']:.2f}x",
+            f"{theirs['wall_s'] / ours['wall_s']:.2f}x",
+            versus_fp32,
+            f"{ours.get('gflops_per_cpu_s', 0):.0f}",
+            f"{theirs.get('gflops_per_cpu_s', 0):.0f}",
+            roof,
+            eager,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Clips/s are by CPU time. GFLOP/s: the model's floating-point work (`rvit_forward_flops`, ×3 for a "
@@ -163,19 +186,27 @@ def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
     ours, theirs = rows.get(("training", "fp32", "rvit")), rows.get(("training", "fp32", "unfused"))
     if ours and theirs and "fp32" in roofs and "gflops_per_cpu_s" in ours:
         ceiling = roofs["fp32"] / theirs["gflops_per_cpu_s"]
+        speed_up = theirs["cpu_s"] / ours["cpu_s"]
+        theirs_share = theirs["gflops_per_cpu_s"] / roofs["fp32"]
+        ours_share = ours["gflops_per_cpu_s"] / roofs["fp32"]
         sentences.append(
-            f"- fp32 training: RViT {theirs['cpu_s'] / ours['cpu_s']:.2f}x the unfused equations (target 1.4x). "
-            f"The unfused step already runs at {theirs['gflops_per_cpu_s'] / roofs['fp32']:.0%} of the fp32 "
-            f"matmul roof and RViT at {ours['gflops_per_cpu_s'] / roofs['fp32']:.0%}: the work is the same GEMMs, "
-            f"so even a step running at the roof would be at most {ceiling:.2f}x the unfused one."
+            f"- fp32 training: RViT {speed_up:.2f}x the unfused equations (target 1.4x). The unfused step "
+            f"already runs at {theirs_share:.0%} of the fp32 matmul roof and RViT at {ours_share:.0%}: the "
+            f"work is the same GEMMs, so even a step running at the roof would be at most {ceiling:.2f}x the "
+            "unfused one."
         )
     bf16 = rows.get(("training", "bf16", "rvit"))
     if bf16 and theirs:
         bf16_theirs = rows.get(("training", "bf16", "unfused"))
+        versus_fp32, versus_bf16 = theirs["cpu_s"] / bf16["cpu_s"], bf16_theirs["cpu_s"] / bf16["cpu_s"]
         sentences.append(
-            f"- bf16 autocast training: RViT {theirs['cpu_s'] / bf16['cpu_s']:.2f}x the unfused fp32 step (target "
-            f"2x), {bf16_theirs['cpu_s'] / bf16['cpu_s']:.2f}x the unfused bf16 step"
-            + (f"; RViT reaches {bf16['gflops_per_cpu_s'] / roofs['bf16']:.0%} of the bf16 roof" if "bf16" in roofs else "")
+            f"- bf16 autocast training: RViT {versus_fp32:.2f}x the unfused fp32 step (target 2x), "
+            f"{versus_bf16:.2f}x the unfused bf16 step"
+            + (
+                f"; RViT reaches {bf16['gflops_per_cpu_s'] / roofs['bf16']:.0%} of the bf16 roof"
+                if "bf16" in roofs
+                else ""
+            )
             + "."
         )
     return sentences
@@ -188,9 +219,9 @@ def format_profile(result: dict, num_frames: int) -> str:
         "",
     ]
     for precision, per_model in result.items():
-        lines.append(f"Training step, {num_frames} frames, batch 2, {precision}: top operators by self time (ms, calls)")
+        lines.append(f"Training step, {num_frames} frames, batch 2, {precision}: top operators by self time")
         lines.append("")
-        lines.append("| rank | RViT | unfused |")
+        lines.append("| rank | RViT: ms (calls) | unfused: ms (calls) |")
         lines.append("|---|---|---|")
         ours, theirs = per_model["rvit"]["top"], per_model["unfused"]["top"]
         for rank in range(max(len(ours), len(theirs))):
@@ -215,8 +246,13 @@ def format_scaling(rows: list) -> str:
         "| forward peak extra MiB | fwd+bwd peak extra MiB |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for model, num_frames in sorted({(m, f) for m, f, _ in by_key}, key=lambda key: (not key[0].startswith("rvit"), key)):
-        inference, training = by_key.get((model, num_frames, "inference")), by_key.get((model, num_frames, "training"))
+    for model, num_frames in sorted(
+        {(m, f) for m, f, _ in by_key}, key=lambda key: (not key[0].startswith("rvit"), key)
+    ):
+        inference, training = (
+            by_key.get((model, num_frames, "inference")),
+            by_key.get((model, num_frames, "training")),
+        )
         some = inference or training
 
         def cell(row, field, fmt):
@@ -257,10 +293,10 @@ def markdown_section(results: dict, command: str) -> str:
         f"Run: {results['started']} to {results['finished']}"
         + (f"; {results['earlier_run']}" if "earlier_run" in results else "")
         + ". Batch 2, 112×112 frames, the AHU paper's RViT "
-        "(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). Times are CPU seconds of a single-threaded "
-        "process (steady on this shared machine; wall-time ratios beside them); memory is how far the peak "
-        "resident size (VmHWM, reset just before) rose above the resident size during the measured calls, one "
-        "child process per model (`benchmarks/rvit_benchmarks.py` says how).",
+        "(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). Times are CPU seconds of a "
+        "single-threaded process (steady on this shared machine; wall-time ratios beside them); memory is "
+        "how far the peak resident size (VmHWM, reset just before) rose above the resident size during the "
+        "measured calls, one child process per model (`benchmarks/rvit_benchmarks.py` says how).",
         "",
     ]
     if "unfused" in results:
@@ -281,13 +317,14 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             "### Clip length: RViT against VideoMAE, TimeSformer and ViViT",
             "",
-            "`rvit`: the paper's model (patch 8, 196 tokens a frame); `rvit_p16`: the same with patch 16 (49 "
-            "tokens a frame). Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 16 (VideoMAE "
-            "and ViViT with tubelets of 2 frames), depth chosen so that the parameter count at 36 frames is "
-            "closest to RViT's; their default attention implementation. Patch 16 for the baselines because joint "
-            "space-time attention over patch-8 tokens (6,272 at 64 frames) takes minutes a step on this machine. "
-            "One timed call per length and mode, after an unmeasured warm-up at the smallest length; two runs on "
-            "this shared machine differed by up to about 30% in clips/s, so read ratios of 1.3x or less as ties.",
+            "`rvit`: the paper's model (patch 8, 196 tokens a frame); `rvit_p16`: the same with patch 16 "
+            "(49 tokens a frame). Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 16 "
+            "(VideoMAE and ViViT with tubelets of 2 frames), depth chosen so that the parameter count at 36 "
+            "frames is closest to RViT's; their default attention implementation. Patch 16 for the "
+            "baselines because joint space-time attention over patch-8 tokens (6,272 at 64 frames) takes "
+            "minutes a step on this machine. One timed call per length and mode, after an unmeasured "
+            "warm-up at the smallest length; two runs on this shared machine differed by up to about 30% in "
+            "clips/s, so read ratios of 1.3x or less as ties.",
             "",
             format_scaling(results["scaling"]),
             "",
@@ -296,9 +333,9 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             "### Frame-by-frame inference memory (batch 1)",
             "",
-            "One frame per call: `model(frame, past_state=state, return_state=True)` with each frame made just "
-            "before its call; whole clip: `model(clip)` on a clip made beforehand (not counted). Both under "
-            "`torch.no_grad()`, the paper's RViT.",
+            "One frame per call: `model(frame, past_state=state, return_state=True)` with each frame made "
+            "just before its call; whole clip: `model(clip)` on a clip made beforehand (not counted). Both "
+            "under `torch.no_grad()`, the paper's RViT.",
             "",
             format_stateful(results["stateful"]),
             "",
@@ -334,7 +371,11 @@ def main(argv=None) -> None:
     results["command"] = command.strip()
     if args.previous_json:
         previous = json.loads(args.previous_json.read_text())
-        kept = [key for key in ("unfused", "profile", "profile_frames", "scaling", "stateful") if key not in results]
+        kept = [
+            key
+            for key in ("unfused", "profile", "profile_frames", "scaling", "stateful")
+            if key not in results
+        ]
         kept = [key for key in kept if key in previous]
         results.update({key: previous[key] for key in kept})
         if kept:

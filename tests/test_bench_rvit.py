@@ -1,4 +1,4 @@
-"""The RViT benchmark's baseline and measuring tools (the benchmark itself runs from scripts/bench_rvit.py)."""
+"""The RViT benchmark's baseline and measuring tools (the benchmark runs from scripts/bench_rvit.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import importlib.util
 
 import pytest
 import torch
+from conftest import SHARED_DIR
 
 from benchmarks import rvit_benchmarks as bench
 from benchmarks.rvit_unfused import unfused_from_reference_case
-
-from conftest import SHARED_DIR
 
 REFERENCE_DIR = SHARED_DIR / "reference" / "rvit"
 
@@ -47,8 +46,12 @@ def test_rvit_and_unfused_pair_share_weights():
 def test_baseline_depth_matches_rvit_parameter_count(baseline):
     target = bench.count_parameters(bench.build_video_model("rvit", 36, device="meta"))
     depth = bench.matched_depth(baseline)
-    matched = bench.count_parameters(bench.build_video_model(baseline, 36, num_hidden_layers=depth, device="meta"))
-    one_more = bench.count_parameters(bench.build_video_model(baseline, 36, num_hidden_layers=depth + 1, device="meta"))
+    matched = bench.count_parameters(
+        bench.build_video_model(baseline, 36, num_hidden_layers=depth, device="meta")
+    )
+    one_more = bench.count_parameters(
+        bench.build_video_model(baseline, 36, num_hidden_layers=depth + 1, device="meta")
+    )
     assert abs(matched - target) <= abs(one_more - target)
     assert abs(matched - target) / target < 0.15
 
@@ -66,7 +69,9 @@ def test_peak_memory_sees_a_temporary_allocation_of_64_mib():
 def test_write_section_replaces_only_the_rvit_section(tmp_path):
     script = load_bench_script()
     markdown = tmp_path / "BENCHMARKS.md"
-    markdown.write_text("# Benchmarks\n\n## Preprocessing\n\nkeep me\n\n## RViT\n\nold numbers\n\n## Other\n\nkeep too\n")
+    markdown.write_text(
+        "# Benchmarks\n\n## Preprocessing\n\nkeep me\n\n## RViT\n\nold numbers\n\n## Other\n\nkeep too\n"
+    )
     script.write_section(markdown, "## RViT\n\nnew numbers\n")
     text = markdown.read_text()
     assert "old numbers" not in text and "new numbers" in text

@@ -99,7 +99,9 @@ def remote_code_run(saved_folder, video, tmp_path_factory) -> dict:
     """Runs CHILD_SCRIPT once; returns what it printed (classes, logits, pipeline predictions)."""
     workdir = tmp_path_factory.mktemp("child")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(workdir / "hf_home"), HF_MODULES_CACHE=str(workdir / "modules"))
+    env.update(
+        HF_HUB_OFFLINE="1", HF_HOME=str(workdir / "hf_home"), HF_MODULES_CACHE=str(workdir / "modules")
+    )
     completed = subprocess.run(
         [sys.executable, "-I", "-c", CHILD_SCRIPT, str(REPO_ROOT), str(saved_folder), str(video)],
         cwd=workdir,

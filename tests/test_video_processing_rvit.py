@@ -14,8 +14,10 @@ from hf_loader import constants
 from modeling_rvit import RViTInputError, RViTVideoProcessor
 
 
-def level_clip(num_frames: int, height: int = 24, width: int = 32, channels: int = 3, start: int = 0) -> np.ndarray:
-    """(T, H, W, C) uint8 clip whose frame i is filled with the grey level `start + 2 * i` (so frames can be told apart)."""
+def level_clip(
+    num_frames: int, height: int = 24, width: int = 32, channels: int = 3, start: int = 0
+) -> np.ndarray:
+    """(T, H, W, C) uint8 clip whose frame i is grey level `start + 2 * i` (so frames can be told apart)."""
     levels = (start + 2 * np.arange(num_frames)).astype(np.uint8)
     return np.broadcast_to(levels[:, None, None, None], (num_frames, height, width, channels)).copy()
 
@@ -84,7 +86,9 @@ def test_long_clip_keeps_the_centre_window(processor):
 
 
 def test_long_clip_start_window(processor):
-    levels = frame_levels(processor(level_clip(50), clip_window="start", return_tensors="pt")["pixel_values"][0])
+    levels = frame_levels(
+        processor(level_clip(50), clip_window="start", return_tensors="pt")["pixel_values"][0]
+    )
     assert levels == [2 * index for index in range(36)]
 
 
@@ -110,7 +114,9 @@ def test_frame_stride_keeps_every_nth_frame_before_windowing():
 
 
 def test_batch_of_clips_with_different_lengths_and_sizes(processor):
-    batch = processor([level_clip(3, height=20), level_clip(70, width=50)], return_tensors="pt", return_frame_mask=True)
+    batch = processor(
+        [level_clip(3, height=20), level_clip(70, width=50)], return_tensors="pt", return_frame_mask=True
+    )
     assert batch["pixel_values"].shape == (2, 36, 3, 112, 112)
     assert batch["frame_mask"].sum(dim=1).tolist() == [3, 36]
 
@@ -120,12 +126,18 @@ def test_batch_of_clips_with_different_lengths_and_sizes(processor):
     [
         pytest.param(lambda clip: clip[..., 0], id="array (T, H, W)"),
         pytest.param(lambda clip: clip[..., :1], id="array (T, H, W, 1)"),
-        pytest.param(lambda clip: torch.from_numpy(clip[..., :1]).permute(0, 3, 1, 2), id="tensor (T, 1, H, W)"),
-        pytest.param(lambda clip: [Image.fromarray(frame[..., 0], mode="L") for frame in clip], id="PIL mode L"),
+        pytest.param(
+            lambda clip: torch.from_numpy(clip[..., :1]).permute(0, 3, 1, 2), id="tensor (T, 1, H, W)"
+        ),
+        pytest.param(
+            lambda clip: [Image.fromarray(frame[..., 0], mode="L") for frame in clip], id="PIL mode L"
+        ),
     ],
 )
 def test_grayscale_clips_are_repeated_to_three_channels(processor, make_clip):
-    pixel_values = processor(make_clip(level_clip(4, start=100)), num_frames=4, return_tensors="pt")["pixel_values"]
+    pixel_values = processor(make_clip(level_clip(4, start=100)), num_frames=4, return_tensors="pt")[
+        "pixel_values"
+    ]
     assert pixel_values.shape == (1, 4, 3, 112, 112)
     assert torch.equal(pixel_values[0, :, 0], pixel_values[0, :, 2])
     assert frame_levels(pixel_values[0]) == [100, 102, 104, 106]
@@ -197,7 +209,9 @@ def test_unknown_clip_window_is_refused():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    processor = RViTVideoProcessor(num_frames=16, clip_window="random", frame_stride=10, return_frame_mask=True)
+    processor = RViTVideoProcessor(
+        num_frames=16, clip_window="random", frame_stride=10, return_frame_mask=True
+    )
     processor.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "video_preprocessor_config.json").read_text())
     assert saved["video_processor_type"] == "RViTVideoProcessor"
