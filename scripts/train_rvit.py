@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     # A preset only changes defaults: flags given on the command line still win.
-    preset, _ = parser.parse_known_args(argv)[0].preset, None
+    preset = parser.parse_known_args(argv)[0].preset
     parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
