@@ -14,7 +14,7 @@ from sklearn.metrics import average_precision_score, f1_score, recall_score
 _CITATION = """\
 @article{yang2025ahu,
   title   = {An annotated heterogeneous ultrasound database},
-  author  = {Yang, Jiewen and Chen, Yong and Dong, Xiaoqing and others},
+  author  = {Yang and Chen and Dong and others},
   journal = {Scientific Data},
   volume  = {12},
   pages   = {148},
