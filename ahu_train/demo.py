@@ -24,7 +24,7 @@ def run_demo(
     out: str | Path,
     seed: int = 0,
     num_samples: int | None = None,
-    num_train_epochs: float = 30,
+    num_train_epochs: float = 100,
     log: Callable[[str], None] = print,
 ) -> dict:
     """Run every step, printing what it does; returns a summary (also written to `out/demo_summary.json`).

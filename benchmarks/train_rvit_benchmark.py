@@ -47,6 +47,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=5e-4)
     parser.add_argument("--modes", nargs="+", default=["clip", "single"])
+    parser.add_argument("--class_weighting", default="inverse_sqrt", choices=["none", "inverse_sqrt", "inverse"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_resamples", type=int, default=1000)
     return parser.parse_args(argv)
@@ -81,7 +82,7 @@ def main(argv=None) -> dict:
     vascular = LABEL2ID["Vascular"]
     summary: dict = {"splits": {split: len(rows) for split, rows in dataset.items()},
                      "test_vascular": int(sum(label == vascular for label in test_labels)),
-                     "model": model_spec, "epochs": args.epochs, "cpu_threads": torch.get_num_threads(), "runs": {}}
+                     "model": model_spec, "epochs": args.epochs, "class_weighting": args.class_weighting, "cpu_threads": torch.get_num_threads(), "runs": {}}
     print(json.dumps(summary, indent=2), flush=True)
     for mode in args.modes:
         run_dir = out / mode
@@ -94,7 +95,7 @@ def main(argv=None) -> dict:
         )
         started = time.perf_counter()
         cpu_started = time.process_time()
-        result = run_training(ModelArguments(**model_spec, class_weighting="inverse_sqrt"),
+        result = run_training(ModelArguments(**model_spec, class_weighting=args.class_weighting),
                               DataArguments(**data_args_common, frame_mode=mode), training_args, dataset=dataset)
         train_seconds, train_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         model = result.trainer.model

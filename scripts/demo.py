@@ -22,7 +22,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default="outputs/demo", help="Output folder.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_samples", type=int, default=None, help="Samples of the sample archive (default 26).")
-    parser.add_argument("--epochs", type=float, default=15, help="Training epochs.")
+    parser.add_argument("--epochs", type=float, default=100, help="Training epochs.")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo
 
