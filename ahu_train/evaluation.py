@@ -285,7 +285,7 @@ def write_evaluation_report(
     labels = np.asarray(labels)
     num_labels = len(label_names)
     results = single_label_metrics(scores, labels)
-    results["n"] = int(len(labels))
+    results["n"] = len(labels)
     results["ci"] = (
         bootstrap_confidence_intervals(scores, labels, num_resamples=num_resamples, seed=seed)
         if num_resamples

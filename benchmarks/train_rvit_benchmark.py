@@ -73,8 +73,8 @@ def main(argv=None) -> dict:
         make_sample_archive(archive, seed=args.seed, scale="bench", num_samples=args.num_samples,
                             width=args.width, height=args.height)
         print(f"sample archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True)
-    data_args_common = dict(data_dir=str(archive), cache_dir=str(out / "cache"), split_fractions=args.split_fractions,
-                            eval_split="validation")
+    data_args_common = {"data_dir": str(archive), "cache_dir": str(out / "cache"), "split_fractions": args.split_fractions,
+                            "eval_split": "validation"}
     dataset = load_dataset_of(DataArguments(**data_args_common))
     # Frames resized once to the model's size (a cache: the processor's resize is then a no-op).
     dataset = type(dataset)({split: resize_frames(rows, model_spec["image_size"]) for split, rows in dataset.items()})

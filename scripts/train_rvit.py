@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from transformers import HfArgumentParser, TrainingArguments  # noqa: E402
+from transformers import HfArgumentParser, TrainingArguments
 
-from ahu_train.model_card import publish, write_model_card  # noqa: E402
-from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training  # noqa: E402
+from ahu_train.model_card import publish, write_model_card
+from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -7,7 +7,6 @@ import math
 import evaluate
 import numpy as np
 import pytest
-
 from conftest import REPO_ROOT
 
 METRIC_PATH = str(REPO_ROOT / "metrics" / "ahu_metrics")

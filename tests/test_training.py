@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO_ROOT
 
 from ahu_train.losses import (
     balanced_sample_weights,
@@ -71,14 +78,6 @@ def test_class_weights_favour_rare_classes_and_zero_absent_ones():
 # ---------------------------------------------------------------------------------------------------------------
 # Training runs on the default sample archive with a tiny RViT (hidden 32, 1 layer, 4 frames, 32 px).
 
-import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import textwrap  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from conftest import REPO_ROOT  # noqa: E402
 
 TINY_MODEL = {
     "num_frames": 4,
@@ -115,9 +114,9 @@ def tiny_run(output_dir, sample_archive, data_cache, **training_kwargs):
     data_kwargs = {key: training_kwargs.pop(key) for key in ("frame_mode", "multi_label", "streaming", "augment")
                    if key in training_kwargs}
     callbacks = training_kwargs.pop("callbacks", None)
-    defaults = dict(per_device_train_batch_size=4, per_device_eval_batch_size=8, learning_rate=1e-3, use_cpu=True,
-                    report_to="none", seed=0, logging_steps=1, save_strategy="no", disable_tqdm=True,
-                    dataloader_num_workers=0)
+    defaults = {"per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "learning_rate": 1e-3, "use_cpu": True,
+                    "report_to": "none", "seed": 0, "logging_steps": 1, "save_strategy": "no", "disable_tqdm": True,
+                    "dataloader_num_workers": 0}
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_kwargs})
     model_args = ModelArguments(**TINY_MODEL, **model_kwargs)
     data_args = DataArguments(data_dir=str(sample_archive), cache_dir=data_cache, **data_kwargs)
@@ -251,7 +250,7 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path, sample_archive, da
                 control.should_training_stop = True
             return control
 
-    common = dict(max_steps=6, save_strategy="steps", save_steps=3, learning_rate=3e-3)
+    common = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "learning_rate": 3e-3}
     full = tiny_run(tmp_path / "full", sample_archive, data_cache, **common)
     interrupted = tiny_run(tmp_path / "resumed", sample_archive, data_cache, callbacks=[StopAfter(3)], **common)
     assert interrupted.trainer.state.global_step == 3
@@ -325,7 +324,7 @@ def test_two_process_ddp_run_with_torchrun(tmp_path, sample_archive, data_cache,
                *_train_script(tmp_path / "ddp", sample_archive, data_cache, "--max_steps", "2",
                               "--per_device_train_batch_size", "2", "--ddp_backend", "gloo")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    completed = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr[-4000:]
     run_info = json.loads((tmp_path / "ddp" / "ahu_run.json").read_text())
     assert run_info["world_size"] == 2
@@ -378,7 +377,7 @@ def test_push_to_hub_then_pull_with_remote_code_gives_the_trained_model(tmp_path
         push = subprocess.run(
             [sys.executable, *_train_script(tmp_path / "run", sample_archive, data_cache, "--max_steps", "2",
                                             "--push_to_hub", "--hub_model_id", repo_id)],
-            env=env, capture_output=True, text=True, timeout=300,
+            check=False, env=env, capture_output=True, text=True, timeout=300,
         )
         assert push.returncode == 0, push.stderr[-4000:]
         assert f"pushed to {repo_id}" in push.stdout
@@ -386,7 +385,7 @@ def test_push_to_hub_then_pull_with_remote_code_gives_the_trained_model(tmp_path
         workdir.mkdir()
         child_env = {**hub_env(endpoint, tmp_path / "hf_home_pull"), "HF_MODULES_CACHE": str(workdir / "modules")}
         child_env.pop("PYTHONPATH", None)
-        pull = subprocess.run([sys.executable, "-I", "-c", PULL_CHILD, str(REPO_ROOT), repo_id], cwd=workdir,
+        pull = subprocess.run([sys.executable, "-I", "-c", PULL_CHILD, str(REPO_ROOT), repo_id], check=False, cwd=workdir,
                               env=child_env, capture_output=True, text=True, timeout=300)
         assert pull.returncode == 0, pull.stderr[-4000:]
     pulled = json.loads(pull.stdout.strip().splitlines()[-1])

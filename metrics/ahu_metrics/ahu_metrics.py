@@ -10,7 +10,6 @@ import evaluate
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, recall_score
 
-
 _CITATION = """\
 @article{yang2025ahu,
   title   = {An annotated heterogeneous ultrasound database},
