@@ -330,8 +330,10 @@ class RViTEncoder(nn.Module):
                 (num_layers, batch_size, num_frames, num_heads, seq_len, seq_len)
             )
 
+        # unbind, not frame_tokens[:, t]: each index's backward would zero-fill a full (B, T, S, C) gradient.
+        per_frame_tokens = frame_tokens.unbind(1)
         for t in range(num_frames):
-            tokens = frame_tokens[:, t]
+            tokens = per_frame_tokens[t]
             valid = frame_mask[:, t, None, None] if frame_mask is not None else None
             for index, layer in enumerate(self.layer):
                 tokens, new_hidden, attn_weights = layer(
