@@ -41,7 +41,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -495,18 +495,24 @@ def extract_video_frames(
     index = -1
     keep_set = None if keep is None else set(keep.tolist())
     source_size = (stream.codec_context.width, stream.codec_context.height)
+    # Kept frames are cropped and converted on a second thread while the decoder (which releases the GIL)
+    # goes on with the next ones; one worker keeps the order and the cached reformatters single-threaded.
+    pending = []
     try:
-        for index, frame in enumerate(container.decode(stream)):
-            if keep_set is None:
-                if index % stride:
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            for index, frame in enumerate(container.decode(stream)):
+                if keep_set is None:
+                    if index % stride:
+                        continue
+                elif index not in keep_set:
                     continue
-            elif index not in keep_set:
-                continue
-            rgb, box = _process_video_frame(frame, options, reformatters)
-            frames.append(rgb)
-            boxes.append(box)
-            indices.append(index)
-            source_size = (frame.width, frame.height)
+                pending.append(worker.submit(_process_video_frame, frame, options, reformatters))
+                indices.append(index)
+                source_size = (frame.width, frame.height)
+            for future in pending:
+                rgb, box = future.result()
+                frames.append(rgb)
+                boxes.append(box)
     except av.error.FFmpegError as err:
         raise CorruptMediaError(
             f"decoding failed after {index + 1} frames ({err.strerror or err}); the file is corrupt or "

@@ -293,9 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         "frame, then every 10th one thresholded, cropped and resized (To_NPY.py's order of work).",
         f"- Whole tier writer (`preprocess_tier`, JPEG frames and noise list included, {len(subset)} videos): "
         f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}; "
-        "2 processes include spawning workers). Samples share nothing but the output folder; on a 2-core "
-        "machine already loaded by other jobs (load average above 2) a second process finds no free core, so "
-        "this line shows a speed-up only on an otherwise idle machine.",
+        "2 processes include spawning workers). One process already keeps two cores busy (frames are cropped "
+        "and converted on a second thread while the decoder goes on), so on this 2-core machine a second "
+        "process has no free core; processes pay off on machines with more cores than workers x 2.",
         "",
         "Quality on the default sample archive (288x512 videos), against manifest.json:",
         "",
