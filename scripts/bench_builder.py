@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import shlex
 import shutil
@@ -42,6 +41,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+
+from benchmarks.report import cpu_model, write_section  # noqa: E402
 
 SECTION = "## Dataset builder"
 TIER_OF_CONFIG = {"processed": "processed", "filtered": "filtered"}
@@ -169,16 +170,6 @@ def run_child(task: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.strip().startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def uptime() -> str:
     try:
         return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
@@ -255,19 +246,6 @@ def markdown_tables(rows: list[dict], small: int, large: int) -> str:
             ),
         ]
     return "\n".join(out + memory)
-
-
-def write_markdown(text: str, path: Path) -> None:
-    """Replace (or append) this script's section of BENCHMARKS.md, leaving other sections alone."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        following = current.find("\n## ", start + len(SECTION))
-        end = len(current) if following == -1 else following + 1
-        updated = current[:start] + text + ("\n" if following != -1 else "") + current[end:]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if args.write_md:
-        write_markdown(text, REPO_ROOT / "BENCHMARKS.md")
+        write_section(REPO_ROOT / "BENCHMARKS.md", SECTION, text)
         print(f"wrote {SECTION!r} into BENCHMARKS.md")
     return 0
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from benchmarks.report import cpu_model, write_section  # noqa: E402
 from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD  # noqa: E402
 from hf_loader.preprocess import (  # noqa: E402
     NoiseSettings,
@@ -161,29 +160,6 @@ def quality(seed: int, scratch: Path) -> dict:
         "median_iou": float(np.median(overlaps)),
         "min_iou": float(np.min(overlaps)),
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines():
-            if line.strip().startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def write_markdown(text: str, path: Path) -> None:
-    """Replace (or append) the `## Preprocessing` section of BENCHMARKS.md, leaving other sections alone."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        following = current.find("\n## ", start + len(SECTION))
-        end = len(current) if following == -1 else following + 1
-        updated = current[:start] + text + ("\n" if following != -1 else "") + current[end:]
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(table)
     print(text)
     if args.write_md:
-        write_markdown(text, REPO_ROOT / "BENCHMARKS.md")
+        write_section(REPO_ROOT / "BENCHMARKS.md", SECTION, text)
     return 0
 
 

@@ -40,6 +40,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from benchmarks import rvit_benchmarks as bench  # noqa: E402
+from benchmarks.report import write_section  # noqa: E402
 
 PARTS = ("unfused", "profile", "scaling", "stateful")
 SECTION_TITLE = "## RViT"
@@ -343,20 +344,6 @@ def markdown_section(results: dict, command: str) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_section(markdown_file: Path, section: str) -> None:
-    """Replaces the `## RViT` section of the file (or appends it), leaving every other section as it was."""
-    text = markdown_file.read_text() if markdown_file.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE), None)
-    if start is None:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        rest = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-    markdown_file.write_text(text)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -364,7 +351,7 @@ def main(argv=None) -> None:
         if not args.previous_json:
             raise SystemExit("--render-only needs --previous-json")
         results = json.loads(args.previous_json.read_text())
-        write_section(args.markdown_file, markdown_section(results, results["command"]))
+        write_section(args.markdown_file, SECTION_TITLE, markdown_section(results, results["command"]))
         print(f"wrote {SECTION_TITLE!r} in {args.markdown_file} from {args.previous_json}")
         return
     results = run_parts(args)
@@ -386,7 +373,7 @@ def main(argv=None) -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.write_md:
-        write_section(args.markdown_file, markdown_section(results, results["command"]))
+        write_section(args.markdown_file, SECTION_TITLE, markdown_section(results, results["command"]))
         print(f"wrote {SECTION_TITLE!r} in {args.markdown_file}")
 
 

@@ -67,14 +67,15 @@ def test_peak_memory_sees_a_temporary_allocation_of_64_mib():
 
 
 def test_write_section_replaces_only_the_rvit_section(tmp_path):
-    script = load_bench_script()
+    from benchmarks.report import write_section
+
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text(
         "# Benchmarks\n\n## Preprocessing\n\nkeep me\n\n## RViT\n\nold numbers\n\n## Other\n\nkeep too\n"
     )
-    script.write_section(markdown, "## RViT\n\nnew numbers\n")
+    write_section(markdown, "## RViT", "## RViT\n\nnew numbers\n")
     text = markdown.read_text()
     assert "old numbers" not in text and "new numbers" in text
     assert text.index("keep me") < text.index("new numbers") < text.index("## Other") < text.index("keep too")
-    script.write_section(tmp_path / "NEW.md", "## RViT\n\nfirst\n")
+    write_section(tmp_path / "NEW.md", "## RViT", "## RViT\n\nfirst\n")
     assert (tmp_path / "NEW.md").read_text() == "# Benchmarks\n\n## RViT\n\nfirst\n"
