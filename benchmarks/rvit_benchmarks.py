@@ -45,7 +45,7 @@ BATCH_SIZE = 2
 IMAGE_SIZE = 112
 # The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768. The baselines use the same width;
 # only their depth is chosen to match RViT's parameter count.
-BASELINE_WIDTH = dict(hidden_size=192, num_attention_heads=8, intermediate_size=768)
+BASELINE_WIDTH = {"hidden_size": 192, "num_attention_heads": 8, "intermediate_size": 768}
 # Joint space-time attention over patch-8 tokens (6,272 tokens at 64 frames) costs minutes per training
 # step on a shared 2-CPU machine, so the baselines use the ViT-B/16 grid of their published models.
 BASELINE_PATCH_SIZE = 16
@@ -112,7 +112,12 @@ def interleaved_seconds(
 def timing_fields(seconds: dict[str, list[float]], batch_size: int) -> dict[str, float]:
     """Median seconds per call and clips/s, by CPU time and by wall time."""
     cpu, wall = statistics.median(seconds["cpu"]), statistics.median(seconds["wall"])
-    return dict(cpu_s=cpu, wall_s=wall, clips_per_cpu_s=batch_size / cpu, clips_per_wall_s=batch_size / wall)
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "clips_per_cpu_s": batch_size / cpu,
+        "clips_per_wall_s": batch_size / wall,
+    }
 
 
 def _autocast(precision: str):
@@ -267,7 +272,7 @@ def profile_training_step(
         result[name] = {
             "total_ms": sum(event.self_cpu_time_total for event in events) / 1000,
             "top": [
-                dict(name=event.key, self_cpu_ms=event.self_cpu_time_total / 1000, calls=event.count)
+                {"name": event.key, "self_cpu_ms": event.self_cpu_time_total / 1000, "calls": event.count}
                 for event in events[:top]
             ],
         }
@@ -440,13 +445,13 @@ def stateful_child(
                     outputs = model(clip)
                 seconds = time.process_time() - start
             rows.append(
-                dict(
-                    mode=mode,
-                    num_frames=length,
-                    batch_size=batch_size,
-                    frames_per_cpu_s=batch_size * length / seconds,
-                    peak_extra_mib=peak.extra_mib,
-                )
+                {
+                    "mode": mode,
+                    "num_frames": length,
+                    "batch_size": batch_size,
+                    "frames_per_cpu_s": batch_size * length / seconds,
+                    "peak_extra_mib": peak.extra_mib,
+                }
             )
             del clip, outputs
     return rows

@@ -24,15 +24,15 @@ from modeling_rvit import AHU_LABELS, RViTConfig, RViTForVideoClassification, RV
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny RViT (the paper's layout at toy size) so that saving, loading and the pipeline take seconds.
-TINY_CONFIG = dict(
-    image_size=32,
-    patch_size=8,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    num_frames=6,
-)
+TINY_CONFIG = {
+    "image_size": 32,
+    "patch_size": 8,
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "num_frames": 6,
+}
 
 CHILD_SCRIPT = textwrap.dedent(
     """
