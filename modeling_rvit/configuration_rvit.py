@@ -86,6 +86,12 @@ class RViTConfig(PreTrainedConfig):
         Standard deviation of the (truncated) normal initialization of weights and learned tokens.
     qkv_bias (`bool`, *optional*, defaults to `True`):
         Whether the fused query/key/value projection has a bias.
+    frames_per_chunk (`int`, *optional*):
+        How many frames go through a layer together. Within a chunk, everything that does not depend on the
+        recurrent state (LayerNorms, the frame half of the query/key/value projection, the MLP) runs as one batched
+        matmul over the chunk's frames; only the state's projection and the attention run frame by frame. The
+        result does not depend on it. `None` (default): 8 on the CPU, where larger chunks fall out of the caches,
+        and the whole clip on other devices, where fewer, larger kernels are faster.
 
     Example:
 
@@ -120,6 +126,7 @@ class RViTConfig(PreTrainedConfig):
     layer_norm_eps: float = 1e-5
     initializer_range: float = 0.02
     qkv_bias: bool = True
+    frames_per_chunk: int | None = None
 
     # Named configurations; `from_preset(name, **overrides)` builds one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -190,6 +197,8 @@ class RViTConfig(PreTrainedConfig):
             raise RViTConfigError(
                 f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}."
             )
+        if self.frames_per_chunk is not None and self.frames_per_chunk < 1:
+            raise RViTConfigError(f"frames_per_chunk={self.frames_per_chunk}: use a positive number or None.")
         if self.hidden_size % self.num_attention_heads != 0:
             raise RViTConfigError(
                 f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}."

@@ -191,14 +191,16 @@ def linear_attention_forward(
 class RViTAttention(nn.Module):
     """
     Attention of the frame tokens and the state together. Queries, keys and values are
-    `W [LN_in(x̃) ; LN_hid(h̃)] + b`: the reference's two projections `to_qkv(LN_in(x̃)) + to_qkv_h(LN_hid(h̃))`
-    fused into one matmul over the concatenated inputs (`W = [W_qkv  W_qkv_h]`, `b = b_qkv + b_qkv_h`).
+    `W [LN_in(x̃) ; LN_hid(h̃)] + b = W_x LN_in(x̃) + W_h LN_hid(h̃) + b`: the reference's two projections
+    `to_qkv(LN_in(x̃)) + to_qkv_h(LN_hid(h̃))` kept as one `qkv` layer (`W = [W_x  W_h]`, `b = b_qkv + b_qkv_h`).
+    The frame half does not depend on the state, so `project_frames` computes it for all frames in one matmul.
     """
 
     def __init__(self, config: RViTConfig):
         super().__init__()
         self.config = config
         self.attention_type = config.attention_type
+        self.hidden_size = config.hidden_size
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scaling = self.head_dim**-0.5
@@ -208,19 +210,49 @@ class RViTAttention(nn.Module):
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
+    def project_frames(self, normed_frames: torch.Tensor) -> torch.Tensor:
+        """`W_x LN_in(x̃) + b` for frame tokens of any leading shape `(…, S, C)` → `(…, S, 3C)`."""
+        return nn.functional.linear(normed_frames, self.qkv.weight[:, : self.hidden_size], self.qkv.bias)
+
+    def state_weight(self) -> torch.Tensor:
+        """`W_hᵀ` `(C, 3C)`, to take once per call: in the autocast dtype when autocast is on, so the frame loop
+        does not cast it again at every frame (autocast caches the casts of parameters, not of their slices)."""
+        weight = self.qkv.weight[:, self.hidden_size :].t()
+        device_type = weight.device.type
+        if torch.is_autocast_enabled(device_type):
+            weight = weight.to(torch.get_autocast_dtype(device_type))
+        return weight
+
     def forward(
-        self, normed_inputs: torch.Tensor, output_attentions: bool = False
+        self,
+        frame_projections: torch.Tensor,
+        normed_state: torch.Tensor,
+        state_weight: torch.Tensor,
+        output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`normed_inputs`: `(B, S, 2C)`, `[LN_in(x̃) ; LN_hid(h̃)]`. Returns `(B, S, C)` and the attention map."""
-        batch_size, seq_len = normed_inputs.shape[:2]
-        qkv = self.qkv(normed_inputs).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        """
+        `frame_projections`: `(B, S, 3C)` from `project_frames`; `normed_state`: `(B, S, C)`, `LN_hid(h̃)`;
+        `state_weight`: from `state_weight()`. Returns `(B, S, C)` and the attention map.
+        """
+        batch_size, seq_len = normed_state.shape[:2]
+        qkv = torch.addmm(
+            frame_projections.reshape(-1, 3 * self.hidden_size),
+            normed_state.reshape(-1, self.hidden_size),
+            state_weight,
+        )
+        qkv = qkv.view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
 
         if self.attention_type == "linear":
             attn_output, attn_weights = linear_attention_forward(self, query, key, value, output_attentions)
         else:
+            implementation = self.config._attn_implementation
+            if implementation == "sdpa" and query.device.type == "cpu" and query.dtype != torch.float32:
+                # PyTorch's CPU SDPA kernel is slower than matmul → softmax → matmul in bf16/fp16, most of all
+                # in the backward pass (BENCHMARKS.md, "## RViT"); the two compute the same.
+                implementation = "eager"
             attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-                self.config._attn_implementation, eager_attention_forward
+                implementation, eager_attention_forward
             )
             attn_output, attn_weights = attention_interface(
                 self,
@@ -250,9 +282,13 @@ class RViTMLP(nn.Module):
 
 class RViTLayer(GradientCheckpointingLayer):
     """
-    One recurrent layer for one frame. With P the position embeddings:
-    `x̃ = x + P`, `h̃ = h + P`, `A = Attention([LN_in(x̃) ; LN_hid(h̃)])`,
-    `x' = x̃ + A`, `x' = x' + MLP(LN_out(x'))`, `h' = h̃ + A`.
+    One recurrent layer over the frames of a chunk. With P the position embeddings, at frame t:
+    `x̃ = x_t + P`, `h̃ = h + P`, `A = Attention(W_x LN_in(x̃) + W_h LN_hid(h̃) + b)`,
+    `x'_t = x̃ + A + MLP(LN_out(x̃ + A))`, `h ← h̃ + A`.
+
+    Only `W_h LN_hid(h̃)`, the attention and its output projection depend on the state. Everything else is computed
+    for all the chunk's frames at once, outside the frame loop: `LN_in` and `W_x` before it, the residual, `LN_out` and the MLP
+    after it. Layer by layer is the same computation as frame by frame, reordered.
     """
 
     def __init__(self, config: RViTConfig):
@@ -268,19 +304,45 @@ class RViTLayer(GradientCheckpointingLayer):
         frame_tokens: torch.Tensor,
         state: torch.Tensor,
         position_embeddings: torch.Tensor,
+        frame_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """
-        `frame_tokens`, `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`.
-        Returns the new frame tokens `(B, S, C)`, the new state `(B, S, C)` and the attention map (or `None`).
+        `frame_tokens`: `(B, T, S, C)`; `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`; `frame_mask`:
+        `(B, T)` bool, frames where it is False leave the state untouched. Returns the new frame tokens
+        `(B, T, S, C)`, the state after the last frame `(B, S, C)` and the attention maps `(B, T, heads, S, S)`
+        (or `None`).
         """
         frame_tokens = frame_tokens + position_embeddings
-        state = state + position_embeddings
-        normed_inputs = torch.cat((self.frame_layernorm(frame_tokens), self.state_layernorm(state)), dim=-1)
-        attn_output, attn_weights = self.attention(normed_inputs, output_attentions)
-        frame_tokens = frame_tokens + attn_output
+        # Frame-major `(T, B, S, 3C)`, so that each frame's slice is contiguous. unbind, not indexing: each
+        # index's backward would zero-fill a full gradient.
+        per_frame_projections = self.attention.project_frames(
+            self.frame_layernorm(frame_tokens).transpose(0, 1)
+        ).unbind(0)
+        per_frame_valid = frame_mask.unbind(1) if frame_mask is not None else None
+        state_weight = self.attention.state_weight()
+        attn_outputs, attn_maps = [], []
+        for t, projections in enumerate(per_frame_projections):
+            state_tilde = state + position_embeddings
+            attn_output, attn_weights = self.attention(
+                projections, self.state_layernorm(state_tilde), state_weight, output_attentions
+            )
+            new_state = state_tilde + attn_output
+            state = (
+                new_state
+                if frame_mask is None
+                else torch.where(per_frame_valid[t][:, None, None], new_state, state)
+            )
+            attn_outputs.append(attn_output)
+            attn_maps.append(attn_weights)
+        frame_tokens = frame_tokens + torch.stack(attn_outputs, dim=1)
         frame_tokens = frame_tokens + self.mlp(self.layernorm_after(frame_tokens))
-        return frame_tokens, state + attn_output, attn_weights
+        return frame_tokens, state, torch.stack(attn_maps, dim=1) if output_attentions else None
+
+
+# On the CPU, chunks of 4-9 frames train fastest; whole 36-frame clips train ~15 % slower (their batched activations
+# no longer fit in the caches). BENCHMARKS.md, "## RViT", has the measurement.
+CPU_FRAMES_PER_CHUNK = 8
 
 
 class RViTEncoder(nn.Module):
@@ -313,47 +375,61 @@ class RViTEncoder(nn.Module):
         output_hidden_states: bool = False,
     ) -> tuple[RViTState, tuple | None, tuple | None]:
         """
-        Runs the recurrence over the frames of `frame_tokens` `(B, T, S, C)`, starting from `state`.
-        `frame_mask` `(B, T)`, bool: frames where it is False leave the state and the output untouched.
+        Runs the recurrence over the frames of `frame_tokens` `(B, T, S, C)`, starting from `state`: chunk by chunk
+        of `frames_per_chunk` frames, and within a chunk layer by layer. `frame_mask` `(B, T)`, bool: frames where
+        it is False leave the state and the output untouched.
         """
-        batch_size, num_frames, seq_len, _ = frame_tokens.shape
-        num_layers, num_heads = len(self.layer), self.config.num_attention_heads
+        chunk_size = self.frames_per_chunk(frame_tokens)
         hidden = list(state.hidden.unbind(0))
         last_frame_output = state.last_frame_output
-        # Per-frame outputs only on request, written into buffers allocated once per call.
-        layer_outputs = (
-            frame_tokens.new_empty((num_layers, *frame_tokens.shape)) if output_hidden_states else None
-        )
-        attention_maps = None
-        if output_attentions:
-            attention_maps = frame_tokens.new_empty(
-                (num_layers, batch_size, num_frames, num_heads, seq_len, seq_len)
-            )
-
-        # unbind, not frame_tokens[:, t]: each index's backward would zero-fill a full (B, T, S, C) gradient.
-        per_frame_tokens = frame_tokens.unbind(1)
-        for t in range(num_frames):
-            tokens = per_frame_tokens[t]
-            valid = frame_mask[:, t, None, None] if frame_mask is not None else None
+        layer_outputs = [[] for _ in range(len(self.layer))] if output_hidden_states else None
+        attention_maps = [[] for _ in range(len(self.layer))] if output_attentions else None
+        chunk_masks = frame_mask.split(chunk_size, dim=1) if frame_mask is not None else None
+        for chunk_index, tokens in enumerate(frame_tokens.split(chunk_size, dim=1)):
+            chunk_mask = chunk_masks[chunk_index] if chunk_masks is not None else None
             for index, layer in enumerate(self.layer):
-                tokens, new_hidden, attn_weights = layer(
-                    tokens, hidden[index], position_embeddings, output_attentions
+                tokens, hidden[index], attn_maps = layer(
+                    tokens, hidden[index], position_embeddings, chunk_mask, output_attentions
                 )
-                hidden[index] = new_hidden if valid is None else torch.where(valid, new_hidden, hidden[index])
                 if output_hidden_states:
-                    layer_outputs[index, :, t] = tokens
+                    layer_outputs[index].append(tokens)
                 if output_attentions:
-                    attention_maps[index, :, t] = attn_weights
-            last_frame_output = tokens if valid is None else torch.where(valid, tokens, last_frame_output)
+                    attention_maps[index].append(attn_maps)
+            last_frame_output = _last_valid_frame(tokens, chunk_mask, last_frame_output)
 
         if frame_mask is None:
-            num_frames_seen = state.num_frames_seen + num_frames
+            num_frames_seen = state.num_frames_seen + frame_tokens.shape[1]
         else:
             num_frames_seen = state.num_frames_seen + frame_mask.sum(dim=1)
         new_state = RViTState(torch.stack(hidden), last_frame_output, num_frames_seen)
-        all_hidden_states = (frame_tokens, *layer_outputs.unbind(0)) if output_hidden_states else None
-        all_attentions = tuple(attention_maps.unbind(0)) if output_attentions else None
+        all_hidden_states = (
+            (frame_tokens, *(torch.cat(outputs, dim=1) for outputs in layer_outputs))
+            if output_hidden_states
+            else None
+        )
+        all_attentions = (
+            tuple(torch.cat(maps, dim=1) for maps in attention_maps) if output_attentions else None
+        )
         return new_state, all_hidden_states, all_attentions
+
+    def frames_per_chunk(self, frame_tokens: torch.Tensor) -> int:
+        """`config.frames_per_chunk`, or by device when it is None: 8 on the CPU, the whole call elsewhere."""
+        if self.config.frames_per_chunk is not None:
+            return self.config.frames_per_chunk
+        return CPU_FRAMES_PER_CHUNK if frame_tokens.device.type == "cpu" else max(1, frame_tokens.shape[1])
+
+
+def _last_valid_frame(
+    tokens: torch.Tensor, frame_mask: torch.Tensor | None, previous: torch.Tensor
+) -> torch.Tensor:
+    """The tokens `(B, S, C)` of each clip's last valid frame in `tokens` `(B, T, S, C)`; `previous` for a clip
+    without one."""
+    if frame_mask is None:
+        return tokens[:, -1]
+    positions = torch.arange(1, frame_mask.shape[1] + 1, device=frame_mask.device)
+    last = (frame_mask * positions).argmax(dim=1)
+    selected = tokens[torch.arange(tokens.shape[0], device=last.device), last]
+    return torch.where(frame_mask.any(dim=1)[:, None, None], selected, previous)
 
 
 def _resize_position_embeddings(position_embeddings: torch.Tensor, num_patches: int) -> torch.Tensor:

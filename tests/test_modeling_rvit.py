@@ -289,6 +289,39 @@ def test_padded_batch_matches_each_clip_alone(attention_type):
     assert batched.state.num_frames_seen.tolist() == [3, 6]
 
 
+@pytest.mark.parametrize("attention_type", ["softmax", "linear"])
+def test_frames_per_chunk_changes_nothing_but_the_schedule(attention_type):
+    """Chunks of 1, 3 and all frames: the same logits, hidden states, attention maps and gradients, with a padding
+    mask whose boundaries fall inside and between chunks (one clip fully masked after frame 2)."""
+    clip = random_clip(3, 7)
+    frame_mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0]])
+    labels = torch.tensor([0, 3, 4])
+    results = {}
+    for chunk in (1, 3, 7, None):
+        model = RViTForVideoClassification._from_config(
+            tiny_config(attention_type=attention_type, frames_per_chunk=chunk), attn_implementation="eager"
+        )
+        model.load_state_dict(tiny_model(seed=5).state_dict())
+        outputs = model(
+            clip, frame_mask=frame_mask, labels=labels, output_hidden_states=True, output_attentions=True
+        )
+        outputs.loss.backward()
+        gradients = {name: parameter.grad for name, parameter in model.named_parameters()}
+        results[chunk] = (outputs, gradients)
+    expected, expected_gradients = results[1]
+    for chunk, (outputs, gradients) in results.items():
+        assert_close_relative(outputs.logits, expected.logits, 1e-5)
+        for actual, wanted in zip(outputs.hidden_states, expected.hidden_states, strict=True):
+            assert actual.shape == (3, 7, 5, 32)
+            torch.testing.assert_close(actual, wanted, rtol=1e-5, atol=1e-5)
+        for actual, wanted in zip(outputs.attentions, expected.attentions, strict=True):
+            torch.testing.assert_close(actual, wanted, rtol=1e-5, atol=1e-5)
+        for name, gradient in gradients.items():
+            torch.testing.assert_close(
+                gradient, expected_gradients[name], rtol=1e-4, atol=1e-6, msg=f"{chunk}: {name}"
+            )
+
+
 def test_any_clip_length_gives_one_prediction_per_clip():
     model = tiny_model()
     with torch.no_grad():
@@ -353,8 +386,10 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     model.activation_checkpointing_enable()
     mlp_calls.clear()
     checkpointed = gradients()
-    # The backward pass recomputes every checkpointed layer call: one more MLP call per frame.
-    assert len(mlp_calls) == 2 * calls_without_checkpointing == 2 * clip.shape[1]
+    # The backward pass recomputes every checkpointed layer call (one per layer, all frames at once): one more
+    # MLP call.
+    assert calls_without_checkpointing == 1
+    assert len(mlp_calls) == 2 * calls_without_checkpointing
     for name, gradient in plain.items():
         assert gradient.abs().sum() > 0, f"{name} got no gradient"
         torch.testing.assert_close(checkpointed[name], gradient, rtol=1e-5, atol=1e-7, msg=name)
@@ -443,6 +478,8 @@ def test_invalid_config_is_refused():
         tiny_config(num_attention_heads=5)
     with pytest.raises(Exception, match="choose one of"):
         tiny_config(attention_type="performer")
+    with pytest.raises(Exception, match="frames_per_chunk=0"):
+        tiny_config(frames_per_chunk=0)
 
 
 def tiny_vit(tmp_path):
