@@ -287,8 +287,8 @@ class RViTLayer(GradientCheckpointingLayer):
     `x'_t = x̃ + A + MLP(LN_out(x̃ + A))`, `h ← h̃ + A`.
 
     Only `W_h LN_hid(h̃)`, the attention and its output projection depend on the state. Everything else is computed
-    for all the chunk's frames at once, outside the frame loop: `LN_in` and `W_x` before it, the residual, `LN_out` and the MLP
-    after it. Layer by layer is the same computation as frame by frame, reordered.
+    for all the chunk's frames at once, outside the frame loop: `LN_in` and `W_x` before it, the residual, `LN_out`
+    and the MLP after it. Layer by layer is the same computation as frame by frame, reordered.
     """
 
     def __init__(self, config: RViTConfig):
