@@ -1,12 +1,13 @@
 """Measurements behind `scripts/bench_rvit.py`: RViT's speed and memory on the CPU.
 
-Three parts:
+Four parts:
 - `compare_with_unfused`: `RViTForVideoClassification` against `benchmarks.rvit_unfused.UnfusedRViT` (the
   reference equations written out directly) on the same weights, after checking both give the same logits;
   training-step and inference clips/s, float32 and bfloat16 autocast, runs interleaved (A B A B ...) so that
   the load of a shared machine hits both alike.
 - `scaling_child`: clips/s and peak memory against clip length for RViT and transformers' VideoMAE,
   TimeSformer and ViViT sized to RViT's parameter count (one child process per model).
+- `compare_frames_per_chunk`: RViT's training step against `config.frames_per_chunk`.
 - `stateful_child`: peak memory of one-frame-at-a-time inference against clip length (and, for contrast, of
   the whole clip in one call).
 
@@ -246,6 +247,50 @@ def compare_with_unfused(
                 )
     roofs = {precision: matmul_roof_gflops(precision) for precision in precisions}
     return {"logits_relative_difference": difference, "rows": rows, "matmul_roof_gflops": roofs}
+
+
+def compare_frames_per_chunk(
+    num_frames: int = 36,
+    chunk_sizes: tuple[int, ...] = (1, 4, 8, 18, 36),
+    repeats: int = 3,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    batch_size: int = BATCH_SIZE,
+) -> list[dict]:
+    """
+    Training steps of RViT with `config.frames_per_chunk` set to each of `chunk_sizes` (1: frame by frame; the
+    clip length: every layer over the whole clip at once), and of the unfused equations, interleaved, on
+    (batch, frames, 3, 112, 112). Rows `{precision, model, frames_per_chunk, cpu_s, wall_s, ...}`; the unfused
+    row has `frames_per_chunk` None.
+    """
+    model, unfused = build_paper_pair()
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    modules = {"unfused": (unfused, unfused, None)}
+    for chunk in chunk_sizes:
+        chunked = copy.deepcopy(model)
+        chunked.config.frames_per_chunk = chunk
+        modules[f"rvit, {chunk} frames per chunk"] = (chunked, functools.partial(_logits_of, chunked), chunk)
+    rows = []
+    for precision in precisions:
+        steps = {}
+        for name, (module, forward, _) in modules.items():
+            module.train()
+            steps[name] = make_training_step(module, forward, pixel_values, labels, precision)
+        for name, seconds in interleaved_seconds(steps, repeats).items():
+            rows.append(
+                dict(
+                    precision=precision,
+                    model=name,
+                    frames_per_chunk=modules[name][2],
+                    **timing_fields(seconds, batch_size),
+                )
+            )
+    return rows
+
+
+def _logits_of(model, pixel_values: torch.Tensor) -> torch.Tensor:
+    return model(pixel_values).logits
 
 
 def profile_training_step(

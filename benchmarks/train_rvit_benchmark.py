@@ -32,14 +32,23 @@ MODEL = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="outputs/train_bench")
-    parser.add_argument("--archive", default=None, help="Existing sample archive (default: generate OUT/archive).")
+    parser.add_argument(
+        "--archive", default=None, help="Existing sample archive (default: generate OUT/archive)."
+    )
     parser.add_argument("--num_samples", type=int, default=400)
-    parser.add_argument("--width", type=int, default=180, help="Source video width (the processed tier is 224 px).")
+    parser.add_argument(
+        "--width", type=int, default=180, help="Source video width (the processed tier is 224 px)."
+    )
     parser.add_argument("--height", type=int, default=320)
-    parser.add_argument("--split_fractions", default="0.6,0.1,0.3",
-                        help="A larger test share than the default 70/15/15 gives the rare Vascular label test clips.")
+    parser.add_argument(
+        "--split_fractions",
+        default="0.6,0.1,0.3",
+        help="A larger test share than the default 70/15/15 gives the rare Vascular label test clips.",
+    )
     parser.add_argument("--epochs", type=float, default=120)
     parser.add_argument("--num_frames", type=int, default=MODEL["num_frames"])
     parser.add_argument("--image_size", type=int, default=MODEL["image_size"])
@@ -47,7 +56,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=5e-4)
     parser.add_argument("--modes", nargs="+", default=["clip", "single"])
-    parser.add_argument("--class_weighting", default="inverse_sqrt", choices=["none", "inverse_sqrt", "inverse"])
+    parser.add_argument(
+        "--class_weighting", default="inverse_sqrt", choices=["none", "inverse_sqrt", "inverse"]
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_resamples", type=int, default=1000)
     return parser.parse_args(argv)
@@ -64,50 +75,102 @@ def main(argv=None) -> dict:
     from hf_loader.constants import LABEL2ID
     from hf_loader.sample_archive import make_sample_archive
 
-    model_spec = {"num_frames": args.num_frames, "image_size": args.image_size,
-                  "config_overrides": args.config_overrides}
+    model_spec = {
+        "num_frames": args.num_frames,
+        "image_size": args.image_size,
+        "config_overrides": args.config_overrides,
+    }
     out = Path(args.out)
     archive = Path(args.archive) if args.archive else out / "archive"
     if not (archive / "manifest.json").is_file():
         started = time.perf_counter()
-        make_sample_archive(archive, seed=args.seed, scale="bench", num_samples=args.num_samples,
-                            width=args.width, height=args.height)
-        print(f"sample archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True)
-    data_args_common = {"data_dir": str(archive), "cache_dir": str(out / "cache"), "split_fractions": args.split_fractions,
-                            "eval_split": "validation"}
+        make_sample_archive(
+            archive,
+            seed=args.seed,
+            scale="bench",
+            num_samples=args.num_samples,
+            width=args.width,
+            height=args.height,
+        )
+        print(
+            f"sample archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True
+        )
+    data_args_common = {
+        "data_dir": str(archive),
+        "cache_dir": str(out / "cache"),
+        "split_fractions": args.split_fractions,
+        "eval_split": "validation",
+    }
     dataset = load_dataset_of(DataArguments(**data_args_common))
     # Frames resized once to the model's size (a cache: the processor's resize is then a no-op).
-    dataset = type(dataset)({split: resize_frames(rows, model_spec["image_size"]) for split, rows in dataset.items()})
+    dataset = type(dataset)(
+        {split: resize_frames(rows, model_spec["image_size"]) for split, rows in dataset.items()}
+    )
     test_labels = dataset["test"]["primary_label"]
     vascular = LABEL2ID["Vascular"]
-    summary: dict = {"splits": {split: len(rows) for split, rows in dataset.items()},
-                     "test_vascular": int(sum(label == vascular for label in test_labels)),
-                     "model": model_spec, "epochs": args.epochs, "class_weighting": args.class_weighting, "cpu_threads": torch.get_num_threads(), "runs": {}}
+    summary: dict = {
+        "splits": {split: len(rows) for split, rows in dataset.items()},
+        "test_vascular": int(sum(label == vascular for label in test_labels)),
+        "model": model_spec,
+        "epochs": args.epochs,
+        "class_weighting": args.class_weighting,
+        "cpu_threads": torch.get_num_threads(),
+        "runs": {},
+    }
     print(json.dumps(summary, indent=2), flush=True)
     for mode in args.modes:
         run_dir = out / mode
         training_args = TrainingArguments(
-            output_dir=str(run_dir), num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=32, learning_rate=args.learning_rate, weight_decay=0.0,
-            lr_scheduler_type="cosine", warmup_steps=50, eval_strategy="no", save_strategy="no", max_grad_norm=1.0,
-            logging_steps=100, report_to="none", use_cpu=True, seed=args.seed, remove_unused_columns=False,
+            output_dir=str(run_dir),
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=args.batch_size,
+            per_device_eval_batch_size=32,
+            learning_rate=args.learning_rate,
+            weight_decay=0.0,
+            lr_scheduler_type="cosine",
+            warmup_steps=50,
+            eval_strategy="no",
+            save_strategy="no",
+            max_grad_norm=1.0,
+            logging_steps=100,
+            report_to="none",
+            use_cpu=True,
+            seed=args.seed,
+            remove_unused_columns=False,
             disable_tqdm=True,
         )
         started = time.perf_counter()
         cpu_started = time.process_time()
-        result = run_training(ModelArguments(**model_spec, class_weighting=args.class_weighting),
-                              DataArguments(**data_args_common, frame_mode=mode), training_args, dataset=dataset)
+        result = run_training(
+            ModelArguments(**model_spec, class_weighting=args.class_weighting),
+            DataArguments(**data_args_common, frame_mode=mode),
+            training_args,
+            dataset=dataset,
+        )
         train_seconds, train_cpu = time.perf_counter() - started, time.process_time() - cpu_started
         model = result.trainer.model
-        results = evaluate_model(model, result.processor, {"test": dataset["test"]}, run_dir / "eval",
-                                 frame_mode=mode, num_resamples=args.num_resamples, seed=args.seed)
-        run = {"parameters": num_parameters(model), "train_wall_s": round(train_seconds, 1),
-               "train_cpu_s": round(train_cpu, 1), "train_loss": result.metrics.get("train_loss")}
+        results = evaluate_model(
+            model,
+            result.processor,
+            {"test": dataset["test"]},
+            run_dir / "eval",
+            frame_mode=mode,
+            num_resamples=args.num_resamples,
+            seed=args.seed,
+        )
+        run = {
+            "parameters": num_parameters(model),
+            "train_wall_s": round(train_seconds, 1),
+            "train_cpu_s": round(train_cpu, 1),
+            "train_loss": result.metrics.get("train_loss"),
+        }
         for setting, values in results.items():
             run[setting] = {
                 "n": values["n"],
-                **{metric: values["ci"].get(metric, values[metric])
-                   for metric in ("top1_accuracy", "top3_accuracy", "macro_f1")},
+                **{
+                    metric: values["ci"].get(metric, values[metric])
+                    for metric in ("top1_accuracy", "top3_accuracy", "macro_f1")
+                },
                 "recall_Vascular": values["per_class_recall"][vascular],
                 "recall_Cyst": values["per_class_recall"][LABEL2ID["Cyst"]],
                 "vascular_predicted_as": _row_of(values["confusion_matrix"], vascular, model.config.id2label),

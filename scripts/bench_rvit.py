@@ -11,6 +11,8 @@ Parts:
 - unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights
             (logits checked to agree within 1e-4 first): training step (forward + backward + AdamW) and
             inference, float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
+- chunks:   RViT's training step with `frames_per_chunk` 1, 4, 8, 18, 36 (frames that go through a layer
+            together), fp32 and bf16, against the unfused step; 36 frames, runs interleaved.
 - profile:  torch.profiler of one training step of each, top operators by self CPU time.
 - scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT (patch 8,
             the paper's, and patch 16) and VideoMAE / TimeSformer / ViViT (width 192, patch 16, depth
@@ -42,7 +44,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from benchmarks import rvit_benchmarks as bench  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
-PARTS = ("unfused", "profile", "scaling", "stateful")
+PARTS = ("unfused", "chunks", "profile", "scaling", "stateful")
 SECTION_TITLE = "## RViT"
 
 
@@ -106,6 +108,12 @@ def run_parts(args) -> dict:
         )
         results["unfused"]["num_frames"] = args.unfused_frames
         print(format_unfused(results["unfused"]), flush=True)
+    if "chunks" in args.parts:
+        print(f"frames per chunk ({args.unfused_frames} frames, batch 2) ...", flush=True)
+        results["chunks"] = bench.compare_frames_per_chunk(
+            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+        )
+        print(format_chunks(results["chunks"]), flush=True)
     if "profile" in args.parts:
         print("profiling one training step of each ...", flush=True)
         results["profile"] = {
@@ -213,6 +221,26 @@ def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
     return sentences
 
 
+def format_chunks(rows: list) -> str:
+    """One line per `frames_per_chunk`: training-step CPU seconds and speed-up over the unfused fp32 step."""
+    by_model: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], {})[row["precision"]] = row
+    base = by_model.get("unfused", {}).get("fp32")
+    precisions = sorted({row["precision"] for row in rows}, key=("fp32", "bf16").index)
+    header = ["model"]
+    for precision in precisions:
+        header += [f"{precision} s/step (CPU)", f"{precision}: vs unfused fp32"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for model, cells_by_precision in by_model.items():
+        cells = [model]
+        for precision in precisions:
+            row = cells_by_precision.get(precision)
+            cells += [f"{row['cpu_s']:.3f}", f"{base['cpu_s'] / row['cpu_s']:.2f}x" if base else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def format_profile(result: dict, num_frames: int) -> str:
     lines = [
         "torch.profiler's per-operator times are wall clock: on a loaded machine compare shares within a "
@@ -307,6 +335,19 @@ def markdown_section(results: dict, command: str) -> str:
             format_unfused(results["unfused"]),
             "",
         ]
+    if "chunks" in results:
+        parts += [
+            "### Frames per chunk",
+            "",
+            "Within a chunk of frames, each layer runs what does not depend on the recurrent state (LayerNorms, "
+            "the frame half of the query/key/value projection, the MLP) as one matmul over the chunk's frames, "
+            "and only the state's projection and the attention frame by frame. `frames_per_chunk=None`, the "
+            "default, takes 8 on the CPU and the whole clip on other devices. Training step (forward, backward, "
+            "AdamW), 36 frames, batch 2.",
+            "",
+            format_chunks(results["chunks"]),
+            "",
+        ]
     if "profile" in results:
         parts += [
             "### Where a training step's time goes",
@@ -360,7 +401,7 @@ def main(argv=None) -> None:
         previous = json.loads(args.previous_json.read_text())
         kept = [
             key
-            for key in ("unfused", "profile", "profile_frames", "scaling", "stateful")
+            for key in ("unfused", "chunks", "profile", "profile_frames", "scaling", "stateful")
             if key not in results
         ]
         kept = [key for key in kept if key in previous]

@@ -79,3 +79,17 @@ def test_write_section_replaces_only_the_rvit_section(tmp_path):
     assert text.index("keep me") < text.index("new numbers") < text.index("## Other") < text.index("keep too")
     write_section(tmp_path / "NEW.md", "## RViT", "## RViT\n\nfirst\n")
     assert (tmp_path / "NEW.md").read_text() == "# Benchmarks\n\n## RViT\n\nfirst\n"
+
+
+def test_frames_per_chunk_comparison_times_each_chunk_size_and_the_unfused_step():
+    rows = bench.compare_frames_per_chunk(num_frames=2, chunk_sizes=(1, 2), repeats=1, precisions=("fp32",))
+    assert [(row["model"], row["frames_per_chunk"]) for row in rows] == [
+        ("unfused", None),
+        ("rvit, 1 frames per chunk", 1),
+        ("rvit, 2 frames per chunk", 2),
+    ]
+    assert all(row["cpu_s"] > 0 and row["precision"] == "fp32" for row in rows)
+    table = load_bench_script().format_chunks(rows).splitlines()
+    assert table[0] == "| model | fp32 s/step (CPU) | fp32: vs unfused fp32 |"
+    assert table[2].startswith("| unfused | ") and table[2].endswith(" | 1.00x |")
+    assert len(table) == 5
