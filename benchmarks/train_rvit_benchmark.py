@@ -59,6 +59,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--class_weighting", default="inverse_sqrt", choices=["none", "inverse_sqrt", "inverse"]
     )
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: with more threads than free cores, the small "
+                             "per-frame ops of a tiny model wait on each other, 10x slower on a shared machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_resamples", type=int, default=1000)
     return parser.parse_args(argv)
@@ -75,6 +78,7 @@ def main(argv=None) -> dict:
     from hf_loader.constants import LABEL2ID
     from hf_loader.sample_archive import make_sample_archive
 
+    torch.set_num_threads(args.threads)
     model_spec = {
         "num_frames": args.num_frames,
         "image_size": args.image_size,
