@@ -50,8 +50,9 @@ def test_paper_top3_loss_ignores_samples_outside_top3_when_one_is_inside():
     loss.backward()
     assert torch.all(logits.grad[1] == 0)  # the upstream quirk: no gradient for the miss
     none_inside = paper_top3_loss(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([3]))
-    assert none_inside.item() == pytest.approx(F.cross_entropy(torch.tensor([[4.0, 3.0, 2.0, 1.0]]),
-                                                               torch.tensor([3])).item())
+    assert none_inside.item() == pytest.approx(
+        F.cross_entropy(torch.tensor([[4.0, 3.0, 2.0, 1.0]]), torch.tensor([3])).item()
+    )
 
 
 def test_loss_dispatch_label_smoothing_and_multi_label():
@@ -85,8 +86,12 @@ TINY_MODEL = {
     "config_overrides": "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64",
 }
 TINY_FLAGS = [
-    "--num_frames", "4", "--image_size", "32",
-    "--config_overrides", TINY_MODEL["config_overrides"],
+    "--num_frames",
+    "4",
+    "--image_size",
+    "32",
+    "--config_overrides",
+    TINY_MODEL["config_overrides"],
 ]
 
 
@@ -109,14 +114,29 @@ def tiny_run(output_dir, sample_archive, data_cache, **training_kwargs):
 
     from ahu_train.train import DataArguments, ModelArguments, run_training
 
-    model_kwargs = {key: training_kwargs.pop(key) for key in ("loss_type", "class_weighting", "step_lr_epochs")
-                    if key in training_kwargs}
-    data_kwargs = {key: training_kwargs.pop(key) for key in ("frame_mode", "multi_label", "streaming", "augment")
-                   if key in training_kwargs}
+    model_kwargs = {
+        key: training_kwargs.pop(key)
+        for key in ("loss_type", "class_weighting", "step_lr_epochs")
+        if key in training_kwargs
+    }
+    data_kwargs = {
+        key: training_kwargs.pop(key)
+        for key in ("frame_mode", "multi_label", "streaming", "augment")
+        if key in training_kwargs
+    }
     callbacks = training_kwargs.pop("callbacks", None)
-    defaults = {"per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "learning_rate": 1e-3, "use_cpu": True,
-                    "report_to": "none", "seed": 0, "logging_steps": 1, "save_strategy": "no", "disable_tqdm": True,
-                    "dataloader_num_workers": 0}
+    defaults = {
+        "per_device_train_batch_size": 4,
+        "per_device_eval_batch_size": 8,
+        "learning_rate": 1e-3,
+        "use_cpu": True,
+        "report_to": "none",
+        "seed": 0,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+    }
     args = TrainingArguments(output_dir=str(output_dir), **{**defaults, **training_kwargs})
     model_args = ModelArguments(**TINY_MODEL, **model_kwargs)
     data_args = DataArguments(data_dir=str(sample_archive), cache_dir=data_cache, **data_kwargs)
@@ -136,7 +156,9 @@ def test_collator_makes_normalized_clips_with_frame_mask(ahu_dataset):
     assert batch["labels"].tolist() == [row["primary_label"] for row in rows]
     training = VideoClipCollator(processor, training=True, seed=0)
     augmented = training(rows)["pixel_values"]
-    assert augmented.shape == batch["pixel_values"].shape and not torch.equal(augmented, batch["pixel_values"])
+    assert augmented.shape == batch["pixel_values"].shape and not torch.equal(
+        augmented, batch["pixel_values"]
+    )
     # Training randomness is a function of (seed, epoch, sample_id): reproducible, and new every epoch.
     assert torch.equal(training(rows)["pixel_values"], augmented)
     training.epoch = 1
@@ -184,10 +206,23 @@ def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
     result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=4)
-    assert {"eval_top1_accuracy", "eval_top3_accuracy", "eval_top5_accuracy", "eval_macro_f1",
-            "test_top3_accuracy", "train_loss"} <= set(result.metrics)
-    for name in ("model.safetensors", "config.json", "video_preprocessor_config.json", "modeling_rvit.py",
-                 "video_processing_rvit.py", "all_results.json", "ahu_run.json"):
+    assert {
+        "eval_top1_accuracy",
+        "eval_top3_accuracy",
+        "eval_top5_accuracy",
+        "eval_macro_f1",
+        "test_top3_accuracy",
+        "train_loss",
+    } <= set(result.metrics)
+    for name in (
+        "model.safetensors",
+        "config.json",
+        "video_preprocessor_config.json",
+        "modeling_rvit.py",
+        "video_processing_rvit.py",
+        "all_results.json",
+        "ahu_run.json",
+    ):
         assert (tmp_path / "run" / name).is_file(), name
     model = AutoModelForVideoClassification.from_pretrained(tmp_path / "run").eval()
     processor = AutoVideoProcessor.from_pretrained(tmp_path / "run")
@@ -198,16 +233,24 @@ def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample
 
 
 def test_loss_decreases_when_training_longer(tmp_path, sample_archive, data_cache):
-    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=12, learning_rate=3e-3,
-                      augment=False)
+    result = tiny_run(
+        tmp_path / "run", sample_archive, data_cache, max_steps=12, learning_rate=3e-3, augment=False
+    )
     losses = [entry["loss"] for entry in result.trainer.state.log_history if "loss" in entry]
     assert len(losses) == 12
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 
 
 def test_paper_rank_weighted_loss_class_weights_and_step_lr(tmp_path, sample_archive, data_cache):
-    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=4, loss_type="rank_weighted",
-                      class_weighting="inverse_sqrt", step_lr_epochs=0.25)
+    result = tiny_run(
+        tmp_path / "run",
+        sample_archive,
+        data_cache,
+        max_steps=4,
+        loss_type="rank_weighted",
+        class_weighting="inverse_sqrt",
+        step_lr_epochs=0.25,
+    )
     trainer = result.trainer
     assert trainer.loss_type == "rank_weighted"
     assert trainer.class_weights is not None and trainer.class_weights.shape == (13,)
@@ -215,7 +258,9 @@ def test_paper_rank_weighted_loss_class_weights_and_step_lr(tmp_path, sample_arc
     assert isinstance(scheduler, torch.optim.lr_scheduler.StepLR)
     # 20 training rows, batch 4 -> 5 steps per epoch; a quarter epoch rounds to 1 step.
     assert scheduler.step_size == 1
-    learning_rates = [entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry]
+    learning_rates = [
+        entry["learning_rate"] for entry in trainer.state.log_history if "learning_rate" in entry
+    ]
     assert learning_rates[1] == pytest.approx(learning_rates[0] * 0.8)
 
 
@@ -252,15 +297,24 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tmp_path, sample_archive, da
 
     common = {"max_steps": 6, "save_strategy": "steps", "save_steps": 3, "learning_rate": 3e-3}
     full = tiny_run(tmp_path / "full", sample_archive, data_cache, **common)
-    interrupted = tiny_run(tmp_path / "resumed", sample_archive, data_cache, callbacks=[StopAfter(3)], **common)
+    interrupted = tiny_run(
+        tmp_path / "resumed", sample_archive, data_cache, callbacks=[StopAfter(3)], **common
+    )
     assert interrupted.trainer.state.global_step == 3
     assert (tmp_path / "resumed" / "checkpoint-3").is_dir()
-    resumed = tiny_run(tmp_path / "resumed", sample_archive, data_cache,
-                       resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-3"), **common)
+    resumed = tiny_run(
+        tmp_path / "resumed",
+        sample_archive,
+        data_cache,
+        resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-3"),
+        **common,
+    )
     assert resumed.trainer.state.global_step == 6
     full_weights, resumed_weights = _weights(full.trainer.model), _weights(resumed.trainer.model)
-    assert any(not torch.equal(resumed_weights[name], tensor)
-               for name, tensor in _weights(interrupted.trainer.model).items())  # steps 4-6 did change it
+    assert any(
+        not torch.equal(resumed_weights[name], tensor)
+        for name, tensor in _weights(interrupted.trainer.model).items()
+    )  # steps 4-6 did change it
     for name in full_weights:
         torch.testing.assert_close(resumed_weights[name], full_weights[name], rtol=0, atol=1e-6, msg=name)
     for key in ("eval_loss", "eval_top1_accuracy", "eval_top3_accuracy", "test_loss"):
@@ -307,9 +361,22 @@ def test_compute_metrics_uses_the_evaluate_module():
 
 
 def _train_script(output_dir, sample_archive, data_cache, *extra) -> list[str]:
-    return [str(REPO_ROOT / "scripts" / "train_rvit.py"), "--data_dir", str(sample_archive), "--cache_dir",
-            data_cache, "--output_dir", str(output_dir), *TINY_FLAGS, "--use_cpu", "--disable_tqdm", "true",
-            "--logging_steps", "1", *extra]
+    return [
+        str(REPO_ROOT / "scripts" / "train_rvit.py"),
+        "--data_dir",
+        str(sample_archive),
+        "--cache_dir",
+        data_cache,
+        "--output_dir",
+        str(output_dir),
+        *TINY_FLAGS,
+        "--use_cpu",
+        "--disable_tqdm",
+        "true",
+        "--logging_steps",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.mark.slow  # two fresh Python processes import torch, transformers and datasets (~40 s on a loaded machine)
@@ -319,10 +386,28 @@ def test_two_process_ddp_run_with_torchrun(tmp_path, sample_archive, data_cache,
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(port),
-               *_train_script(tmp_path / "ddp", sample_archive, data_cache, "--max_steps", "2",
-                              "--per_device_train_batch_size", "2", "--ddp_backend", "gloo")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(port),
+        *_train_script(
+            tmp_path / "ddp",
+            sample_archive,
+            data_cache,
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "2",
+            "--ddp_backend",
+            "gloo",
+        ),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     completed = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=400)
     assert completed.returncode == 0, completed.stderr[-4000:]
@@ -375,18 +460,43 @@ def test_push_to_hub_then_pull_with_remote_code_gives_the_trained_model(tmp_path
     with running_hub(tmp_path / "hub") as endpoint:
         env = hub_env(endpoint, tmp_path / "hf_home_push")
         push = subprocess.run(
-            [sys.executable, *_train_script(tmp_path / "run", sample_archive, data_cache, "--max_steps", "2",
-                                            "--push_to_hub", "--hub_model_id", repo_id)],
-            check=False, env=env, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                *_train_script(
+                    tmp_path / "run",
+                    sample_archive,
+                    data_cache,
+                    "--max_steps",
+                    "2",
+                    "--push_to_hub",
+                    "--hub_model_id",
+                    repo_id,
+                ),
+            ],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert push.returncode == 0, push.stderr[-4000:]
         assert f"pushed to {repo_id}" in push.stdout
         workdir = tmp_path / "child"
         workdir.mkdir()
-        child_env = {**hub_env(endpoint, tmp_path / "hf_home_pull"), "HF_MODULES_CACHE": str(workdir / "modules")}
+        child_env = {
+            **hub_env(endpoint, tmp_path / "hf_home_pull"),
+            "HF_MODULES_CACHE": str(workdir / "modules"),
+        }
         child_env.pop("PYTHONPATH", None)
-        pull = subprocess.run([sys.executable, "-I", "-c", PULL_CHILD, str(REPO_ROOT), repo_id], check=False, cwd=workdir,
-                              env=child_env, capture_output=True, text=True, timeout=300)
+        pull = subprocess.run(
+            [sys.executable, "-I", "-c", PULL_CHILD, str(REPO_ROOT), repo_id],
+            check=False,
+            cwd=workdir,
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert pull.returncode == 0, pull.stderr[-4000:]
     pulled = json.loads(pull.stdout.strip().splitlines()[-1])
     assert pulled["model_module"].startswith("transformers_modules.")
@@ -418,3 +528,43 @@ def test_resize_frames_caches_frames_at_model_size(ahu_dataset):
         assert len(resized["frames"]) == len(original["frames"])
         assert {frame.size for frame in resized["frames"]} == {(32, 32)}
         assert resized["primary_label"] == original["primary_label"]
+
+
+def test_training_benchmark_trains_both_modes_and_summarizes(sample_archive, tmp_path):
+    """benchmarks/train_rvit_benchmark.py end to end at toy size: clip and single-frame runs, test metrics."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_bench", REPO_ROOT / "benchmarks" / "train_rvit_benchmark.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = bench.main(
+        [
+            "--out",
+            str(tmp_path),
+            "--archive",
+            str(sample_archive),
+            "--epochs",
+            "1",
+            "--image_size",
+            "16",
+            "--threads",
+            str(torch.get_num_threads()),  # leave the test process's setting as it is
+            "--num_resamples",
+            "5",
+            "--batch_size",
+            "8",
+        ]
+    )
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["splits"] == summary["splits"] and set(written["runs"]) == set(summary["runs"])
+    assert sum(summary["splits"].values()) == len(
+        json.loads((sample_archive / "manifest.json").read_text())["samples"]
+    )
+    assert set(summary["runs"]) == {"clip", "single"}
+    for run in summary["runs"].values():
+        low, high = run["test/clip"]["top1_accuracy"][1:]
+        assert 0.0 <= low <= high <= 1.0
+        assert run["test/clip"]["n"] == summary["splits"]["test"]
+        assert (tmp_path / "clip" / "eval").is_dir()
