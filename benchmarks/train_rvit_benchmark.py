@@ -41,7 +41,7 @@ def parse_args(argv=None):
         "--archive", default=None, help="Existing sample archive (default: generate OUT/archive)."
     )
     parser.add_argument(
-        "--num_samples", type=int, default=1200, help="Archive size (1200: about 35 Vascular samples)."
+        "--num_samples", type=int, default=2400, help="Archive size (2400: about 70 Vascular samples)."
     )
     parser.add_argument(
         "--width", type=int, default=180, help="Source video width (the processed tier is 224 px)."
@@ -52,7 +52,7 @@ def parse_args(argv=None):
         default="0.6,0.1,0.3",
         help="A larger test share than the default 70/15/15 gives the rare Vascular label test clips.",
     )
-    parser.add_argument("--epochs", type=float, default=150)
+    parser.add_argument("--epochs", type=float, default=100)
     parser.add_argument("--num_frames", type=int, default=MODEL["num_frames"])
     parser.add_argument("--image_size", type=int, default=MODEL["image_size"])
     parser.add_argument("--config_overrides", default=MODEL["config_overrides"])
