@@ -568,3 +568,45 @@ def test_training_benchmark_trains_both_modes_and_summarizes(sample_archive, tmp
         assert 0.0 <= low <= high <= 1.0
         assert run["test/clip"]["n"] == summary["splits"]["test"]
         assert (tmp_path / "clip" / "eval").is_dir()
+
+
+def _predictions_csv(path, rows):
+    """rows: (sample_id, true_label, predicted_label, score_Vascular, score_Cyst)."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["sample_id", "true_label", "predicted_label", "score_Vascular", "score_Cyst", "score_Tumor"]
+        )
+        for sample_id, true, predicted, vascular, cyst in rows:
+            writer.writerow([sample_id, true, predicted, vascular, cyst, 0.0])
+    return path
+
+
+def test_frame_mode_comparison_is_paired_and_flags_mismatched_runs(tmp_path):
+    from benchmarks.compare_frame_modes import compare
+
+    truth = ["Vascular"] * 4 + ["Cyst"] * 6 + ["Tumor"]
+    # The clip run finds 2 of 4 vessels and ranks every vessel above every cyst; the control calls all cysts.
+    clip = [
+        (
+            i,
+            t,
+            "Vascular" if i < 2 else ("Tumor" if t == "Tumor" else "Cyst"),
+            0.9 - 0.1 * i if t == "Vascular" else 0.1,
+            0.5,
+        )
+        for i, t in enumerate(truth)
+    ]
+    single = [(i, t, "Tumor" if t == "Tumor" else "Cyst", 0.2, 0.8) for i, t in enumerate(truth)]
+    result = compare(
+        _predictions_csv(tmp_path / "clip.csv", clip), _predictions_csv(tmp_path / "single.csv", single), 200
+    )
+    assert (result["videos"], result["Vascular"], result["Cyst"]) == (10, 4, 6)
+    assert result["recall"] == {"clip": 0.5, "single": 0.0}
+    assert result["auc"] == {"clip": 1.0, "single": 0.5}
+    low, high = result["recall_difference"]["ci95"]
+    assert result["recall_difference"]["value"] == 0.5 and 0.0 <= low <= 0.5 <= high <= 1.0
+    with pytest.raises(ValueError, match="different samples"):
+        compare(tmp_path / "clip.csv", _predictions_csv(tmp_path / "short.csv", single[:-1]))
