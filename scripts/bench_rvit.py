@@ -343,7 +343,9 @@ def markdown_section(results: dict, command: str) -> str:
             "the frame half of the query/key/value projection, the MLP) as one matmul over the chunk's frames, "
             "and only the state's projection and the attention frame by frame. `frames_per_chunk=None`, the "
             "default, takes 8 on the CPU and the whole clip on other devices. Training step (forward, backward, "
-            "AdamW), 36 frames, batch 2.",
+            "AdamW), 36 frames, batch 2. The price is memory in a whole-clip inference call, which holds one "
+            "chunk's activations at a time (the forward column of the clip-length table below); one frame per "
+            "call (the last table) stays flat.",
             "",
             format_chunks(results["chunks"]),
             "",
