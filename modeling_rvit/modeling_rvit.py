@@ -161,11 +161,17 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax attention. `query`, `key`, `value`: `(B, heads, S, head_dim)`; returns `(B, S, heads, head_dim)`."""
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scaling
+    """
+    Softmax attention. `query`, `key`, `value`: `(B, heads, S, head_dim)`; returns `(B, S, heads, head_dim)`.
+
+    The scale goes on the `(S, head_dim)` queries rather than on the `(S, S)` scores, and the softmax runs in the
+    scores' own dtype: PyTorch's softmax kernels accumulate bf16/fp16 in float32 already, so an explicit float32
+    round trip only adds two copies of the scores per frame (BENCHMARKS.md, "## RViT", bf16 rows).
+    """
+    scores = torch.matmul(query * scaling, key.transpose(-1, -2))
     if attention_mask is not None:
         scores = scores + attention_mask
-    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    probs = nn.functional.softmax(scores, dim=-1)
     probs = nn.functional.dropout(probs, p=dropout, training=module.training)
     return torch.matmul(probs, value).transpose(1, 2).contiguous(), probs
 

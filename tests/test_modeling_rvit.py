@@ -546,6 +546,27 @@ def test_half_precision_model_takes_float32_frames():
     assert_close_relative(half.float(), full, 5e-2)
 
 
+@pytest.mark.parametrize("frames_per_chunk", [1, 4])
+def test_bf16_autocast_training_step_tracks_float32(frames_per_chunk):
+    """The low-precision path (state weight cast once, eager attention in bf16 on the CPU) against float32: close
+    logits and gradients pointing the same way."""
+    model = tiny_model(seed=6, frames_per_chunk=frames_per_chunk).train()
+    clip, labels = random_clip(2, 5), torch.tensor([1, 2])
+
+    def loss_and_gradient(autocast: bool):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            outputs = model(clip, labels=labels)
+        outputs.loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        return outputs.logits.float(), gradient
+
+    full_logits, full_gradient = loss_and_gradient(False)
+    half_logits, half_gradient = loss_and_gradient(True)
+    assert_close_relative(half_logits, full_logits, 5e-2)
+    assert torch.nn.functional.cosine_similarity(half_gradient, full_gradient, dim=0) > 0.99
+
+
 def test_forward_traces_as_one_graph_for_torch_compile():
     # backend="eager" runs only the Dynamo trace (no code generation): fullgraph=True fails on any graph break.
     model = tiny_model()
