@@ -325,20 +325,18 @@ class RViTLayer(GradientCheckpointingLayer):
         per_frame_projections = self.attention.project_frames(
             self.frame_layernorm(frame_tokens).transpose(0, 1)
         ).unbind(0)
-        per_frame_valid = frame_mask.unbind(1) if frame_mask is not None else None
+        per_frame_valid = (
+            frame_mask.unbind(1) if frame_mask is not None else [None] * len(per_frame_projections)
+        )
         state_weight = self.attention.state_weight()
         attn_outputs, attn_maps = [], []
-        for t, projections in enumerate(per_frame_projections):
+        for projections, valid in zip(per_frame_projections, per_frame_valid, strict=True):
             state_tilde = state + position_embeddings
             attn_output, attn_weights = self.attention(
                 projections, self.state_layernorm(state_tilde), state_weight, output_attentions
             )
             new_state = state_tilde + attn_output
-            state = (
-                new_state
-                if frame_mask is None
-                else torch.where(per_frame_valid[t][:, None, None], new_state, state)
-            )
+            state = new_state if valid is None else torch.where(valid[:, None, None], new_state, state)
             attn_outputs.append(attn_output)
             attn_maps.append(attn_weights)
         frame_tokens = frame_tokens + torch.stack(attn_outputs, dim=1)
@@ -390,9 +388,11 @@ class RViTEncoder(nn.Module):
         last_frame_output = state.last_frame_output
         layer_outputs = [[] for _ in range(len(self.layer))] if output_hidden_states else None
         attention_maps = [[] for _ in range(len(self.layer))] if output_attentions else None
-        chunk_masks = frame_mask.split(chunk_size, dim=1) if frame_mask is not None else None
-        for chunk_index, tokens in enumerate(frame_tokens.split(chunk_size, dim=1)):
-            chunk_mask = chunk_masks[chunk_index] if chunk_masks is not None else None
+        token_chunks = frame_tokens.split(chunk_size, dim=1)
+        mask_chunks = (
+            frame_mask.split(chunk_size, dim=1) if frame_mask is not None else [None] * len(token_chunks)
+        )
+        for tokens, chunk_mask in zip(token_chunks, mask_chunks, strict=True):
             for index, layer in enumerate(self.layer):
                 tokens, hidden[index], attn_maps = layer(
                     tokens, hidden[index], position_embeddings, chunk_mask, output_attentions
