@@ -32,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -291,6 +292,81 @@ def compare_frames_per_chunk(
 
 def _logits_of(model, pixel_values: torch.Tensor) -> torch.Tensor:
     return model(pixel_values).logits
+
+
+def compare_compiled(
+    num_frames: int = 36,
+    batch_size: int = BATCH_SIZE,
+    repeats: int = 3,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    backend: str = "inductor",
+    fresh_cache: bool = True,
+) -> dict:
+    """
+    Training steps of RViT and of the unfused equations, each eager and under `torch.compile(model,
+    backend=backend)`, interleaved in one process (the eager unfused fp32 step is the baseline of every ratio).
+
+    Before timing, each compiled model's training-mode logits (dropout is 0: deterministic) are compared with its
+    eager twin's on the same weights. Returns `{"rows": [...], "backend": backend}`, rows `{precision, model,
+    compiled, compile_s, logits_relative_difference, cpu_s, wall_s, ...}`; `compile_s` is the wall time of the
+    first compiled forward (the logits check) and training step, less the median compiled step: tracing and code
+    generation, from an empty inductor cache when `fresh_cache` (a temporary `TORCHINDUCTOR_CACHE_DIR`; a warm
+    cache from an earlier run of the same shapes would make it seconds).
+    """
+    if fresh_cache:
+        with tempfile.TemporaryDirectory(prefix="rvit_bench_inductor_") as cache_dir:
+            previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
+            try:
+                return compare_compiled(
+                    num_frames, batch_size, repeats, precisions, backend, fresh_cache=False
+                )
+            finally:
+                if previous is None:
+                    os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+                else:
+                    os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+    model, unfused = build_paper_pair()
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    rows = []
+    for precision in precisions:
+        steps, extra = {}, {}
+        for name, module, logits_of in (
+            ("rvit", model, _logits_of),
+            ("unfused", unfused, lambda module, x: module(x)),
+        ):
+            eager = copy.deepcopy(module).train()
+            compiled_module = copy.deepcopy(module).train()
+            compiled = torch.compile(compiled_module, backend=backend)
+            with _autocast(precision):
+                reference = logits_of(eager, pixel_values).float()
+            start = time.perf_counter()
+            with _autocast(precision):
+                difference = (logits_of(compiled, pixel_values).float() - reference).abs().max()
+            eager_step = make_training_step(
+                eager, functools.partial(logits_of, eager), pixel_values, labels, precision
+            )
+            compiled_step = make_training_step(
+                compiled_module, functools.partial(logits_of, compiled), pixel_values, labels, precision
+            )
+            compiled_step()
+            first_step_s = time.perf_counter() - start
+            steps[name], steps[f"{name}, compiled"] = eager_step, compiled_step
+            extra[name] = {"model": name, "compiled": False}
+            extra[f"{name}, compiled"] = {
+                "model": name,
+                "compiled": True,
+                "first_step_wall_s": first_step_s,
+                "logits_relative_difference": (difference / reference.abs().max()).item(),
+            }
+        for name, seconds in interleaved_seconds(steps, repeats).items():
+            row = dict(precision=precision, **extra[name], **timing_fields(seconds, batch_size))
+            if row["compiled"]:
+                row["compile_s"] = max(0.0, row.pop("first_step_wall_s") - row["wall_s"])
+            rows.append(row)
+    return {"rows": rows, "backend": backend, "num_frames": num_frames}
 
 
 def profile_training_step(

@@ -13,6 +13,9 @@ Parts:
             inference, float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
 - chunks:   RViT's training step with `frames_per_chunk` 1, 4, 8, 18, 36 (frames that go through a layer
             together), fp32 and bf16, against the unfused step; 36 frames, runs interleaved.
+- compile:  the training step of RViT and of the unfused equations, each eager and under torch.compile
+            (inductor), fp32 and bf16, against the eager unfused fp32 step; compiled logits checked against
+            eager first. Compiling takes minutes at 36 frames (the frame loop is unrolled).
 - profile:  torch.profiler of one training step of each, top operators by self CPU time.
 - scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT (patch 8,
             the paper's, and patch 16) and VideoMAE / TimeSformer / ViViT (width 192, patch 16, depth
@@ -44,7 +47,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from benchmarks import rvit_benchmarks as bench  # noqa: E402
 from benchmarks.report import write_section  # noqa: E402
 
-PARTS = ("unfused", "chunks", "profile", "scaling", "stateful")
+PARTS = ("unfused", "chunks", "compile", "profile", "scaling", "stateful")
 SECTION_TITLE = "## RViT"
 
 
@@ -114,6 +117,14 @@ def run_parts(args) -> dict:
             num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
         )
         print(format_chunks(results["chunks"]), flush=True)
+    if "compile" in args.parts:
+        print(
+            f"torch.compile ({args.unfused_frames} frames, batch 2; compiling takes minutes) ...", flush=True
+        )
+        results["compile"] = bench.compare_compiled(
+            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+        )
+        print(format_compiled(results["compile"]), flush=True)
     if "profile" in args.parts:
         print("profiling one training step of each ...", flush=True)
         results["profile"] = {
@@ -241,6 +252,62 @@ def format_chunks(rows: list) -> str:
     return "\n".join(lines)
 
 
+def format_compiled(result: dict) -> str:
+    """One line per model, precision and eager/compiled: CPU seconds, compile time, ratio to eager unfused fp32."""
+    rows = result["rows"]
+    base = next(
+        (
+            row
+            for row in rows
+            if (row["model"], row["precision"], row["compiled"]) == ("unfused", "fp32", False)
+        ),
+        None,
+    )
+    lines = [
+        "| model | precision | torch.compile | s/step (CPU) | vs eager unfused fp32 | vs the same model eager "
+        "| compile s (wall) | compiled logits vs eager (relative) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        eager = next(
+            other
+            for other in rows
+            if (other["model"], other["precision"], other["compiled"])
+            == (row["model"], row["precision"], False)
+        )
+        compiled = row["compiled"]
+        cells = [
+            row["model"],
+            row["precision"],
+            result["backend"] if compiled else "-",
+            f"{row['cpu_s']:.3f}",
+            f"{base['cpu_s'] / row['cpu_s']:.2f}x" if base else "-",
+            f"{eager['cpu_s'] / row['cpu_s']:.2f}x",
+            f"{row['compile_s']:.0f}" if compiled else "-",
+            f"{row['logits_relative_difference']:.1e}" if compiled else "-",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", *reading_of_compiled(rows)])
+
+
+def reading_of_compiled(rows: list) -> list[str]:
+    """Per precision: compiled RViT and compiled unfused against the eager unfused fp32 step (the targets')."""
+    by_key = {(row["model"], row["precision"], row["compiled"]): row for row in rows}
+    base = by_key.get(("unfused", "fp32", False))
+    sentences = []
+    for precision, target in (("fp32", "1.4x"), ("bf16", "2x")):
+        ours, theirs = by_key.get(("rvit", precision, True)), by_key.get(("unfused", precision, True))
+        if base and ours and theirs:
+            sentences.append(
+                f"- {precision} training under torch.compile: RViT {base['cpu_s'] / ours['cpu_s']:.2f}x the eager "
+                f"unfused fp32 step (target {target}); the compiled unfused equations reach "
+                f"{base['cpu_s'] / theirs['cpu_s']:.2f}x, so compiled RViT is {theirs['cpu_s'] / ours['cpu_s']:.2f}x "
+                "the compiled unfused step: inductor fuses the elementwise work of both, and what remains is the "
+                "same GEMMs and per-frame attention."
+            )
+    return sentences
+
+
 def format_profile(result: dict, num_frames: int) -> str:
     lines = [
         "torch.profiler's per-operator times are wall clock: on a loaded machine compare shares within a "
@@ -350,6 +417,18 @@ def markdown_section(results: dict, command: str) -> str:
             format_chunks(results["chunks"]),
             "",
         ]
+    if "compile" in results:
+        parts += [
+            f"### torch.compile ({results['compile']['num_frames']} frames)",
+            "",
+            "The training step (forward, backward, AdamW) of each model eager and as `torch.compile(model)` "
+            "(inductor, default mode), interleaved in one process. Compiling unrolls the frame loop, so it "
+            "takes minutes at 36 frames and happens again for every new clip length or batch size; it pays "
+            "off over a training run, not for a single clip.",
+            "",
+            format_compiled(results["compile"]),
+            "",
+        ]
     if "profile" in results:
         parts += [
             "### Where a training step's time goes",
@@ -403,7 +482,7 @@ def main(argv=None) -> None:
         previous = json.loads(args.previous_json.read_text())
         kept = [
             key
-            for key in ("unfused", "chunks", "profile", "profile_frames", "scaling", "stateful")
+            for key in ("unfused", "chunks", "compile", "profile", "profile_frames", "scaling", "stateful")
             if key not in results
         ]
         kept = [key for key in kept if key in previous]

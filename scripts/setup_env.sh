@@ -31,6 +31,30 @@ install_ffmpeg_libs() {
     fi
 }
 
+compiler_present() {
+    command -v g++ >/dev/null 2>&1 || command -v c++ >/dev/null 2>&1
+}
+
+install_compiler() {
+    # torch.compile's default backend (inductor) compiles C++ kernels on the CPU: it needs a C++ compiler and,
+    # for a Debian system Python, its headers (python3-dev).
+    local packages=()
+    compiler_present || packages+=(g++)
+    "$PYTHON" -c 'import os, sys, sysconfig; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' \
+        || packages+=(python3-dev)
+    [ ${#packages[@]} -eq 0 ] && return
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "[setup] installing ${packages[*]} for torch.compile (apt-get)"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+    else
+        echo "[setup] WARNING: missing ${packages[*]}: torch.compile (inductor) on the CPU needs a C++" \
+             "compiler and Python's headers; install them with your package manager." >&2
+    fi
+}
+
 user_torch_ok() {
     "$PYTHON" - <<'PY' 2>/dev/null
 import sys
@@ -42,6 +66,7 @@ PY
 
 if [ ! -f "$STAMP" ]; then
     install_ffmpeg_libs
+    install_compiler
     if [ ! -x "$VENV/bin/python" ]; then
         if user_torch_ok; then
             echo "[setup] keeping the torch that $PYTHON already has"

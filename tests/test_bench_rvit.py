@@ -81,6 +81,27 @@ def test_write_section_replaces_only_the_rvit_section(tmp_path):
     assert (tmp_path / "NEW.md").read_text() == "# Benchmarks\n\n## RViT\n\nfirst\n"
 
 
+def test_compiled_comparison_checks_logits_and_times_eager_and_compiled_steps():
+    # backend="eager": Dynamo's trace without code generation, so the test takes seconds, not minutes.
+    result = bench.compare_compiled(num_frames=2, repeats=1, precisions=("fp32",), backend="eager")
+    rows = result["rows"]
+    assert [(row["model"], row["compiled"]) for row in rows] == [
+        ("rvit", False),
+        ("rvit", True),
+        ("unfused", False),
+        ("unfused", True),
+    ]
+    compiled = [row for row in rows if row["compiled"]]
+    assert all(row["logits_relative_difference"] <= 1e-6 and row["compile_s"] >= 0 for row in compiled)
+    assert all(row["cpu_s"] > 0 for row in rows)
+    table = load_bench_script().format_compiled(result).splitlines()
+    assert table[0].startswith("| model | precision | torch.compile | s/step (CPU) | vs eager unfused fp32 |")
+    unfused_eager = next(line for line in table if line.startswith("| unfused | fp32 | - |"))
+    assert unfused_eager.split(" | ")[4:6] == ["1.00x", "1.00x"]
+    assert len([line for line in table if line.startswith("|")]) == 2 + len(rows)
+    assert table[-1].startswith("- fp32 training under torch.compile: RViT ")
+
+
 def test_frames_per_chunk_comparison_times_each_chunk_size_and_the_unfused_step():
     rows = bench.compare_frames_per_chunk(num_frames=2, chunk_sizes=(1, 2), repeats=1, precisions=("fp32",))
     assert [(row["model"], row["frames_per_chunk"]) for row in rows] == [

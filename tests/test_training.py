@@ -232,6 +232,23 @@ def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample
     torch.testing.assert_close(model(pixel_values=clip).logits, trained(pixel_values=clip).logits)
 
 
+def test_torch_compile_run_trains_the_compiled_model_and_saves_plain_weights(
+    tmp_path, sample_archive, data_cache
+):
+    from transformers import AutoModelForVideoClassification
+
+    result = tiny_run(tmp_path / "run", sample_archive, data_cache, max_steps=3, torch_compile=True)
+    assert isinstance(result.trainer.model_wrapped, torch._dynamo.eval_frame.OptimizedModule)
+    losses = [entry["loss"] for entry in result.trainer.state.log_history if "loss" in entry]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    model, info = AutoModelForVideoClassification.from_pretrained(tmp_path / "run", output_loading_info=True)
+    assert not any(info.values()), info  # no "_orig_mod." keys, nothing missing
+    clip = torch.zeros(1, 4, 3, 32, 32)
+    torch.testing.assert_close(
+        model.eval()(pixel_values=clip).logits, result.trainer.model.eval()(pixel_values=clip).logits
+    )
+
+
 def test_loss_decreases_when_training_longer(tmp_path, sample_archive, data_cache):
     result = tiny_run(
         tmp_path / "run", sample_archive, data_cache, max_steps=12, learning_rate=3e-3, augment=False
