@@ -57,8 +57,10 @@ def load_ahu_dataset(
     import datasets
 
     if (data_dir is None) == (dataset_name is None):
-        raise TrainingDataError("give exactly one of data_dir (an archive folder) or dataset_name (a Hub repo "
-                                "or an exported folder)")
+        raise TrainingDataError(
+            "give exactly one of data_dir (an archive folder) or dataset_name (a Hub repo "
+            "or an exported folder)"
+        )
     if data_dir is not None and (Path(data_dir) / "README.md").is_file():
         dataset_name, data_dir = str(data_dir), None
     if dataset_name is not None:
@@ -71,8 +73,11 @@ def load_ahu_dataset(
             # An export with a single, default config.
             return datasets.load_dataset(dataset_name, **kwargs)
     if not Path(data_dir).exists():
-        raise TrainingDataError(f"{data_dir}: no such folder (give the folder holding raw/, filtered/ or "
-                                "processed/, or their zips)", entry=str(data_dir))
+        raise TrainingDataError(
+            f"{data_dir}: no such folder (give the folder holding raw/, filtered/ or "
+            "processed/, or their zips)",
+            entry=str(data_dir),
+        )
     from hf_loader.builder import AHUUltrasound
 
     builder_kwargs.update(config_name=config_name, data_dir=str(data_dir), cache_dir=cache_dir)
@@ -179,11 +184,15 @@ class VideoClipCollator:
             raise ValueError(f"frame_mode={self.frame_mode!r}: choose one of {FRAME_MODES}")
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
-        generators = [self._generator_of(row, index) for index, row in enumerate(rows)] if self.training else None
+        generators = (
+            [self._generator_of(row, index) for index, row in enumerate(rows)] if self.training else None
+        )
         clips = [self._frames_of(row) for row in rows]
         if self.training:
             clips = [self._random_window(clip, generator) for clip, generator in zip(clips, generators)]
-        batch = self.processor(videos=clips, return_tensors="pt", return_frame_mask=True, clip_window="center")
+        batch = self.processor(
+            videos=clips, return_tensors="pt", return_frame_mask=True, clip_window="center"
+        )
         pixel_values, frame_mask = batch["pixel_values"], batch["frame_mask"]
         if self.frame_mode == "single":
             pixel_values, frame_mask = self._single_frame(pixel_values, frame_mask, generators)
@@ -216,8 +225,10 @@ class VideoClipCollator:
             )
         frames = row[self.frames_column]
         if frames is None or len(frames) == 0:
-            raise TrainingDataError("has no frame left (all frames were noise?); filter such rows out first",
-                                    entry=f"sample {row.get('sample_id', '?')}")
+            raise TrainingDataError(
+                "has no frame left (all frames were noise?); filter such rows out first",
+                entry=f"sample {row.get('sample_id', '?')}",
+            )
         return list(frames)
 
     def _labels_of(self, rows: Sequence[dict]) -> torch.Tensor:
@@ -283,7 +294,9 @@ def resize_frames(dataset, size: int, frames_column: str = "frames", num_proc: i
     from PIL import Image
 
     def shrink(row):
-        row[frames_column] = [frame.convert("RGB").resize((size, size), Image.BILINEAR) for frame in row[frames_column]]
+        row[frames_column] = [
+            frame.convert("RGB").resize((size, size), Image.BILINEAR) for frame in row[frames_column]
+        ]
         return row
 
     return dataset.map(shrink, num_proc=num_proc, desc=f"resizing frames to {size}x{size}")

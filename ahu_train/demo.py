@@ -65,7 +65,9 @@ def run_demo(
         make_sample_archive(archive, seed=seed, num_samples=num_samples)
     manifest = load_manifest(archive)
     export_dir = out / "dataset"
-    step("prepare", f"building the 'processed' config with AHUUltrasound and exporting Parquet to {export_dir}")
+    step(
+        "prepare", f"building the 'processed' config with AHUUltrasound and exporting Parquet to {export_dir}"
+    )
     export_dataset(archive, export_dir, "processed", cache_dir=str(out / "cache"))
 
     dataset = datasets.load_dataset(str(export_dir))
@@ -94,34 +96,55 @@ def run_demo(
     )
     model_args = ModelArguments(**DEMO_MODEL, class_weighting="inverse_sqrt")
     data_args = DataArguments(dataset_name=str(export_dir), eval_split="validation", pre_resize=True)
-    step("train", f"RViT {DEMO_MODEL['num_frames']} frames x {DEMO_MODEL['image_size']} px "
-                  f"({DEMO_MODEL['config_overrides']}), {num_train_epochs:g} epochs on {sizes.get('train')} clips")
+    step(
+        "train",
+        f"RViT {DEMO_MODEL['num_frames']} frames x {DEMO_MODEL['image_size']} px "
+        f"({DEMO_MODEL['config_overrides']}), {num_train_epochs:g} epochs on {sizes.get('train')} clips",
+    )
     result = run_training(model_args, data_args, training_args, dataset=dataset)
     trainer = result.trainer
-    step("train", f"{num_parameters(trainer.model):,} parameters, train loss "
-                  f"{result.metrics.get('train_loss', float('nan')):.3f}, validation top-1 "
-                  f"{result.metrics.get('eval_top1_accuracy', float('nan')):.3f}")
+    step(
+        "train",
+        f"{num_parameters(trainer.model):,} parameters, train loss "
+        f"{result.metrics.get('train_loss', float('nan')):.3f}, validation top-1 "
+        f"{result.metrics.get('eval_top1_accuracy', float('nan')):.3f}",
+    )
 
     eval_dir = out / "eval"
     test_split = "test" if "test" in dataset else next(iter(dataset))
-    results = evaluate_model(trainer.model, result.processor, {test_split: result.dataset[test_split]}, eval_dir,
-                             num_resamples=200, seed=seed)
+    results = evaluate_model(
+        trainer.model,
+        result.processor,
+        {test_split: result.dataset[test_split]},
+        eval_dir,
+        num_resamples=200,
+        seed=seed,
+    )
     table = (eval_dir / "metrics.md").read_text(encoding="utf-8")
     step("evaluate", f"{test_split} split, clip and video level (95 % bootstrap CIs):\n{table}")
     for name, setting in results.items():
         step("evaluate", f"{name}: " + ", ".join(str(Path(p)) for p in setting["files"].values()))
-    summary["test"] = {name: {k: setting[k] for k in ("n", "top1_accuracy", "top3_accuracy", "macro_f1")}
-                       for name, setting in results.items()}
+    summary["test"] = {
+        name: {k: setting[k] for k in ("n", "top1_accuracy", "top3_accuracy", "macro_f1")}
+        for name, setting in results.items()
+    }
 
-    card = write_model_card(model_dir, results=results, model_name="rvit-ahu-demo",
-                            notes="Trained on the synthetic sample archive: a demonstration, not a clinical model.")
+    card = write_model_card(
+        model_dir,
+        results=results,
+        model_name="rvit-ahu-demo",
+        notes="Trained on the synthetic sample archive: a demonstration, not a clinical model.",
+    )
     saved = sorted(path.name for path in model_dir.iterdir() if path.is_file())
     step("save", f"{model_dir}: {', '.join(saved)} (card: {card.name})")
 
     model = AutoModelForVideoClassification.from_pretrained(model_dir).eval()
     processor = AutoVideoProcessor.from_pretrained(model_dir)
-    step("reload", f"AutoModelForVideoClassification -> {type(model).__name__}, "
-                   f"AutoVideoProcessor -> {type(processor).__name__}")
+    step(
+        "reload",
+        f"AutoModelForVideoClassification -> {type(model).__name__}, "
+        f"AutoVideoProcessor -> {type(processor).__name__}",
+    )
 
     test_ids = set(dataset[test_split]["sample_id"])
     videos = [s for s in manifest["samples"] if s["kind"] == "video"]
@@ -134,9 +157,13 @@ def run_demo(
         probabilities = model(**inputs).logits.softmax(-1)[0].numpy()
     top3 = np.argsort(-probabilities)[:3]
     predicted = [(model.config.id2label[int(i)], float(probabilities[i])) for i in top3]
-    step("predict", f"{video_path.name}: {len(processed.frames)} frames extracted, {int(processed.noise.sum())} "
-                    f"noise; top-3 " + ", ".join(f"{name} {p:.2f}" for name, p in predicted)
-                    + f"; true labels {', '.join(sample['labels'])}")
+    step(
+        "predict",
+        f"{video_path.name}: {len(processed.frames)} frames extracted, {int(processed.noise.sum())} "
+        f"noise; top-3 "
+        + ", ".join(f"{name} {p:.2f}" for name, p in predicted)
+        + f"; true labels {', '.join(sample['labels'])}",
+    )
     summary["prediction"] = {"video": str(video_path), "top3": predicted, "true_labels": sample["labels"]}
     summary["seconds"] = round(time.perf_counter() - clock, 1)
     (out / "demo_summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")

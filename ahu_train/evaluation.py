@@ -134,7 +134,11 @@ def bootstrap_confidence_intervals(
             draws[name][i] = result[name]
     alpha = (1.0 - confidence) / 2
     return {
-        name: (float(point[name]), float(np.quantile(draws[name], alpha)), float(np.quantile(draws[name], 1 - alpha)))
+        name: (
+            float(point[name]),
+            float(np.quantile(draws[name], alpha)),
+            float(np.quantile(draws[name], 1 - alpha)),
+        )
         for name in metric_names
     }
 
@@ -200,7 +204,10 @@ def plot_confusion_matrix(
 
 
 def plot_per_class(
-    recalls: Sequence[float], support: Sequence[int], path: str | Path, label_names: Sequence[str] = LABELS,
+    recalls: Sequence[float],
+    support: Sequence[int],
+    path: str | Path,
+    label_names: Sequence[str] = LABELS,
     title: str = "",
 ) -> Path:
     """Bar chart of per-class recall, each bar annotated with the class's number of test items."""
@@ -215,7 +222,9 @@ def plot_per_class(
     fig, ax = plt.subplots(figsize=(8, 4))
     bars = ax.bar(range(len(label_names)), values, color="#4C72B0")
     for bar, count in zip(bars, support):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, f"n={count}", ha="center", fontsize=7)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, f"n={count}", ha="center", fontsize=7
+        )
     ax.set_xticks(range(len(label_names)), label_names, rotation=60, ha="right", fontsize=8)
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("recall")
@@ -248,16 +257,28 @@ def write_predictions_csv(
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["sample_id", "true_label", "predicted_label", "top3", "correct", *extra_columns,
-             *[f"score_{name}" for name in label_names]]
+            [
+                "sample_id",
+                "true_label",
+                "predicted_label",
+                "top3",
+                "correct",
+                *extra_columns,
+                *[f"score_{name}" for name in label_names],
+            ]
         )
         for i, sample_id in enumerate(sample_ids):
             predicted = int(top3[i, 0])
             writer.writerow(
-                [sample_id, label_names[int(labels[i])], label_names[predicted],
-                 ";".join(label_names[int(c)] for c in top3[i]), int(predicted == int(labels[i])),
-                 *[column[i] for column in extra_columns.values()],
-                 *[f"{value:.5f}" for value in scores[i]]]
+                [
+                    sample_id,
+                    label_names[int(labels[i])],
+                    label_names[predicted],
+                    ";".join(label_names[int(c)] for c in top3[i]),
+                    int(predicted == int(labels[i])),
+                    *[column[i] for column in extra_columns.values()],
+                    *[f"{value:.5f}" for value in scores[i]],
+                ]
             )
     return path
 
@@ -295,12 +316,28 @@ def write_evaluation_report(
     matrix = confusion_matrix_counts(predicted, labels, num_labels)
     support = np.bincount(labels, minlength=num_labels)
     results["files"] = {
-        "confusion_matrix": str(plot_confusion_matrix(matrix, out_dir / f"{name}_confusion.png", label_names,
-                                                      title=f"{name}: confusion matrix (n={len(labels)})")),
-        "per_class": str(plot_per_class(results["per_class_recall"], support, out_dir / f"{name}_per_class.png",
-                                        label_names, title=f"{name}: per-class recall")),
-        "predictions": str(write_predictions_csv(out_dir / f"{name}_predictions.csv", sample_ids, scores, labels,
-                                                 label_names, extra_columns)),
+        "confusion_matrix": str(
+            plot_confusion_matrix(
+                matrix,
+                out_dir / f"{name}_confusion.png",
+                label_names,
+                title=f"{name}: confusion matrix (n={len(labels)})",
+            )
+        ),
+        "per_class": str(
+            plot_per_class(
+                results["per_class_recall"],
+                support,
+                out_dir / f"{name}_per_class.png",
+                label_names,
+                title=f"{name}: per-class recall",
+            )
+        ),
+        "predictions": str(
+            write_predictions_csv(
+                out_dir / f"{name}_predictions.csv", sample_ids, scores, labels, label_names, extra_columns
+            )
+        ),
     }
     results["confusion_matrix"] = matrix.tolist()
     return results
@@ -356,7 +393,9 @@ def predict_clips(
     def flush():
         inputs = collator(batch)
         with torch.no_grad():
-            output = model(pixel_values=inputs["pixel_values"].to(device), frame_mask=inputs["frame_mask"].to(device))
+            output = model(
+                pixel_values=inputs["pixel_values"].to(device), frame_mask=inputs["frame_mask"].to(device)
+            )
         logits.append(output.logits.float().cpu().numpy())
         batch.clear()
 
@@ -373,7 +412,9 @@ def predict_clips(
     num_labels = model.config.num_labels
     return ClipPredictions(
         np.concatenate(logits) if logits else np.zeros((0, num_labels), dtype=np.float32),
-        np.asarray(sample_ids), np.asarray(labels, dtype=np.int64), np.asarray(starts, dtype=np.int64),
+        np.asarray(sample_ids),
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(starts, dtype=np.int64),
     )
 
 
@@ -406,18 +447,36 @@ def evaluate_model(
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results: dict[str, dict] = {}
     for split, rows in splits.items():
-        single = predict_clips(model, processor, rows, all_clips=False, batch_size=batch_size, frame_mode=frame_mode)
+        single = predict_clips(
+            model, processor, rows, all_clips=False, batch_size=batch_size, frame_mode=frame_mode
+        )
         results[f"{split}/clip"] = write_evaluation_report(
-            out_dir, f"{split}_clip", single.sample_ids, softmax(single.logits), single.labels, label_names,
-            num_resamples=num_resamples, seed=seed, extra_columns={"clip_start": single.clip_starts},
+            out_dir,
+            f"{split}_clip",
+            single.sample_ids,
+            softmax(single.logits),
+            single.labels,
+            label_names,
+            num_resamples=num_resamples,
+            seed=seed,
+            extra_columns={"clip_start": single.clip_starts},
         )
         if video_level:
-            every = predict_clips(model, processor, rows, all_clips=True, batch_size=batch_size, frame_mode=frame_mode)
+            every = predict_clips(
+                model, processor, rows, all_clips=True, batch_size=batch_size, frame_mode=frame_mode
+            )
             video = aggregate_clip_scores(every.logits, every.sample_ids, every.labels, method=aggregation)
             scores = softmax(video.scores) if aggregation == "mean_logit" else video.scores
             results[f"{split}/video"] = write_evaluation_report(
-                out_dir, f"{split}_video", video.sample_ids, scores, video.labels, label_names,
-                num_resamples=num_resamples, seed=seed, extra_columns={"num_clips": video.num_clips},
+                out_dir,
+                f"{split}_video",
+                video.sample_ids,
+                scores,
+                video.labels,
+                label_names,
+                num_resamples=num_resamples,
+                seed=seed,
+                extra_columns={"num_clips": video.num_clips},
             )
             results[f"{split}/video"]["aggregation"] = aggregation
     summary = {
@@ -425,7 +484,9 @@ def evaluate_model(
         for name, result in results.items()
     }
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2, default=float), encoding="utf-8")
-    table_rows = {name: {"n": result["n"], **{m: result["ci"].get(m, result[m]) for m in HEADLINE_METRICS}}
-                  for name, result in results.items()}
+    table_rows = {
+        name: {"n": result["n"], **{m: result["ci"].get(m, result[m]) for m in HEADLINE_METRICS}}
+        for name, result in results.items()
+    }
     (out_dir / "metrics.md").write_text(metrics_table(table_rows) + "\n", encoding="utf-8")
     return results

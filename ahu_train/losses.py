@@ -19,7 +19,9 @@ LOSS_TYPES = ("cross_entropy", "rank_weighted", "paper_top3", "multi_label")
 
 
 def rank_weights_of_labels(
-    logits: torch.Tensor, labels: torch.Tensor, rank_weights: Sequence[float] = PAPER_RANK_WEIGHTS,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    rank_weights: Sequence[float] = PAPER_RANK_WEIGHTS,
     outside_weight: float = 1.0,
 ) -> torch.Tensor:
     """Per-sample weight given by the true label's rank among the top-k predictions.

@@ -15,8 +15,16 @@ from hf_loader.constants import DATASET_DOI, PAPER_DOI
 from .evaluation import HEADLINE_METRICS, metrics_table
 
 # Files of a model folder that a Hub repo needs; checkpoints and run logs stay local.
-PUBLISH_IGNORE = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "training_args.bin",
-                  "trainer_state.json", "*_results.json"]
+PUBLISH_IGNORE = [
+    "checkpoint-*",
+    "checkpoint-*/**",
+    "runs/**",
+    "*.pt",
+    "*.pth",
+    "training_args.bin",
+    "trainer_state.json",
+    "*_results.json",
+]
 
 _CITATION = f"""```bibtex
 @article{{yang2025ahu,
@@ -80,8 +88,13 @@ def render_model_card(
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     table = ""
     if results:
-        rows = {name: {"n": value.get("n", ""), **{m: value.get("ci", {}).get(m, value.get(m)) for m in HEADLINE_METRICS}}
-                for name, value in results.items()}
+        rows = {
+            name: {
+                "n": value.get("n", ""),
+                **{m: value.get("ci", {}).get(m, value.get(m)) for m in HEADLINE_METRICS},
+            }
+            for name, value in results.items()
+        }
         table = metrics_table(rows)
     summary_lines = "\n".join(f"- **{key}**: {value}" for key, value in (training_summary or {}).items())
     architecture = (
@@ -94,8 +107,12 @@ def render_model_card(
         "library_name: transformers\n"
         "pipeline_tag: video-classification\n"
         "license: mit\n"
-        "tags:\n" + _yaml_list(["video-classification", "ultrasound", "medical", "rvit", "custom_code"], 2) + "\n"
-        "metrics:\n" + _yaml_list(["accuracy", "f1"], 2) + "\n"
+        "tags:\n"
+        + _yaml_list(["video-classification", "ultrasound", "medical", "rvit", "custom_code"], 2)
+        + "\n"
+        "metrics:\n"
+        + _yaml_list(["accuracy", "f1"], 2)
+        + "\n"
         + _model_index(model_name, dataset_name, results)
         + "---\n"
     )
@@ -184,8 +201,12 @@ def write_model_card(
 
 
 def publish(
-    output_dir: str | Path, repo_id: str, token: str | None = None, private: bool = False,
-    commit_message: str = "Upload RViT trained on AHU", endpoint: str | None = None,
+    output_dir: str | Path,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str = "Upload RViT trained on AHU",
+    endpoint: str | None = None,
 ) -> str:
     """Upload a saved model folder (weights, config, processor, remote code, card, evaluation files).
 
@@ -193,5 +214,12 @@ def publish(
     """
     from hf_loader.hub import push_folder
 
-    return push_folder(output_dir, repo_id, token=token, private=private, commit_message=commit_message,
-                       ignore_patterns=PUBLISH_IGNORE, endpoint=endpoint)
+    return push_folder(
+        output_dir,
+        repo_id,
+        token=token,
+        private=private,
+        commit_message=commit_message,
+        ignore_patterns=PUBLISH_IGNORE,
+        endpoint=endpoint,
+    )

@@ -79,28 +79,40 @@ class ModelArguments:
     """What model to train, and how its loss is computed."""
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A saved RViT (folder or Hub repo) to fine-tune; default: a new model."}
+        default=None,
+        metadata={"help": "A saved RViT (folder or Hub repo) to fine-tune; default: a new model."},
     )
-    config_preset: str = field(default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."})
+    config_preset: str = field(
+        default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."}
+    )
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "Comma-separated config fields of a new model, e.g. 'hidden_size=32,num_hidden_layers=1'."},
+        metadata={
+            "help": "Comma-separated config fields of a new model, e.g. 'hidden_size=32,num_hidden_layers=1'."
+        },
     )
     num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (the paper: 36)."})
     image_size: int | None = field(default=None, metadata={"help": "Frame side in pixels (the paper: 112)."})
-    trust_remote_code: bool = field(default=False, metadata={"help": "Allow remote code of model_name_or_path."})
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow remote code of model_name_or_path."}
+    )
     loss_type: str = field(
         default="cross_entropy",
-        metadata={"help": f"One of {LOSS_TYPES}; rank_weighted is the paper's top-3 rank weighting (1.0/0.7/0.5)."},
+        metadata={
+            "help": f"One of {LOSS_TYPES}; rank_weighted is the paper's top-3 rank weighting (1.0/0.7/0.5)."
+        },
     )
     class_weighting: str = field(
-        default="none", metadata={"help": f"Class weights of the loss for the long tail: one of {CLASS_WEIGHTINGS}."}
+        default="none",
+        metadata={"help": f"Class weights of the loss for the long tail: one of {CLASS_WEIGHTINGS}."},
     )
     balanced_sampling: bool = field(
-        default=False, metadata={"help": "Draw training rows so that classes come up evenly (one process only)."}
+        default=False,
+        metadata={"help": "Draw training rows so that classes come up evenly (one process only)."},
     )
     step_lr_epochs: float | None = field(
-        default=None, metadata={"help": "StepLR period in epochs (the paper: 10); replaces lr_scheduler_type."}
+        default=None,
+        metadata={"help": "StepLR period in epochs (the paper: 10); replaces lr_scheduler_type."},
     )
     step_lr_gamma: float = field(default=0.8, metadata={"help": "StepLR factor (the paper: 0.8)."})
 
@@ -115,12 +127,17 @@ class ModelArguments:
 class DataArguments:
     """Where the data comes from and how it becomes clips."""
 
-    data_dir: str | None = field(default=None, metadata={"help": "Archive folder (prepared by the AHU builder)."})
-    dataset_name: str | None = field(default=None, metadata={"help": "Hub repo id or exported Parquet folder."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Archive folder (prepared by the AHU builder)."}
+    )
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub repo id or exported Parquet folder."}
+    )
     dataset_config_name: str = field(default="processed", metadata={"help": "Builder/export config."})
     split_scheme: str | None = field(default=None, metadata={"help": "stratified, paper (80/20) or creator."})
     split_fractions: str | None = field(
-        default=None, metadata={"help": "Train,validation,test shares of the stratified/creator split, e.g. 0.6,0.1,0.3."}
+        default=None,
+        metadata={"help": "Train,validation,test shares of the stratified/creator split, e.g. 0.6,0.1,0.3."},
     )
     streaming: bool = field(default=False, metadata={"help": "Stream the training data (needs --max_steps)."})
     train_split: str = field(default="train")
@@ -128,13 +145,20 @@ class DataArguments:
     max_train_samples: int | None = field(default=None)
     max_eval_samples: int | None = field(default=None)
     frame_mode: str = field(
-        default="clip", metadata={"help": "clip, or single: one frame repeated over the clip (a no-motion control)."}
+        default="clip",
+        metadata={"help": "clip, or single: one frame repeated over the clip (a no-motion control)."},
     )
-    multi_label: bool = field(default=False, metadata={"help": "Train on every label (BCE) instead of the first."})
-    augment: bool = field(default=True, metadata={"help": "Random crop/flip/intensity jitter while training."})
+    multi_label: bool = field(
+        default=False, metadata={"help": "Train on every label (BCE) instead of the first."}
+    )
+    augment: bool = field(
+        default=True, metadata={"help": "Random crop/flip/intensity jitter while training."}
+    )
     pre_resize: bool = field(
         default=False,
-        metadata={"help": "Resize the frames to the model's size once before training (a cache: faster CPU epochs)."},
+        metadata={
+            "help": "Resize the frames to the model's size once before training (a cache: faster CPU epochs)."
+        },
     )
     cache_dir: str | None = field(default=None)
     preset: str | None = field(default=None, metadata={"help": f"Protocol preset: one of {sorted(PRESETS)}."})
@@ -222,7 +246,9 @@ def load_dataset_of(data_args: DataArguments):
     builder_kwargs = {}
     if data_args.split_fractions:
         if data_args.data_dir is None:
-            raise TrainingDataError("--split_fractions applies to an archive (--data_dir), not to an exported dataset")
+            raise TrainingDataError(
+                "--split_fractions applies to an archive (--data_dir), not to an exported dataset"
+            )
         builder_kwargs["fractions"] = tuple(float(part) for part in data_args.split_fractions.split(","))
     return load_ahu_dataset(
         data_dir=data_args.data_dir,
@@ -291,16 +317,26 @@ def run_training(
     class_weights = sample_weights = None
     if model_args.class_weighting != "none" or model_args.balanced_sampling:
         if data_args.streaming:
-            raise TrainingDataError("class weights and balanced sampling need a map-style dataset (not --streaming)")
+            raise TrainingDataError(
+                "class weights and balanced sampling need a map-style dataset (not --streaming)"
+            )
         counts = label_counts(train_dataset)
         if model_args.class_weighting != "none":
-            class_weights = class_weights_from_counts(counts, power=1.0 if model_args.class_weighting == "inverse" else 0.5)
+            class_weights = class_weights_from_counts(
+                counts, power=1.0 if model_args.class_weighting == "inverse" else 0.5
+            )
         if model_args.balanced_sampling:
             sample_weights = balanced_sample_weights(train_dataset["primary_label"])
 
-    collator_kwargs = {"processor": processor, "frame_mode": data_args.frame_mode, "multi_label": data_args.multi_label}
+    collator_kwargs = {
+        "processor": processor,
+        "frame_mode": data_args.frame_mode,
+        "multi_label": data_args.multi_label,
+    }
     train_collator = VideoClipCollator(
-        training=True, augmentation=ClipAugmentation() if data_args.augment else None, seed=training_args.seed,
+        training=True,
+        augmentation=ClipAugmentation() if data_args.augment else None,
+        seed=training_args.seed,
         **collator_kwargs,
     )
     eval_collator = VideoClipCollator(training=False, augmentation=None, **collator_kwargs)
@@ -363,8 +399,13 @@ def _write_run_info(
     """`ahu_run.json`: the data and model arguments of the run and its process count (read by the model card)."""
     if training_args.process_index != 0:
         return
-    info = {"model_args": vars(model_args), "data_args": vars(data_args), "eval_split": eval_split,
-            "world_size": training_args.world_size, "seed": training_args.seed}
+    info = {
+        "model_args": vars(model_args),
+        "data_args": vars(data_args),
+        "eval_split": eval_split,
+        "world_size": training_args.world_size,
+        "seed": training_args.seed,
+    }
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "ahu_run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")

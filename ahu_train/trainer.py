@@ -87,7 +87,9 @@ class AHUTrainer(Trainer):
             steps_per_epoch = self._optimizer_steps_per_epoch(num_training_steps)
             step_size = max(1, round(self.step_lr_epochs * steps_per_epoch))
             self.lr_scheduler = torch.optim.lr_scheduler.StepLR(
-                self.optimizer if optimizer is None else optimizer, step_size=step_size, gamma=self.step_lr_gamma
+                self.optimizer if optimizer is None else optimizer,
+                step_size=step_size,
+                gamma=self.step_lr_gamma,
             )
             self._created_lr_scheduler = True
         return self.lr_scheduler
@@ -124,8 +126,9 @@ class AHUTrainer(Trainer):
         if self.sample_weights is None:
             return super()._get_train_sampler(train_dataset)
         generator = torch.Generator().manual_seed(self.args.seed)
-        return WeightedRandomSampler(self.sample_weights, num_samples=len(self.sample_weights), replacement=True,
-                                     generator=generator)
+        return WeightedRandomSampler(
+            self.sample_weights, num_samples=len(self.sample_weights), replacement=True, generator=generator
+        )
 
 
 def make_compute_metrics(
@@ -138,7 +141,9 @@ def make_compute_metrics(
     """
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
-        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        logits = (
+            prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        )
         logits = np.asarray(logits, dtype=np.float64)
         references = np.asarray(prediction.label_ids)
         if multi_label:

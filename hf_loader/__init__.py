@@ -20,4 +20,5 @@ def __getattr__(name):
         return getattr(importlib.import_module(_LAZY_EXPORTS[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = ["LABELS", "LABEL2ID", "NUM_LABELS", "AHUDataError", *_LAZY_EXPORTS]

@@ -1,6 +1,6 @@
 """Checks the video stack at start-up and says what is wrong in one line.
 
-    python -m hf_loader.doctor
+python -m hf_loader.doctor
 """
 
 from __future__ import annotations

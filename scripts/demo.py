@@ -18,10 +18,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="outputs/demo", help="Output folder.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num_samples", type=int, default=None, help="Samples of the sample archive (default 26).")
+    parser.add_argument(
+        "--num_samples", type=int, default=None, help="Samples of the sample archive (default 26)."
+    )
     parser.add_argument("--epochs", type=float, default=100, help="Training epochs.")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo

@@ -37,15 +37,22 @@ def main(argv: list[str] | None = None) -> dict:
     parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # the card goes up with the weights
+    push_to_hub, training_args.push_to_hub = (
+        training_args.push_to_hub,
+        False,
+    )  # the card goes up with the weights
     result = run_training(model_args, data_args, training_args)
     if result.trainer.is_world_process_zero():
         card = write_model_card(result.output_dir, model_name=Path(result.output_dir).name)
         print(f"model, processor and card saved in {result.output_dir} ({card.name})")
         if push_to_hub:
             repo_id = training_args.hub_model_id or Path(result.output_dir).name
-            sha = publish(result.output_dir, repo_id, token=training_args.hub_token,
-                          private=bool(training_args.hub_private_repo))
+            sha = publish(
+                result.output_dir,
+                repo_id,
+                token=training_args.hub_token,
+                private=bool(training_args.hub_private_repo),
+            )
             print(f"pushed to {repo_id} (commit {sha})")
     return result.metrics
 

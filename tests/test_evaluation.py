@@ -80,8 +80,10 @@ def test_confusion_matrix_rows_are_true_classes():
 
 
 def test_metrics_table_prints_intervals():
-    table = metrics_table({"test": {"n": 12, "top1_accuracy": (0.5, 0.25, 0.75), "top3_accuracy": 0.9}},
-                          metric_names=["top1_accuracy", "top3_accuracy", "macro_f1"])
+    table = metrics_table(
+        {"test": {"n": 12, "top1_accuracy": (0.5, 0.25, 0.75), "top3_accuracy": 0.9}},
+        metric_names=["top1_accuracy", "top3_accuracy", "macro_f1"],
+    )
     assert "| test | 12 | 0.500 [0.250, 0.750] | 0.900 | – |" in table
 
 

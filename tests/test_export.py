@@ -323,5 +323,7 @@ print(json.dumps({{"files": files, "rows": rows}}))
         export_dataset_dict(processed, out, "processed")  # default size: one shard per split
         result = run_hub_client(push_and_pull, endpoint, tmp_path / "hf_home", timeout=120)
     answer = json.loads(result.stdout.strip().splitlines()[-1])
-    assert answer["files"] == [f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)]
+    assert answer["files"] == [
+        f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)
+    ]
     assert answer["rows"] == processed["train"].num_rows

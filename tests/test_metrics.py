@@ -89,6 +89,8 @@ def test_unknown_config_is_refused():
 def test_flatten_metrics_gives_scalars_per_class_name():
     from ahu_train.metrics import flatten_metrics
 
-    flat = flatten_metrics({"top1_accuracy": 0.5, "per_class_recall": [1.0, float("nan"), 0.25]},
-                           label_names=["Tumor", "Cyst", "Stone"])
+    flat = flatten_metrics(
+        {"top1_accuracy": 0.5, "per_class_recall": [1.0, float("nan"), 0.25]},
+        label_names=["Tumor", "Cyst", "Stone"],
+    )
     assert flat == {"top1_accuracy": 0.5, "recall_Tumor": 1.0, "recall_Stone": 0.25}

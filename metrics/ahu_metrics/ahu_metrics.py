@@ -150,7 +150,9 @@ class AhuMetrics(evaluate.Metric):
             )
         present = references.sum(axis=0) > 0
         per_class_ap = [
-            float(average_precision_score(references[:, c], probabilities[:, c])) if present[c] else float("nan")
+            float(average_precision_score(references[:, c], probabilities[:, c]))
+            if present[c]
+            else float("nan")
             for c in range(num_labels)
         ]
         predicted = (probabilities >= threshold).astype(np.int64)
