@@ -58,8 +58,8 @@ def configure_threads(num_threads: int) -> None:
     torch.set_num_threads(num_threads)
 
 
-def build_paper_pair(seed: int = 0):
-    """The AHU paper's RViT as `(RViTForVideoClassification, UnfusedRViT)` holding the same weights."""
+def build_paper_pair(seed: int = 0, device: str = "cpu"):
+    """The AHU paper's RViT as `(RViTForVideoClassification, UnfusedRViT)` holding the same weights, on `device`."""
     from modeling_rvit import RViTConfig, RViTForVideoClassification
     from modeling_rvit.convert_rvit_reference import convert_reference_state_dict
 
@@ -78,7 +78,7 @@ def build_paper_pair(seed: int = 0):
     )
     model = RViTForVideoClassification(config)
     model.load_state_dict(convert_reference_state_dict(unfused.state_dict(), config), strict=True)
-    return model, unfused
+    return model.to(device), unfused.to(device)
 
 
 def logits_difference(model, unfused, pixel_values: torch.Tensor) -> float:
@@ -122,14 +122,24 @@ def timing_fields(seconds: dict[str, list[float]], batch_size: int) -> dict[str,
     }
 
 
-def _autocast(precision: str):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+def _autocast(precision: str, device_type: str = "cpu"):
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def synchronize(device_type: str) -> None:
+    """Waits for the device's queued kernels (a no-op on the CPU), so that wall time covers them."""
+    if device_type == "cuda":
+        torch.cuda.synchronize()
 
 
 def make_inference_step(forward: Callable, pixel_values: torch.Tensor, precision: str) -> Callable[[], None]:
+    """`forward(pixel_values)` under `no_grad` (and bf16 autocast), on `pixel_values`' device, synchronized."""
+    device_type = pixel_values.device.type
+
     def step():
-        with torch.no_grad(), _autocast(precision):
+        with torch.no_grad(), _autocast(precision, device_type):
             forward(pixel_values)
+        synchronize(device_type)
 
     return step
 
@@ -141,15 +151,18 @@ def make_training_step(
     labels: torch.Tensor,
     precision: str,
 ) -> Callable[[], None]:
-    """forward → cross-entropy → backward → AdamW step (lr 1e-4, the paper's), on `module`'s parameters."""
+    """forward → cross-entropy → backward → AdamW step (lr 1e-4, the paper's), on `module`'s parameters; on
+    `pixel_values`' device, synchronized at the end."""
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=0.0)
+    device_type = pixel_values.device.type
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        with _autocast(precision):
+        with _autocast(precision, device_type):
             logits = forward(pixel_values)
         torch.nn.functional.cross_entropy(logits.float(), labels).backward()
         optimizer.step()
+        synchronize(device_type)
 
     return step
 
@@ -171,16 +184,24 @@ def rvit_forward_flops(config, num_frames: int, batch_size: int = BATCH_SIZE) ->
     return 2.0 * batch_size * (num_frames * (patch_embedding + config.num_hidden_layers * per_layer) + head)
 
 
-def matmul_roof_gflops(precision: str = "fp32", size: int = 1536, repeats: int = 5) -> float:
-    """GFLOP/s of one large square matmul here (CPU time, median): the ceiling for GEMM-bound work."""
+def matmul_roof_gflops(
+    precision: str = "fp32", size: int = 1536, repeats: int = 5, device: str = "cpu"
+) -> float:
+    """GFLOP/s of one large square matmul (median; CPU time on the CPU, synchronized wall time on a GPU, where
+    `size` is raised to 8192 to fill it): the ceiling for GEMM-bound work."""
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    device_type = torch.device(device).type
+    size = size if device_type == "cpu" else max(size, 8192)
+    clock = time.process_time if device_type == "cpu" else time.perf_counter
+    a, b = (torch.randn(size, size, dtype=dtype, device=device) for _ in range(2))
     a @ b
+    synchronize(device_type)
     seconds = []
     for _ in range(repeats):
-        start = time.process_time()
+        start = clock()
         a @ b
-        seconds.append(time.process_time() - start)
+        synchronize(device_type)
+        seconds.append(clock() - start)
     return 2 * size**3 / statistics.median(seconds) / 1e9
 
 
@@ -191,6 +212,7 @@ def compare_with_unfused(
     precisions: tuple[str, ...] = ("fp32", "bf16"),
     modes: tuple[str, ...] = ("training", "inference"),
     tolerance: float = 1e-4,
+    device: str = "cpu",
 ) -> dict:
     """
     Our RViT (as loaded: SDPA attention; and `rvit_eager`, with eager attention) against the unfused reference
@@ -198,14 +220,17 @@ def compare_with_unfused(
 
     Returns `{"logits_relative_difference": float, "rows": [...]}`, each row `{mode, precision, model, cpu_s,
     wall_s, clips_per_cpu_s, clips_per_wall_s}` (medians over `repeats` interleaved rounds, after a warm-up).
-    Rows also give `gflops_per_cpu_s` (see `rvit_forward_flops`); `"matmul_roof_gflops"` maps each precision
-    to `matmul_roof_gflops(precision)`, measured in the same process.
+    Rows also give `gflops_per_s` (see `rvit_forward_flops`; per CPU second on the CPU, per wall second on a GPU);
+    `"matmul_roof_gflops"` maps each precision to `matmul_roof_gflops(precision)`, measured in the same process.
     Raises `AssertionError` if the logits differ by more than `tolerance` (relative to the largest |logit|).
     """
-    model, unfused = build_paper_pair()
+    clock = "cpu_s" if torch.device(device).type == "cpu" else "wall_s"
+    model, unfused = build_paper_pair(device=device)
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+        device
+    )
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
     difference = logits_difference(model, unfused, pixel_values)
     if difference > tolerance:
         raise AssertionError(
@@ -243,10 +268,10 @@ def compare_with_unfused(
                         precision=precision,
                         model=name,
                         **timing,
-                        gflops_per_cpu_s=flops / timing["cpu_s"] / 1e9,
+                        gflops_per_s=flops / timing[clock] / 1e9,
                     )
                 )
-    roofs = {precision: matmul_roof_gflops(precision) for precision in precisions}
+    roofs = {precision: matmul_roof_gflops(precision, device=device) for precision in precisions}
     return {"logits_relative_difference": difference, "rows": rows, "matmul_roof_gflops": roofs}
 
 
@@ -256,6 +281,7 @@ def compare_frames_per_chunk(
     repeats: int = 3,
     precisions: tuple[str, ...] = ("fp32", "bf16"),
     batch_size: int = BATCH_SIZE,
+    device: str = "cpu",
 ) -> list[dict]:
     """
     Training steps of RViT with `config.frames_per_chunk` set to each of `chunk_sizes` (1: frame by frame; the
@@ -263,10 +289,12 @@ def compare_frames_per_chunk(
     (batch, frames, 3, 112, 112). Rows `{precision, model, frames_per_chunk, cpu_s, wall_s, ...}`; the unfused
     row has `frames_per_chunk` None.
     """
-    model, unfused = build_paper_pair()
+    model, unfused = build_paper_pair(device=device)
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+        device
+    )
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
     modules = {"unfused": (unfused, unfused, None)}
     for chunk in chunk_sizes:
         chunked = copy.deepcopy(model)
@@ -301,6 +329,8 @@ def compare_compiled(
     precisions: tuple[str, ...] = ("fp32", "bf16"),
     backend: str = "inductor",
     fresh_cache: bool = True,
+    device: str = "cpu",
+    mode: str | None = None,
 ) -> dict:
     """
     Training steps of RViT and of the unfused equations, each eager and under `torch.compile(model,
@@ -319,17 +349,19 @@ def compare_compiled(
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
             try:
                 return compare_compiled(
-                    num_frames, batch_size, repeats, precisions, backend, fresh_cache=False
+                    num_frames, batch_size, repeats, precisions, backend, False, device, mode
                 )
             finally:
                 if previous is None:
                     os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
                 else:
                     os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
-    model, unfused = build_paper_pair()
+    model, unfused = build_paper_pair(device=device)
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+        device
+    )
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
     rows = []
     for precision in precisions:
         steps, extra = {}, {}
@@ -339,11 +371,11 @@ def compare_compiled(
         ):
             eager = copy.deepcopy(module).train()
             compiled_module = copy.deepcopy(module).train()
-            compiled = torch.compile(compiled_module, backend=backend)
-            with _autocast(precision):
+            compiled = torch.compile(compiled_module, backend=backend, mode=mode)
+            with _autocast(precision, pixel_values.device.type):
                 reference = logits_of(eager, pixel_values).float()
             start = time.perf_counter()
-            with _autocast(precision):
+            with _autocast(precision, pixel_values.device.type):
                 difference = (logits_of(compiled, pixel_values).float() - reference).abs().max()
             eager_step = make_training_step(
                 eager, functools.partial(logits_of, eager), pixel_values, labels, precision
@@ -366,34 +398,48 @@ def compare_compiled(
             if row["compiled"]:
                 row["compile_s"] = max(0.0, row.pop("first_step_wall_s") - row["wall_s"])
             rows.append(row)
-    return {"rows": rows, "backend": backend, "num_frames": num_frames}
+    return {"rows": rows, "backend": backend, "mode": mode, "num_frames": num_frames}
 
 
 def profile_training_step(
-    num_frames: int = 36, precision: str = "fp32", top: int = 8, batch_size: int = BATCH_SIZE
+    num_frames: int = 36,
+    precision: str = "fp32",
+    top: int = 8,
+    batch_size: int = BATCH_SIZE,
+    device: str = "cpu",
 ) -> dict[str, list[dict]]:
     """
     `torch.profiler` of one training step of each model of `build_paper_pair` (after a warm-up step): the
-    `top` operators by self time, as `{model: {"top": [{name, self_cpu_ms, calls}, ...], "total_ms"}}`.
+    `top` operators by self time, as `{model: {"top": [{name, self_ms, calls}, ...], "total_ms", "clock"}}`.
+    The time is the host's (`clock` "cpu") on the CPU and the GPU's (`clock` "device") on a GPU.
     """
     from torch.profiler import ProfilerActivity, profile
 
-    model, unfused = build_paper_pair()
+    on_gpu = torch.device(device).type == "cuda"
+    activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if on_gpu else [ProfilerActivity.CPU]
+    model, unfused = build_paper_pair(device=device)
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+        device
+    )
+    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
     result = {}
     for name, module, forward in (("rvit", model, lambda x: model(x).logits), ("unfused", unfused, unfused)):
         module.train()
         step = make_training_step(module, forward, pixel_values, labels, precision)
         step()
-        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        with profile(activities=activities) as profiler:
             step()
-        events = sorted(profiler.key_averages(), key=lambda event: event.self_cpu_time_total, reverse=True)
+
+        def self_us(event):
+            return event.self_device_time_total if on_gpu else event.self_cpu_time_total
+
+        events = sorted(profiler.key_averages(), key=self_us, reverse=True)
         result[name] = {
-            "total_ms": sum(event.self_cpu_time_total for event in events) / 1000,
+            "clock": "device" if on_gpu else "cpu",
+            "total_ms": sum(self_us(event) for event in events) / 1000,
             "top": [
-                {"name": event.key, "self_cpu_ms": event.self_cpu_time_total / 1000, "calls": event.count}
+                {"name": event.key, "self_ms": self_us(event) / 1000, "calls": event.count}
                 for event in events[:top]
             ],
         }
@@ -471,16 +517,31 @@ def _status_kib(field: str) -> int:
 
 
 class PeakMemory:
-    """`with PeakMemory() as peak: ...`; `peak.extra_mib`: how far the resident size rose above the start."""
+    """
+    `with PeakMemory() as peak: ...`; `peak.extra_mib`: how far the resident size rose above the start. With
+    `device="cuda"`: how far the GPU memory held by tensors (`torch.cuda.max_memory_allocated`) rose instead.
+    """
+
+    def __init__(self, device: str = "cpu"):
+        self.on_gpu = torch.device(device).type == "cuda"
 
     def __enter__(self) -> PeakMemory:
         _release_memory()
+        if self.on_gpu:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start_bytes = torch.cuda.memory_allocated()
+            return self
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # resets VmHWM to the current VmRSS (Linux ≥ 4.0)
         self.start_kib = _status_kib("VmRSS")
         return self
 
     def __exit__(self, *exc_info) -> None:
+        if self.on_gpu:
+            torch.cuda.synchronize()
+            self.extra_mib = max(0, torch.cuda.max_memory_allocated() - self.start_bytes) / 2**20
+            return
         self.extra_mib = max(0, _status_kib("VmHWM") - self.start_kib) / 1024
 
 
@@ -498,23 +559,28 @@ def scaling_child(
     repeats: int,
     modes: tuple[str, ...] = ("inference", "training"),
     batch_size: int = BATCH_SIZE,
+    device: str = "cpu",
 ) -> list:
     """In a fresh process: per clip length and mode, clips/s and the peak extra memory of the calls."""
     for mode in modes:  # unmeasured: loads the libraries' code and one-time buffers
-        measure_clip_length(model_name, mode, min(frames), 1, batch_size)
+        measure_clip_length(model_name, mode, min(frames), 1, batch_size, device)
     return [
-        measure_clip_length(model_name, mode, num_frames, repeats, batch_size)
+        measure_clip_length(model_name, mode, num_frames, repeats, batch_size, device)
         for num_frames in sorted(frames)
         for mode in modes
     ]
 
 
-def measure_clip_length(model_name: str, mode: str, num_frames: int, repeats: int, batch_size: int) -> dict:
+def measure_clip_length(
+    model_name: str, mode: str, num_frames: int, repeats: int, batch_size: int, device: str = "cpu"
+) -> dict:
     """`repeats` timed calls of one mode ("inference" or "training") on (batch, num_frames, 3, 112, 112)."""
     generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-    labels = torch.randint(0, 13, (batch_size,), generator=generator)
-    model = build_video_model(model_name, num_frames)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+        device
+    )
+    labels = torch.randint(0, 13, (batch_size,), generator=generator).to(device)
+    model = build_video_model(model_name, num_frames, device=device)
     forward = lambda x: model(pixel_values=x).logits  # noqa: E731
     if mode == "training":
         model.train()
@@ -522,7 +588,7 @@ def measure_clip_length(model_name: str, mode: str, num_frames: int, repeats: in
     else:
         model.eval()
         step = make_inference_step(forward, pixel_values, "fp32")
-    with PeakMemory() as peak:
+    with PeakMemory(device) as peak:
         seconds = interleaved_seconds({model_name: step}, repeats, warmup=0)[model_name]
     return dict(
         model=model_name,
@@ -537,40 +603,48 @@ def measure_clip_length(model_name: str, mode: str, num_frames: int, repeats: in
 
 
 def stateful_child(
-    lengths: list[int], modes: tuple[str, ...] = ("stateful", "whole_clip"), batch_size: int = 1
+    lengths: list[int],
+    modes: tuple[str, ...] = ("stateful", "whole_clip"),
+    batch_size: int = 1,
+    device: str = "cpu",
 ) -> list:
     """
     Peak extra memory of RViT inference against clip length, in a fresh process.
     `"stateful"`: one frame per call carrying `past_state` (frames made on the fly, the clip never held);
     `"whole_clip"`: the whole clip (made beforehand, not counted) in one call.
     """
-    model = build_video_model("rvit", 36).eval()
+    model = build_video_model("rvit", 36, device=device).eval()
+    device_type = torch.device(device).type
     with torch.no_grad():  # unmeasured: loads the libraries' code and one-time buffers
-        model(torch.zeros(batch_size, 2, 3, IMAGE_SIZE, IMAGE_SIZE))
+        model(torch.zeros(batch_size, 2, 3, IMAGE_SIZE, IMAGE_SIZE, device=device))
     rows = []
     for length in sorted(lengths):
         for mode in modes:
             generator = torch.Generator().manual_seed(0)
             clip = None
             if mode == "whole_clip":
-                clip = torch.randn(batch_size, length, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-            with PeakMemory() as peak, torch.no_grad():
-                start = time.process_time()
+                clip = torch.randn(batch_size, length, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
+                    device
+                )
+            with PeakMemory(device) as peak, torch.no_grad():
+                start, wall = time.process_time(), time.perf_counter()
                 if mode == "stateful":
-                    state = model.init_state(batch_size)
+                    state = model.init_state(batch_size, device=device)
                     for _ in range(length):
                         frame = torch.randn(batch_size, 1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
-                        state = model(frame, past_state=state, return_state=True).state
+                        state = model(frame.to(device), past_state=state, return_state=True).state
                     outputs = state
                 else:
                     outputs = model(clip)
-                seconds = time.process_time() - start
+                synchronize(device_type)
+                seconds, wall = time.process_time() - start, time.perf_counter() - wall
             rows.append(
                 {
                     "mode": mode,
                     "num_frames": length,
                     "batch_size": batch_size,
                     "frames_per_cpu_s": batch_size * length / seconds,
+                    "frames_per_wall_s": batch_size * length / wall,
                     "peak_extra_mib": peak.extra_mib,
                 }
             )

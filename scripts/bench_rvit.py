@@ -1,11 +1,14 @@
 #!/usr/bin/env python
-"""Benchmarks RViT on the CPU: against the unfused reference equations, against VideoMAE / TimeSformer /
-ViViT, and the memory of frame-by-frame inference. The measuring code is `benchmarks/rvit_benchmarks.py`.
+"""Benchmarks RViT on the CPU or a GPU: against the unfused reference equations, against VideoMAE /
+TimeSformer / ViViT, and the memory of frame-by-frame inference. The measuring code is
+`benchmarks/rvit_benchmarks.py`.
 
     python scripts/bench_rvit.py                        # every part, then prints the tables
     python scripts/bench_rvit.py --parts unfused profile --repeats 5
     python scripts/bench_rvit.py --parts scaling --models rvit videomae --frames 8 16
     python scripts/bench_rvit.py --write-md              # also puts the tables in BENCHMARKS.md, "## RViT"
+    python scripts/bench_rvit.py --device cuda --parts unfused chunks compile --compile-mode reduce-overhead \
+        --write-md                                       # on a GPU: "## RViT on a GPU"
 
 Parts:
 - unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights
@@ -16,7 +19,7 @@ Parts:
 - compile:  the training step of RViT and of the unfused equations, each eager and under torch.compile
             (inductor), fp32 and bf16, against the eager unfused fp32 step; compiled logits checked against
             eager first. Compiling takes minutes at 36 frames (the frame loop is unrolled).
-- profile:  torch.profiler of one training step of each, top operators by self CPU time.
+- profile:  torch.profiler of one training step of each, top operators by self time (CPU; GPU kernels on a GPU).
 - scaling:  forward and forward+backward clips/s and peak memory at 8, 16, 36, 64 frames for RViT (patch 8,
             the paper's, and patch 16) and VideoMAE / TimeSformer / ViViT (width 192, patch 16, depth
             matched to RViT's parameter count).
@@ -24,7 +27,8 @@ Parts:
 
 Timing is CPU time of a single-threaded process (`--threads 1`): on a shared, loaded machine it is far
 steadier than wall time, which is reported beside it. Memory: peak resident-size growth, see
-`benchmarks/rvit_benchmarks.py`.
+`benchmarks/rvit_benchmarks.py`. With `--device cuda`: wall time with the GPU synchronized after each step,
+and the growth of `torch.cuda.max_memory_allocated`.
 """
 
 from __future__ import annotations
@@ -49,6 +53,31 @@ from benchmarks.report import write_section  # noqa: E402
 
 PARTS = ("unfused", "chunks", "compile", "profile", "scaling", "stateful")
 SECTION_TITLE = "## RViT"
+GPU_SECTION_TITLE = "## RViT on a GPU"
+# Which clock the tables read: CPU time on the CPU (steady on a shared machine), wall time with the GPU
+# synchronized after each step on a GPU. Set by `use_clock` from the results' device.
+_CLOCK = "cpu"
+
+
+def use_clock(device: str) -> None:
+    global _CLOCK
+    _CLOCK = "cpu" if device == "cpu" else "wall"
+
+
+def _seconds() -> str:
+    return f"{_CLOCK}_s"
+
+
+def _rate(what: str) -> str:
+    return f"{what}_per_{_CLOCK}_s"
+
+
+def _label() -> str:
+    return "CPU" if _CLOCK == "cpu" else "GPU, wall"
+
+
+def _gflops(row: dict) -> float:
+    return row.get("gflops_per_s", row.get("gflops_per_cpu_s", 0.0))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -80,10 +109,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--render-only", action="store_true", help="measure nothing: write the tables of --previous-json"
     )
     parser.add_argument("--markdown-file", type=Path, default=REPO_ROOT / "BENCHMARKS.md")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default) or cuda: on a GPU, times are wall seconds with the GPU synchronized after each step, "
+        "memory is torch.cuda.max_memory_allocated, and --write-md writes '## RViT on a GPU'",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        default=None,
+        help="compile: torch.compile's mode (default: its default; 'reduce-overhead' uses CUDA graphs on a GPU)",
+    )
+    args = parser.parse_args(argv)
+    if args.device != "cpu" and not args.render_only:
+        if args.device.split(":")[0] != "cuda":
+            parser.error(f"--device {args.device}: give cpu or cuda")
+        if not torch.cuda.is_available():
+            parser.error(
+                f"--device {args.device}: torch {torch.__version__} sees no CUDA GPU on this machine"
+            )
+    return args
 
 
-def machine_description(num_threads: int) -> str:
+def machine_description(num_threads: int, device: str = "cpu") -> str:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
         fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
@@ -92,29 +140,39 @@ def machine_description(num_threads: int) -> str:
     except (OSError, subprocess.CalledProcessError):
         model_name, cpus = platform.processor() or "?", str(os.cpu_count())
     load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    gpu = f"{torch.cuda.get_device_name(torch.device(device))}; " if device != "cpu" else ""
     return (
-        f"{model_name}, {cpus} CPUs (lscpu), load average {load} at the start; torch {torch.__version__}, "
+        f"{gpu}{model_name}, {cpus} CPUs (lscpu), load average {load} at the start; torch {torch.__version__}, "
         f"{num_threads} intra-op thread(s), Python {platform.python_version()}"
     )
 
 
 def run_parts(args) -> dict:
     bench.configure_threads(args.threads)
+    use_clock(args.device)
+    device = args.device
     results: dict = {
-        "machine": machine_description(args.threads),
+        "machine": machine_description(args.threads, device),
+        "device": device,
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     if "unfused" in args.parts:
         print(f"unfused comparison ({args.unfused_frames} frames, batch 2) ...", flush=True)
         results["unfused"] = bench.compare_with_unfused(
-            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+            num_frames=args.unfused_frames,
+            repeats=args.repeats,
+            precisions=tuple(args.precisions),
+            device=device,
         )
         results["unfused"]["num_frames"] = args.unfused_frames
         print(format_unfused(results["unfused"]), flush=True)
     if "chunks" in args.parts:
         print(f"frames per chunk ({args.unfused_frames} frames, batch 2) ...", flush=True)
         results["chunks"] = bench.compare_frames_per_chunk(
-            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+            num_frames=args.unfused_frames,
+            repeats=args.repeats,
+            precisions=tuple(args.precisions),
+            device=device,
         )
         print(format_chunks(results["chunks"]), flush=True)
     if "compile" in args.parts:
@@ -122,13 +180,19 @@ def run_parts(args) -> dict:
             f"torch.compile ({args.unfused_frames} frames, batch 2; compiling takes minutes) ...", flush=True
         )
         results["compile"] = bench.compare_compiled(
-            num_frames=args.unfused_frames, repeats=args.repeats, precisions=tuple(args.precisions)
+            num_frames=args.unfused_frames,
+            repeats=args.repeats,
+            precisions=tuple(args.precisions),
+            device=device,
+            mode=args.compile_mode,
         )
         print(format_compiled(results["compile"]), flush=True)
     if "profile" in args.parts:
         print("profiling one training step of each ...", flush=True)
         results["profile"] = {
-            precision: bench.profile_training_step(num_frames=args.unfused_frames, precision=precision)
+            precision: bench.profile_training_step(
+                num_frames=args.unfused_frames, precision=precision, device=device
+            )
             for precision in args.precisions
         }
         results["profile_frames"] = args.unfused_frames
@@ -137,13 +201,18 @@ def run_parts(args) -> dict:
         rows = []
         for model in tqdm(args.models, desc="scaling (one process per model)"):
             rows += bench.run_child(
-                "scaling", args.threads, model_name=model, frames=args.frames, repeats=args.scaling_repeats
+                "scaling",
+                args.threads,
+                model_name=model,
+                frames=args.frames,
+                repeats=args.scaling_repeats,
+                device=device,
             )
         results["scaling"] = rows
         print(format_scaling(rows), flush=True)
     if "stateful" in args.parts:
         print("frame-by-frame memory (one process) ...", flush=True)
-        rows = bench.run_child("stateful", args.threads, lengths=args.stateful_lengths)
+        rows = bench.run_child("stateful", args.threads, lengths=args.stateful_lengths, device=device)
         results["stateful"] = rows
         print(format_stateful(rows), flush=True)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -153,43 +222,57 @@ def run_parts(args) -> dict:
 def format_unfused(result: dict) -> str:
     rows = {(row["mode"], row["precision"], row["model"]): row for row in result["rows"]}
     roofs = result.get("matmul_roof_gflops", {})
+    header = [
+        "mode",
+        "precision",
+        f"RViT s/call ({_label()})",
+        f"unfused s/call ({_label()})",
+        "RViT clips/s",
+        "unfused clips/s",
+        *(["speed-up, CPU time"] if _CLOCK == "cpu" else []),
+        "speed-up, wall time",
+        "RViT vs unfused fp32",
+        "RViT GFLOP/s",
+        "unfused GFLOP/s",
+        "matmul roof GFLOP/s",
+        f"RViT, eager attention: s/call ({_label()}), speed-up",
+    ]
     lines = [
         f"Logits of RViT and of the unfused equations on the same weights: max relative difference "
         f"{result['logits_relative_difference']:.1e} (must be ≤ 1e-4).",
         "",
-        "| mode | precision | RViT s/call (CPU) | unfused s/call (CPU) | RViT clips/s | unfused clips/s "
-        "| speed-up, CPU time | speed-up, wall time | RViT vs unfused fp32 | RViT GFLOP/s | unfused GFLOP/s "
-        "| matmul roof GFLOP/s | RViT, eager attention: s/call (CPU), speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
     ]
     for (mode, precision, model), ours in rows.items():
         if model != "rvit" or (mode, precision, "unfused") not in rows:
             continue
         theirs = rows[(mode, precision, "unfused")]
         base = rows.get((mode, "fp32", "unfused"))
-        versus_fp32 = f"{base['cpu_s'] / ours['cpu_s']:.2f}x" if base else "-"
+        versus_fp32 = f"{base[_seconds()] / ours[_seconds()]:.2f}x" if base else "-"
         roof = f"{roofs[precision]:.0f}" if precision in roofs else "-"
         eager = eager_cell(rows.get((mode, precision, "rvit_eager")), theirs)
         cells = [
             mode,
             precision,
-            f"{ours['cpu_s']:.3f}",
-            f"{theirs['cpu_s']:.3f}",
-            f"{ours['clips_per_cpu_s']:.2f}",
-            f"{theirs['clips_per_cpu_s']:.2f}",
-            f"{theirs['cpu_s'] / ours['cpu_s']:.2f}x",
+            f"{ours[_seconds()]:.3f}",
+            f"{theirs[_seconds()]:.3f}",
+            f"{ours[_rate('clips')]:.2f}",
+            f"{theirs[_rate('clips')]:.2f}",
+            *([f"{theirs['cpu_s'] / ours['cpu_s']:.2f}x"] if _CLOCK == "cpu" else []),
             f"{theirs['wall_s'] / ours['wall_s']:.2f}x",
             versus_fp32,
-            f"{ours.get('gflops_per_cpu_s', 0):.0f}",
-            f"{theirs.get('gflops_per_cpu_s', 0):.0f}",
+            f"{_gflops(ours):.0f}",
+            f"{_gflops(theirs):.0f}",
             roof,
             eager,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        "Clips/s are by CPU time. GFLOP/s: the model's floating-point work (`rvit_forward_flops`, ×3 for a "
-        "training step; the same for both, they compute the same thing) per CPU second; matmul roof: one "
+        f"Clips/s are by {'CPU' if _CLOCK == 'cpu' else 'wall'} time. GFLOP/s: the model's floating-point work "
+        "(`rvit_forward_flops`, ×3 for a training step; the same for both, they compute the same thing) per "
+        f"{'CPU' if _CLOCK == 'cpu' else 'wall'} second; matmul roof: one "
         "1536×1536 matmul in the same process, the most a GEMM-bound step can reach on this core.",
     ]
     lines += ["", *reading_of_unfused(rows, roofs)]
@@ -197,18 +280,18 @@ def format_unfused(result: dict) -> str:
 
 
 def eager_cell(eager: dict | None, unfused: dict) -> str:
-    return f"{eager['cpu_s']:.3f}, {unfused['cpu_s'] / eager['cpu_s']:.2f}x" if eager else "-"
+    return f"{eager[_seconds()]:.3f}, {unfused[_seconds()] / eager[_seconds()]:.2f}x" if eager else "-"
 
 
 def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
     """Sentences that read the comparison against its targets (≥ 1.4x fp32 training, ≥ 2x with bf16)."""
     sentences = []
     ours, theirs = rows.get(("training", "fp32", "rvit")), rows.get(("training", "fp32", "unfused"))
-    if ours and theirs and "fp32" in roofs and "gflops_per_cpu_s" in ours:
-        ceiling = roofs["fp32"] / theirs["gflops_per_cpu_s"]
-        speed_up = theirs["cpu_s"] / ours["cpu_s"]
-        theirs_share = theirs["gflops_per_cpu_s"] / roofs["fp32"]
-        ours_share = ours["gflops_per_cpu_s"] / roofs["fp32"]
+    if ours and theirs and "fp32" in roofs and _gflops(ours):
+        ceiling = roofs["fp32"] / _gflops(theirs)
+        speed_up = theirs[_seconds()] / ours[_seconds()]
+        theirs_share = _gflops(theirs) / roofs["fp32"]
+        ours_share = _gflops(ours) / roofs["fp32"]
         sentences.append(
             f"- fp32 training: RViT {speed_up:.2f}x the unfused equations (target 1.4x). The unfused step "
             f"already runs at {theirs_share:.0%} of the fp32 matmul roof and RViT at {ours_share:.0%}: the "
@@ -218,12 +301,15 @@ def reading_of_unfused(rows: dict, roofs: dict) -> list[str]:
     bf16 = rows.get(("training", "bf16", "rvit"))
     if bf16 and theirs:
         bf16_theirs = rows.get(("training", "bf16", "unfused"))
-        versus_fp32, versus_bf16 = theirs["cpu_s"] / bf16["cpu_s"], bf16_theirs["cpu_s"] / bf16["cpu_s"]
+        versus_fp32, versus_bf16 = (
+            theirs[_seconds()] / bf16[_seconds()],
+            bf16_theirs[_seconds()] / bf16[_seconds()],
+        )
         sentences.append(
             f"- bf16 autocast training: RViT {versus_fp32:.2f}x the unfused fp32 step (target 2x), "
             f"{versus_bf16:.2f}x the unfused bf16 step"
             + (
-                f"; RViT reaches {bf16['gflops_per_cpu_s'] / roofs['bf16']:.0%} of the bf16 roof"
+                f"; RViT reaches {_gflops(bf16) / roofs['bf16']:.0%} of the bf16 roof"
                 if "bf16" in roofs
                 else ""
             )
@@ -241,13 +327,13 @@ def format_chunks(rows: list) -> str:
     precisions = sorted({row["precision"] for row in rows}, key=("fp32", "bf16").index)
     header = ["model"]
     for precision in precisions:
-        header += [f"{precision} s/step (CPU)", f"{precision}: vs unfused fp32"]
+        header += [f"{precision} s/step ({_label()})", f"{precision}: vs unfused fp32"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for model, cells_by_precision in by_model.items():
         cells = [model]
         for precision in precisions:
             row = cells_by_precision.get(precision)
-            cells += [f"{row['cpu_s']:.3f}", f"{base['cpu_s'] / row['cpu_s']:.2f}x" if base else "-"]
+            cells += [f"{row[_seconds()]:.3f}", f"{base[_seconds()] / row[_seconds()]:.2f}x" if base else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -264,7 +350,7 @@ def format_compiled(result: dict) -> str:
         None,
     )
     lines = [
-        "| model | precision | torch.compile | s/step (CPU) | vs eager unfused fp32 | vs the same model eager "
+        f"| model | precision | torch.compile | s/step ({_label()}) | vs eager unfused fp32 | vs the same model eager "
         "| compile s (wall) | compiled logits vs eager (relative) |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -280,9 +366,9 @@ def format_compiled(result: dict) -> str:
             row["model"],
             row["precision"],
             result["backend"] if compiled else "-",
-            f"{row['cpu_s']:.3f}",
-            f"{base['cpu_s'] / row['cpu_s']:.2f}x" if base else "-",
-            f"{eager['cpu_s'] / row['cpu_s']:.2f}x",
+            f"{row[_seconds()]:.3f}",
+            f"{base[_seconds()] / row[_seconds()]:.2f}x" if base else "-",
+            f"{eager[_seconds()] / row[_seconds()]:.2f}x",
             f"{row['compile_s']:.0f}" if compiled else "-",
             f"{row['logits_relative_difference']:.1e}" if compiled else "-",
         ]
@@ -299,9 +385,9 @@ def reading_of_compiled(rows: list) -> list[str]:
         ours, theirs = by_key.get(("rvit", precision, True)), by_key.get(("unfused", precision, True))
         if base and ours and theirs:
             sentences.append(
-                f"- {precision} training under torch.compile: RViT {base['cpu_s'] / ours['cpu_s']:.2f}x the eager "
+                f"- {precision} training under torch.compile: RViT {base[_seconds()] / ours[_seconds()]:.2f}x the eager "
                 f"unfused fp32 step (target {target}); the compiled unfused equations reach "
-                f"{base['cpu_s'] / theirs['cpu_s']:.2f}x, so compiled RViT is {theirs['cpu_s'] / ours['cpu_s']:.2f}x "
+                f"{base[_seconds()] / theirs[_seconds()]:.2f}x, so compiled RViT is {theirs[_seconds()] / ours[_seconds()]:.2f}x "
                 "the compiled unfused step: inductor fuses the elementwise work of both, and what remains is the "
                 "same GEMMs and per-frame attention."
             )
@@ -322,7 +408,8 @@ def format_profile(result: dict, num_frames: int) -> str:
         ours, theirs = per_model["rvit"]["top"], per_model["unfused"]["top"]
         for rank in range(max(len(ours), len(theirs))):
             cells = [
-                f"`{ops[rank]['name']}` {ops[rank]['self_cpu_ms']:.0f} ms ({ops[rank]['calls']})"
+                f"`{ops[rank]['name']}` {ops[rank].get('self_ms', ops[rank].get('self_cpu_ms')):.0f} ms "
+                f"({ops[rank]['calls']})"
                 if rank < len(ops)
                 else ""
                 for ops in (ours, theirs)
@@ -338,7 +425,7 @@ def format_profile(result: dict, num_frames: int) -> str:
 def format_scaling(rows: list) -> str:
     by_key = {(row["model"], row["num_frames"], row["mode"]): row for row in rows}
     lines = [
-        "| model | layers | parameters | frames | forward clips/s (CPU) | fwd+bwd clips/s (CPU) "
+        f"| model | layers | parameters | frames | forward clips/s ({_label()}) | fwd+bwd clips/s ({_label()}) "
         "| forward peak extra MiB | fwd+bwd peak extra MiB |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -356,7 +443,7 @@ def format_scaling(rows: list) -> str:
 
         lines.append(
             f"| {model} | {some['layers']} | {some['parameters'] / 1e6:.2f} M | {num_frames} | "
-            f"{cell(inference, 'clips_per_cpu_s', '.2f')} | {cell(training, 'clips_per_cpu_s', '.2f')} | "
+            f"{cell(inference, _rate('clips'), '.2f')} | {cell(training, _rate('clips'), '.2f')} | "
             f"{cell(inference, 'peak_extra_mib', '.0f')} | {cell(training, 'peak_extra_mib', '.0f')} |"
         )
     return "\n".join(lines)
@@ -366,33 +453,48 @@ def format_stateful(rows: list) -> str:
     by_key = {(row["mode"], row["num_frames"]): row for row in rows}
     lines = [
         "| frames | one frame per call: peak extra MiB | whole clip in one call: peak extra MiB "
-        "| one frame per call: frames/s (CPU) |",
+        f"| one frame per call: frames/s ({_label()}) |",
         "|---|---|---|---|",
     ]
     for num_frames in sorted({length for _, length in by_key}):
         stateful, whole = by_key.get(("stateful", num_frames)), by_key.get(("whole_clip", num_frames))
         lines.append(
             f"| {num_frames} | {stateful['peak_extra_mib']:.0f} | {whole['peak_extra_mib']:.0f} | "
-            f"{stateful['frames_per_cpu_s']:.1f} |"
+            f"{stateful[_rate('frames')]:.1f} |"
             if stateful and whole
             else f"| {num_frames} | - | - | - |"
         )
     return "\n".join(lines)
 
 
+def section_title(results: dict) -> str:
+    return SECTION_TITLE if results.get("device", "cpu") == "cpu" else GPU_SECTION_TITLE
+
+
 def markdown_section(results: dict, command: str) -> str:
+    use_clock(results.get("device", "cpu"))
+    if _CLOCK == "cpu":
+        how = (
+            "Times are CPU seconds of a single-threaded process (steady on this shared machine; wall-time ratios "
+            "beside them); memory is how far the peak resident size (VmHWM, reset just before) rose above the "
+            "resident size during the measured calls"
+        )
+    else:
+        how = (
+            f"On {results['device']}: times are wall seconds with the GPU synchronized after each step; memory is "
+            "how far the GPU memory held by tensors (`torch.cuda.max_memory_allocated`, reset just before) rose "
+            "during the measured calls"
+        )
     parts = [
-        SECTION_TITLE,
+        section_title(results),
         "",
         f"Command: `{command}`  ",
         f"Machine: {results['machine']}.  ",
         f"Run: {results['started']} to {results['finished']}"
         + (f"; {results['earlier_run']}" if "earlier_run" in results else "")
         + ". Batch 2, 112×112 frames, the AHU paper's RViT "
-        "(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). Times are CPU seconds of a "
-        "single-threaded process (steady on this shared machine; wall-time ratios beside them); memory is "
-        "how far the peak resident size (VmHWM, reset just before) rose above the resident size during the "
-        "measured calls, one child process per model (`benchmarks/rvit_benchmarks.py` says how).",
+        f"(patch 8, hidden 192, 2 layers, 8 heads, MLP 768, 13 labels). {how}, one child process per model "
+        "(`benchmarks/rvit_benchmarks.py` says how).",
         "",
     ]
     if "unfused" in results:
@@ -473,13 +575,19 @@ def main(argv=None) -> None:
         if not args.previous_json:
             raise SystemExit("--render-only needs --previous-json")
         results = json.loads(args.previous_json.read_text())
-        write_section(args.markdown_file, SECTION_TITLE, markdown_section(results, results["command"]))
-        print(f"wrote {SECTION_TITLE!r} in {args.markdown_file} from {args.previous_json}")
+        title = section_title(results)
+        write_section(args.markdown_file, title, markdown_section(results, results["command"]))
+        print(f"wrote {title!r} in {args.markdown_file} from {args.previous_json}")
         return
+    previous = json.loads(args.previous_json.read_text()) if args.previous_json else None
+    if previous is not None and previous.get("device", "cpu") != args.device:
+        raise SystemExit(
+            f"--previous-json {args.previous_json} was measured on {previous.get('device', 'cpu')}, this run "
+            f"would be on {args.device}: their tables cannot be mixed"
+        )
     results = run_parts(args)
     results["command"] = command.strip()
-    if args.previous_json:
-        previous = json.loads(args.previous_json.read_text())
+    if previous is not None:
         kept = [
             key
             for key in ("unfused", "chunks", "compile", "profile", "profile_frames", "scaling", "stateful")
@@ -495,8 +603,9 @@ def main(argv=None) -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     if args.write_md:
-        write_section(args.markdown_file, SECTION_TITLE, markdown_section(results, results["command"]))
-        print(f"wrote {SECTION_TITLE!r} in {args.markdown_file}")
+        title = section_title(results)
+        write_section(args.markdown_file, title, markdown_section(results, results["command"]))
+        print(f"wrote {title!r} in {args.markdown_file}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -79,6 +80,32 @@ def test_write_section_replaces_only_the_rvit_section(tmp_path):
     assert text.index("keep me") < text.index("new numbers") < text.index("## Other") < text.index("keep too")
     write_section(tmp_path / "NEW.md", "## RViT", "## RViT\n\nfirst\n")
     assert (tmp_path / "NEW.md").read_text() == "# Benchmarks\n\n## RViT\n\nfirst\n"
+
+
+def test_gpu_results_render_wall_clock_tables_in_their_own_section(tmp_path):
+    script = load_bench_script()
+    measured = tmp_path / "cpu.json"
+    common = ["--unfused-frames", "2", "--repeats", "1", "--precisions", "fp32"]
+    script.main(["--parts", "unfused", "chunks", *common, "--json", str(measured)])
+    results = json.loads(measured.read_text())
+    assert results["device"] == "cpu"
+    # The same tables as if measured on a GPU (this machine has none): wall clock, their own section.
+    (tmp_path / "gpu.json").write_text(json.dumps({**results, "device": "cuda"}))
+    markdown = tmp_path / "BENCHMARKS.md"
+    for name in ("cpu.json", "gpu.json"):
+        script.main(
+            ["--render-only", "--previous-json", str(tmp_path / name), "--markdown-file", str(markdown)]
+        )
+    text = markdown.read_text()
+    cpu_part, gpu_part = text.split("## RViT on a GPU")
+    assert "## RViT\n" in cpu_part and "RViT s/call (CPU)" in cpu_part and "speed-up, CPU time" in cpu_part
+    assert "RViT s/call (GPU, wall)" in gpu_part and "fp32 s/step (GPU, wall)" in gpu_part
+    assert "(CPU)" not in gpu_part and "speed-up, CPU time" not in gpu_part
+    header = next(line for line in gpu_part.splitlines() if line.startswith("| mode |"))
+    row = next(line for line in gpu_part.splitlines() if line.startswith("| training | fp32 |"))
+    assert header.count("|") == row.count("|")
+    with pytest.raises(SystemExit, match="measured on cuda"):
+        script.main(["--parts", "chunks", *common, "--previous-json", str(tmp_path / "gpu.json")])
 
 
 def test_compiled_comparison_checks_logits_and_times_eager_and_compiled_steps():
