@@ -141,3 +141,19 @@ def test_frames_per_chunk_comparison_times_each_chunk_size_and_the_unfused_step(
     assert table[0] == "| model | fp32 s/step (CPU) | fp32: vs unfused fp32 |"
     assert table[2].startswith("| unfused | ") and table[2].endswith(" | 1.00x |")
     assert len(table) == 5
+
+
+def test_device_check_passes_on_the_cpu_and_reports_a_failure(tmp_path, monkeypatch, capsys):
+    from benchmarks import rvit_device_check
+
+    report = tmp_path / "checks.json"
+    assert rvit_device_check.main(["--device", "cpu", "--small", "--json", str(report)]) == 0
+    checks = json.loads(report.read_text())["checks"]
+    names = [check["name"] for check in checks]
+    assert "stateful chunks [1, 3, 3] vs whole clip" in names and "sdpa vs eager attention" in names
+    assert len(checks) == 11 and all(check["passed"] for check in checks)
+    # A device that disagrees must fail the run, by name.
+    broken = [{**checks[0], "error": 0.5, "passed": False}, *checks[1:]]
+    monkeypatch.setattr(rvit_device_check, "run_checks", lambda *args, **kwargs: broken)
+    assert rvit_device_check.main(["--device", "cpu", "--small"]) == 1
+    assert "FAIL cpu logits vs cpu" in capsys.readouterr().out
