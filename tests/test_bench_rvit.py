@@ -151,7 +151,7 @@ def test_device_check_passes_on_the_cpu_and_reports_a_failure(tmp_path, monkeypa
     checks = json.loads(report.read_text())["checks"]
     names = [check["name"] for check in checks]
     assert "stateful chunks [1, 3, 3] vs whole clip" in names and "sdpa vs eager attention" in names
-    assert len(checks) == 11 and all(check["passed"] for check in checks)
+    assert len(checks) == 12 and all(check["passed"] for check in checks)
     # A device that disagrees must fail the run, by name.
     broken = [{**checks[0], "error": 0.5, "passed": False}, *checks[1:]]
     monkeypatch.setattr(rvit_device_check, "run_checks", lambda *args, **kwargs: broken)
