@@ -81,6 +81,14 @@ def build_paper_pair(seed: int = 0, device: str = "cpu"):
     return model.to(device), unfused.to(device)
 
 
+def random_batch(num_frames: int, batch_size: int, num_labels: int, device: str = "cpu"):
+    """Seeded random clips `(batch, num_frames, 3, 112, 112)` and labels, on `device`: every part's input."""
+    generator = torch.Generator().manual_seed(0)
+    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    labels = torch.randint(0, num_labels, (batch_size,), generator=generator)
+    return pixel_values.to(device), labels.to(device)
+
+
 def logits_difference(model, unfused, pixel_values: torch.Tensor) -> float:
     """max |logits(model) − logits(unfused)| / max |logits(unfused)|, both in eval mode, float32."""
     model.eval(), unfused.eval()
@@ -226,11 +234,7 @@ def compare_with_unfused(
     """
     clock = "cpu_s" if torch.device(device).type == "cpu" else "wall_s"
     model, unfused = build_paper_pair(device=device)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
-        device
-    )
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
+    pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
     difference = logits_difference(model, unfused, pixel_values)
     if difference > tolerance:
         raise AssertionError(
@@ -290,11 +294,7 @@ def compare_frames_per_chunk(
     row has `frames_per_chunk` None.
     """
     model, unfused = build_paper_pair(device=device)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
-        device
-    )
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
+    pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
     modules = {"unfused": (unfused, unfused, None)}
     for chunk in chunk_sizes:
         chunked = copy.deepcopy(model)
@@ -357,11 +357,7 @@ def compare_compiled(
                 else:
                     os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
     model, unfused = build_paper_pair(device=device)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
-        device
-    )
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
+    pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
     rows = []
     for precision in precisions:
         steps, extra = {}, {}
@@ -418,11 +414,7 @@ def profile_training_step(
     on_gpu = torch.device(device).type == "cuda"
     activities = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if on_gpu else [ProfilerActivity.CPU]
     model, unfused = build_paper_pair(device=device)
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
-        device
-    )
-    labels = torch.randint(0, model.config.num_labels, (batch_size,), generator=generator).to(device)
+    pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
     result = {}
     for name, module, forward in (("rvit", model, lambda x: model(x).logits), ("unfused", unfused, unfused)):
         module.train()
@@ -575,11 +567,7 @@ def measure_clip_length(
     model_name: str, mode: str, num_frames: int, repeats: int, batch_size: int, device: str = "cpu"
 ) -> dict:
     """`repeats` timed calls of one mode ("inference" or "training") on (batch, num_frames, 3, 112, 112)."""
-    generator = torch.Generator().manual_seed(0)
-    pixel_values = torch.randn(batch_size, num_frames, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator).to(
-        device
-    )
-    labels = torch.randint(0, 13, (batch_size,), generator=generator).to(device)
+    pixel_values, labels = random_batch(num_frames, batch_size, 13, device)
     model = build_video_model(model_name, num_frames, device=device)
     forward = lambda x: model(pixel_values=x).logits  # noqa: E731
     if mode == "training":
