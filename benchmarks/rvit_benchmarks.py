@@ -23,6 +23,7 @@ it would report the import of torch whenever that is the larger.)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import functools
@@ -343,19 +344,26 @@ def compare_compiled(
     generation, from an empty inductor cache when `fresh_cache` (a temporary `TORCHINDUCTOR_CACHE_DIR`; a warm
     cache from an earlier run of the same shapes would make it seconds).
     """
-    if fresh_cache:
-        with tempfile.TemporaryDirectory(prefix="rvit_bench_inductor_") as cache_dir:
-            previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
-            try:
-                return compare_compiled(
-                    num_frames, batch_size, repeats, precisions, backend, False, device, mode
-                )
-            finally:
-                if previous is None:
-                    os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-                else:
-                    os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+    with _empty_inductor_cache() if fresh_cache else contextlib.nullcontext():
+        return _compare_compiled(num_frames, batch_size, repeats, precisions, backend, device, mode)
+
+
+@contextlib.contextmanager
+def _empty_inductor_cache():
+    """A new, empty `TORCHINDUCTOR_CACHE_DIR` for the duration (inductor reads the variable when it compiles)."""
+    previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    with tempfile.TemporaryDirectory(prefix="rvit_bench_inductor_") as cache_dir:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache_dir
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+            else:
+                os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+
+
+def _compare_compiled(num_frames, batch_size, repeats, precisions, backend, device, mode) -> dict:
     model, unfused = build_paper_pair(device=device)
     pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
     rows = []

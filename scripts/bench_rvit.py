@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ import torch  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from benchmarks import rvit_benchmarks as bench  # noqa: E402
-from benchmarks.report import write_section  # noqa: E402
+from benchmarks.report import cpu_model, write_section  # noqa: E402
 
 PARTS = ("unfused", "chunks", "compile", "profile", "scaling", "stateful")
 SECTION_TITLE = "## RViT"
@@ -132,17 +131,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def machine_description(num_threads: int, device: str = "cpu") -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-        model_name = fields.get("Model name", "?").strip()
-        cpus = fields.get("CPU(s)", "?").strip()
-    except (OSError, subprocess.CalledProcessError):
-        model_name, cpus = platform.processor() or "?", str(os.cpu_count())
     load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     gpu = f"{torch.cuda.get_device_name(torch.device(device))}; " if device != "cpu" else ""
     return (
-        f"{gpu}{model_name}, {cpus} CPUs (lscpu), load average {load} at the start; torch {torch.__version__}, "
+        f"{gpu}{cpu_model()}, {os.cpu_count()} CPUs, load average {load} at the start; torch {torch.__version__}, "
         f"{num_threads} intra-op thread(s), Python {platform.python_version()}"
     )
 
@@ -156,36 +148,27 @@ def run_parts(args) -> dict:
         "device": device,
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+    # What the three comparisons on one clip length share.
+    common = {
+        "num_frames": args.unfused_frames,
+        "repeats": args.repeats,
+        "precisions": tuple(args.precisions),
+        "device": device,
+    }
     if "unfused" in args.parts:
         print(f"unfused comparison ({args.unfused_frames} frames, batch 2) ...", flush=True)
-        results["unfused"] = bench.compare_with_unfused(
-            num_frames=args.unfused_frames,
-            repeats=args.repeats,
-            precisions=tuple(args.precisions),
-            device=device,
-        )
+        results["unfused"] = bench.compare_with_unfused(**common)
         results["unfused"]["num_frames"] = args.unfused_frames
         print(format_unfused(results["unfused"]), flush=True)
     if "chunks" in args.parts:
         print(f"frames per chunk ({args.unfused_frames} frames, batch 2) ...", flush=True)
-        results["chunks"] = bench.compare_frames_per_chunk(
-            num_frames=args.unfused_frames,
-            repeats=args.repeats,
-            precisions=tuple(args.precisions),
-            device=device,
-        )
+        results["chunks"] = bench.compare_frames_per_chunk(**common)
         print(format_chunks(results["chunks"]), flush=True)
     if "compile" in args.parts:
         print(
             f"torch.compile ({args.unfused_frames} frames, batch 2; compiling takes minutes) ...", flush=True
         )
-        results["compile"] = bench.compare_compiled(
-            num_frames=args.unfused_frames,
-            repeats=args.repeats,
-            precisions=tuple(args.precisions),
-            device=device,
-            mode=args.compile_mode,
-        )
+        results["compile"] = bench.compare_compiled(**common, mode=args.compile_mode)
         print(format_compiled(results["compile"]), flush=True)
     if "profile" in args.parts:
         print("profiling one training step of each ...", flush=True)

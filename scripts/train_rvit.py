@@ -37,10 +37,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    push_to_hub, training_args.push_to_hub = (
-        training_args.push_to_hub,
-        False,
-    )  # the card goes up with the weights
+    # Trainer must not push on its own: the card goes up with the weights, after training.
+    push_to_hub = training_args.push_to_hub
+    training_args.push_to_hub = False
     result = run_training(model_args, data_args, training_args)
     if result.trainer.is_world_process_zero():
         card = write_model_card(result.output_dir, model_name=Path(result.output_dir).name)
