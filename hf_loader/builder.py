@@ -560,7 +560,17 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
 
     def _read_links(self, raw, required: bool) -> list[_Link]:
         """rename.xlsx's rows as links post → sample (an empty list without a raw tier or table)."""
-        if raw is None or RENAME_TABLE_NAME not in raw.metadata:
+        if raw is None:
+            return []
+        if RENAME_TABLE_NAME not in raw.metadata:
+            if self.config.name in ("raw", "full"):
+                logger.warning(
+                    "AHU %s: the raw tier has no %s, so no post is linked to its filtered sample: every raw row "
+                    "has sample_id None, labels [] and primary_label None (unknown, not 'no finding'), and full "
+                    "rows have no creator or comments. Put rename.xlsx back into raw/ to link them.",
+                    self.config.name,
+                    RENAME_TABLE_NAME,
+                )
             return []
         source, member = raw.metadata[RENAME_TABLE_NAME]
         try:
@@ -610,11 +620,15 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             return {}
         return parse_noise_list(data.decode("utf-8", errors="replace"))
 
-    def _generate_examples(self, plan: _Plan, shards: list[tuple[int, tuple[Entry, ...]]]):
-        """Yield `(Key(shard, position), example)` for the given shards' entries; holds one entry at a time."""
+    def _generate_examples(self, plan: _Plan, shards: list[tuple[Entry, ...]]):
+        """Yield `(Key(shard, position), example)` for the given shards' entries; holds one entry at a time.
+
+        `shards` is the part of the split's shard list this call got (all of it, or one `num_proc` job's or one
+        DataLoader worker's share); `Key.original_shard_id` counts within it, as datasets expects.
+        """
         skipped_before = len(self.skipped)
         with MemberReader() as reader:
-            for shard_id, entries in shards:
+            for shard_index, entries in enumerate(shards):
                 for position, (entry, files) in enumerate(iter_entry_files(entries, reader)):
                     if isinstance(files, AHUDataError):
                         self._fail(files)
@@ -624,7 +638,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                     except AHUDataError as error:
                         self._fail(error)
                         continue
-                    yield Key(shard_id, position), example
+                    yield Key(shard_index, position), example
         if len(self.skipped) > skipped_before:
             logger.warning("AHU %s/%s: %s", plan.config_name, plan.split, self._counts_line())
             if self._skip_log_dir is not None:
@@ -635,14 +649,12 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                     json.dump(self.skipped.entries[skipped_before:], log)
 
 
-def _shards(entries: list[Entry]) -> list[tuple[int, tuple[Entry, ...]]]:
-    """Cut a split's entries (in order) into `(shard id, entries)`: `MIN_SHARDS` shards, more when a split is
-    large (at most `MAX_ENTRIES_PER_SHARD` each), never more than there are entries."""
+def _shards(entries: list[Entry]) -> list[tuple[Entry, ...]]:
+    """Cut a split's entries, in order, into `MIN_SHARDS` shards, more when a split is large (at most
+    `MAX_ENTRIES_PER_SHARD` each), never more than there are entries."""
     num_shards = min(len(entries), max(MIN_SHARDS, math.ceil(len(entries) / MAX_ENTRIES_PER_SHARD)))
     bounds = np.linspace(0, len(entries), num_shards + 1).round().astype(int)
-    return [
-        (shard_id, tuple(entries[bounds[shard_id] : bounds[shard_id + 1]])) for shard_id in range(num_shards)
-    ]
+    return [tuple(entries[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
 def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: MemberReader) -> dict:
