@@ -299,6 +299,7 @@ def test_an_unchanged_archive_is_served_from_the_cache(sample_archive, sample_ma
         config_name="processed",
         data_dir=str(data_dir),
         cache_dir=str(tmp_path / "cache"),
+        decode_video=False,
         split_scheme="paper",
     )
     assert second.cache_dir == first.cache_dir and os.path.isdir(second.cache_dir)
