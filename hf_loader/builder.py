@@ -60,6 +60,7 @@ and `builder.skipped` (a `SkipReport`) lists them.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import math
@@ -68,6 +69,7 @@ import posixpath
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
@@ -87,8 +89,8 @@ from .archive import (
     tier_of_file_name,
 )
 from .comments import read_comment_table, read_rename_table
-from .constants import LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
-from .errors import AHUDataError, CorruptMediaError, NameParseError, SplitError
+from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
 from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
 from .video_io import probe_video, to_float32
@@ -291,6 +293,27 @@ def features_for(config_name: str, decode_video: bool = True) -> datasets.Featur
     raise ValueError(f"unknown config {config_name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
 
 
+def _figshare_fingerprint(cache_dir: str | None, api_url: str | None) -> str | None:
+    """The cache key of a build from Figshare: the article's version and its files' ids, sizes and md5s, asked
+    from the API (else from the listing cached by the last download); None when neither is available (the
+    download then says why)."""
+    from .figshare import fetch_listing, listing_fingerprint
+
+    downloads = (
+        os.path.join(os.path.expanduser(cache_dir), datasets.config.DOWNLOADED_DATASETS_DIR)
+        if cache_dir
+        else str(datasets.config.DOWNLOADED_DATASETS_PATH)
+    )
+    try:
+        version, files = fetch_listing(
+            FIGSHARE_ARTICLE_ID, api_url, Path(downloads) / "figshare" / str(FIGSHARE_ARTICLE_ID), retries=1
+        )
+    except DownloadError as error:
+        logger.warning("AHU: the Figshare listing cannot be read (%s); the download will try again.", error)
+        return None
+    return listing_fingerprint(version, files)
+
+
 class AHUUltrasound(datasets.GeneratorBasedBuilder):
     """The AHU ultrasound database (see the module docstring for configs, features and splits).
 
@@ -322,12 +345,11 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         data_dir = kwargs.get("data_dir")
         if data_dir is not None and "://" not in str(data_dir):
             kwargs["data_dir"] = data_dir = os.path.abspath(os.fspath(data_dir))
-        super().__init__(
-            *args,
-            dataset_name=dataset_name or "ahu_ultrasound",
-            hash=hash or (archive_fingerprint(data_dir) if data_dir else None),
-            **kwargs,
-        )
+        if hash is None and data_dir:
+            hash = archive_fingerprint(data_dir)
+        elif hash is None:
+            hash = _figshare_fingerprint(kwargs.get("cache_dir"), kwargs.get("figshare_api_url"))
+        super().__init__(*args, dataset_name=dataset_name or "ahu_ultrasound", hash=hash, **kwargs)
         self.config.validate()
         self.skipped = SkipReport()
         self._skip_log_dir: str | None = None
@@ -654,7 +676,7 @@ def _shards(entries: list[Entry]) -> list[tuple[Entry, ...]]:
     `MAX_ENTRIES_PER_SHARD` each), never more than there are entries."""
     num_shards = min(len(entries), max(MIN_SHARDS, math.ceil(len(entries) / MAX_ENTRIES_PER_SHARD)))
     bounds = np.linspace(0, len(entries), num_shards + 1).round().astype(int)
-    return [tuple(entries[start:stop]) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return [tuple(entries[start:stop]) for start, stop in itertools.pairwise(bounds)]
 
 
 def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: MemberReader) -> dict:
