@@ -280,12 +280,16 @@ def test_bad_crc_member_costs_only_its_own_sample(small_archive, sample_manifest
     data_dir.mkdir()
     zip_path = zip_folder(small_archive / tier, data_dir / f"{tier}.zip")
     chosen = _chosen(sample_manifest)
-    bad_id = chosen[1]  # second in zip order: one sample before it, two after
-    bad_path = samples_by_id_of(sample_manifest)[bad_id][f"{tier}_path"]
+    path_of = {
+        sample_id: samples_by_id_of(sample_manifest)[sample_id][f"{tier}_path"] for sample_id in chosen
+    }
     with zipfile.ZipFile(zip_path) as archive:
-        member = min(
-            name for name in archive.namelist() if name.startswith(bad_path) and not name.endswith("/")
-        )
+        names = [name for name in archive.namelist() if not name.endswith("/")]
+    zip_order = sorted(
+        chosen, key=lambda s: min(i for i, name in enumerate(names) if name.startswith(path_of[s]))
+    )
+    bad_id = zip_order[1]  # one sample before it in the zip, two after
+    member = min(name for name in names if name.startswith(path_of[bad_id]))
     _flip_member_byte(zip_path, member)
 
     with pytest.raises(CorruptMediaError) as caught:
@@ -298,8 +302,7 @@ def test_bad_crc_member_costs_only_its_own_sample(small_archive, sample_manifest
     assert builder.skipped.counts == {"corrupt media": 1}
     ((_, entry, message),) = builder.skipped.entries
     assert member in entry and member in message
-    other_paths = [samples_by_id_of(sample_manifest)[s][f"{tier}_path"] for s in chosen if s != bad_id]
-    assert not any(path in message for path in other_paths)
+    assert not any(path_of[s] in message for s in chosen if s != bad_id)
 
 
 def samples_by_id_of(manifest) -> dict[int, dict]:
