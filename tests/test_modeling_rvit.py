@@ -284,9 +284,7 @@ def test_padded_batch_matches_each_clip_alone(attention_type):
     with torch.no_grad():
         batched = model(batch, frame_mask=frame_mask, return_state=True)
         alone = torch.cat((model(short).logits, model(long).logits))
-        alias = model(batch, attention_mask=frame_mask.bool())
     assert_close_relative(batched.logits, alone, 1e-5)
-    assert torch.equal(alias.logits, batched.logits)
     assert batched.state.num_frames_seen.tolist() == [3, 6]
 
 
