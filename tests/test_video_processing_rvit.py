@@ -45,9 +45,13 @@ def write_mp4(path: Path, num_frames: int, height: int = 48, width: int = 64, fp
     return path
 
 
+# Frames that already are processed-tier frames: no stride, crop or noise removal (what training passes).
+PROCESSED_FRAMES = {"frame_stride": 1, "crop_mode": None, "processed_size": None, "do_remove_noise": False}
+
+
 @pytest.fixture(scope="module")
 def processor() -> RViTVideoProcessor:
-    return RViTVideoProcessor()
+    return RViTVideoProcessor(**PROCESSED_FRAMES)
 
 
 def test_defaults_are_the_papers_training_input(processor):
@@ -59,7 +63,7 @@ def test_defaults_are_the_papers_training_input(processor):
 
 
 def test_output_is_pixel_values_of_the_papers_shape(processor):
-    batch = processor(level_clip(40, height=60, width=80), return_tensors="pt")
+    batch = processor(level_clip(40, height=60, width=80), return_tensors="pt", return_frame_mask=False)
     assert set(batch.keys()) == {"pixel_values"}
     assert batch["pixel_values"].shape == (1, 36, 3, 112, 112)
     assert batch["pixel_values"].dtype == torch.float32
@@ -93,7 +97,7 @@ def test_long_clip_start_window(processor):
 
 
 def test_random_window_is_contiguous_varies_and_follows_the_torch_seed():
-    processor = RViTVideoProcessor(clip_window="random", num_frames=4)
+    processor = RViTVideoProcessor(clip_window="random", num_frames=4, **PROCESSED_FRAMES)
     clip = level_clip(60)
     starts = []
     for seed in range(8):
@@ -108,7 +112,9 @@ def test_random_window_is_contiguous_varies_and_follows_the_torch_seed():
 
 
 def test_frame_stride_keeps_every_nth_frame_before_windowing():
-    processor = RViTVideoProcessor(num_frames=4, frame_stride=10, clip_window="start")
+    processor = RViTVideoProcessor(
+        num_frames=4, clip_window="start", **{**PROCESSED_FRAMES, "frame_stride": 10}
+    )
     levels = frame_levels(processor(level_clip(100), return_tensors="pt")["pixel_values"][0])
     assert levels == [0, 20, 40, 60]
 
@@ -163,7 +169,7 @@ def test_rgba_frames_are_blended_onto_white(processor):
 @pytest.mark.parametrize("backend", ["torchcodec", "pyav"])
 def test_video_file_is_decoded_windowed_and_padded(tmp_path, backend):
     video = write_mp4(tmp_path / "clip.mp4", num_frames=30)
-    processor = RViTVideoProcessor(decoder_backend=backend)
+    processor = RViTVideoProcessor(decoder_backend=backend, **PROCESSED_FRAMES)
     long_clip = processor(str(video), num_frames=10, return_tensors="pt")["pixel_values"][0]
     assert [round(level / 8) for level in frame_levels(long_clip)] == list(range(10, 20))
     padded = processor(video, num_frames=40, return_tensors="pt", return_frame_mask=True)
@@ -174,8 +180,10 @@ def test_video_file_is_decoded_windowed_and_padded(tmp_path, backend):
 
 def test_torchcodec_and_pyav_decode_the_same_frames(tmp_path):
     video = write_mp4(tmp_path / "clip.mp4", num_frames=12)
-    by_torchcodec = RViTVideoProcessor(decoder_backend="torchcodec")(str(video), return_tensors="pt")
-    by_pyav = RViTVideoProcessor(decoder_backend="pyav")(str(video), return_tensors="pt")
+    by_torchcodec = RViTVideoProcessor(decoder_backend="torchcodec", **PROCESSED_FRAMES)(
+        str(video), return_tensors="pt"
+    )
+    by_pyav = RViTVideoProcessor(decoder_backend="pyav", **PROCESSED_FRAMES)(str(video), return_tensors="pt")
     assert torch.allclose(by_torchcodec["pixel_values"], by_pyav["pixel_values"], atol=2 / 255 * 2)
 
 
@@ -247,9 +255,27 @@ def test_without_frame_sampling_clips_keep_their_length(processor):
         processor([level_clip(10), level_clip(40)], do_sample_frames=False, return_tensors="pt")
 
 
-def test_fps_sampling_is_refused_with_the_alternative(processor):
-    with pytest.raises(ValueError, match="use frame_stride"):
-        processor(level_clip(10), fps=2)
+def test_fps_sampling_takes_frames_at_the_rate_and_keeps_their_number(processor):
+    metadata = {"total_num_frames": 40, "fps": 10.0, "duration": 4.0}
+    clip = processor(level_clip(40), fps=2, video_metadata=metadata, return_tensors="pt")
+    assert frame_levels(clip["pixel_values"][0]) == [2 * index for index in range(0, 40, 5)]
+    assert clip["frame_mask"].tolist() == [[1] * 8]
+    windowed = processor(level_clip(40), fps=2, num_frames=4, video_metadata=metadata, return_tensors="pt")
+    assert frame_levels(windowed["pixel_values"][0]) == [20, 30, 40, 50]
+    with pytest.raises(ValueError, match="no original FPS"):
+        processor(level_clip(40), fps=2)
+
+
+def test_nested_video_metadata_gives_each_clip_its_own_rate(processor):
+    clips = [level_clip(20), level_clip(40)]
+    nested = [[{"total_num_frames": 20, "fps": 10.0}], [{"total_num_frames": 40, "fps": 20.0}]]
+    batch = processor(clips, fps=5, video_metadata=nested, return_tensors=None)
+    assert [frame_levels(clip) for clip in batch["pixel_values"]] == [
+        [2 * index for index in range(0, 20, 2)],
+        [2 * index for index in range(0, 40, 4)],
+    ]
+    with pytest.raises(RViTInputError, match="2 videos but 1"):
+        processor(clips, fps=5, video_metadata=[nested[0][0]])
 
 
 def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
@@ -257,7 +283,7 @@ def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
 
     video = write_mp4(tmp_path / "clip.mp4", num_frames=20)
     decoder = datasets.Video().decode_example({"path": str(video), "bytes": None})
-    processor = RViTVideoProcessor(num_frames=8, decoder_backend="torchcodec")
+    processor = RViTVideoProcessor(num_frames=8, decoder_backend="torchcodec", **PROCESSED_FRAMES)
     from_decoder = processor(decoder, return_tensors="pt", return_frame_mask=True)
     from_file = processor(str(video), return_tensors="pt")
     assert torch.equal(from_decoder["pixel_values"], from_file["pixel_values"])
