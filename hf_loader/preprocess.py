@@ -52,6 +52,7 @@ from modeling_rvit.ultrasound_frames import (
     DEFAULT_NOISE_EPS,
     NoiseSettings,
     border_box,
+    chroma_aligned_box,
     dbscan,
     detect_noise,
     find_region_box,
@@ -285,10 +286,7 @@ def _yuv420_crop_to_rgb(frame, box, size: int, reformatters: dict) -> np.ndarray
     convert it to RGB in one pass (the same conversion as PyAV's `to_ndarray(format="rgb24")`)."""
     import av
 
-    x0, y0, x1, y1 = box
-    # 4:2:0 chroma covers 2x2 luma pixels: start the crop on even coordinates so both planes line up.
-    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
-    x1, y1 = min(frame.width, x1 + x1 % 2), min(frame.height, y1 + y1 % 2)
+    x0, y0, x1, y1 = chroma_aligned_box(box, frame.width, frame.height)
     cropped = av.VideoFrame(x1 - x0, y1 - y0, frame.format.name)
     for index, (top, left) in enumerate(((y0, x0), (y0 // 2, x0 // 2), (y0 // 2, x0 // 2))):
         target = _plane_array(cropped, index)

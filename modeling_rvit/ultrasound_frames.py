@@ -38,6 +38,7 @@ __all__ = [
     "IMAGE_SET_CROP_FRACTION",
     "NoiseSettings",
     "border_box",
+    "chroma_aligned_box",
     "dbscan",
     "detect_noise",
     "find_region_box",
@@ -145,6 +146,14 @@ def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, in
     x0 = left_lo + int(left_cols.argmax())
     x1 = right_lo + len(right_cols) - int(right_cols[::-1].argmax())
     return x0, y0, x1, y1
+
+
+def chroma_aligned_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """`box` widened to even edges (within a `width` x `height` frame): the crop the processed tier applies,
+    because 4:2:0 video (H.264's usual layout) stores one chroma sample per 2x2 pixels and is cropped there
+    before its conversion to RGB."""
+    x0, y0, x1, y1 = box
+    return x0 - x0 % 2, y0 - y0 % 2, min(width, x1 + x1 % 2), min(height, y1 + y1 % 2)
 
 
 def border_box(

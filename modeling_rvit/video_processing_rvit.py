@@ -52,6 +52,7 @@ from .ultrasound_frames import (
     IMAGE_SET_CROP_FRACTION,
     NoiseSettings,
     border_box,
+    chroma_aligned_box,
     detect_noise,
     find_region_box,
     gray_levels,
@@ -499,7 +500,8 @@ def _crop_and_resize(
     processed_size: int | None,
 ) -> torch.Tensor:
     """(T, 3, H, W) → (T, 3, processed_size, processed_size): each frame cropped (`"region"`: its ultrasound
-    region, found on its grey levels as `hf_loader.preprocess` does; `"border"`: a fixed cut from every side)
+    region, found on its grey levels and widened to even edges as `hf_loader.preprocess` crops 4:2:0 video;
+    `"border"`: a fixed cut from every side)
     and resized with antialiased bilinear interpolation; uint8 frames stay uint8 (rounded), like the processed
     tier's. No crop and no `processed_size`: the clip unchanged."""
     height, width = video.shape[-2:]
@@ -507,8 +509,12 @@ def _crop_and_resize(
         return video
     if crop_mode == "region":
         grey = _uint8_frames_last(video)
+        full_frame = (0, 0, width, height)
         boxes = [
-            find_region_box(gray_levels(frame), crop_threshold) or (0, 0, width, height) for frame in grey
+            chroma_aligned_box(
+                find_region_box(gray_levels(frame), crop_threshold) or full_frame, width, height
+            )
+            for frame in grey
         ]
     elif crop_mode == "border":
         boxes = [border_box(width, height, crop_border_fraction)] * len(video)
