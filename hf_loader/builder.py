@@ -73,11 +73,12 @@ import numpy as np
 from datasets.exceptions import DatasetGenerationError
 from PIL import Image, UnidentifiedImageError
 
-from .archive import Entry, MemberReader, index_archive, iter_entry_files, parse_noise_list
+from .archive import Entry, MemberReader, index_archive, iter_entry_files
 from .comments import read_comment_table, read_rename_table
 from .constants import LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
 from .errors import AHUDataError, CorruptMediaError, NameParseError, SplitError
 from .naming import parse_filtered_name, parse_frame_number
+from .noise_list import parse_noise_list
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
 
 logger = logging.getLogger(__name__)
