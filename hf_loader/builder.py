@@ -75,7 +75,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .archive import Entry, MemberReader, index_archive, iter_entry_files
 from .comments import read_comment_table, read_rename_table
-from .constants import LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .constants import LABELS, NOISE_LIST_NAME, PAPER_CITATION, RENAME_TABLE_NAME
 from .errors import AHUDataError, CorruptMediaError, NameParseError, SplitError
 from .naming import parse_filtered_name, parse_frame_number
 from .noise_list import parse_noise_list
@@ -86,17 +86,6 @@ logger = logging.getLogger(__name__)
 CONFIG_NAMES: tuple[str, ...] = ("processed", "filtered", "raw", "full")
 ERROR_MODES: tuple[str, ...] = ("raise", "skip")
 
-_CITATION = """\
-@article{yang2025ahu,
-  title   = {An annotated heterogeneous ultrasound database},
-  author  = {Yang and Chen and Dong and others},
-  journal = {Scientific Data},
-  volume  = {12},
-  pages   = {148},
-  year    = {2025},
-  doi     = {10.1038/s41597-025-04464-4}
-}
-"""
 _DESCRIPTION = (
     "The AHU heterogeneous ultrasound database: 1,833 ultrasound videos and image sets posted by 31 "
     "hospital creators on Douyin, annotated with 13 labels (Scientific Data 12:148, 2025)."
@@ -368,7 +357,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             features=features_for(self.config.name, self.config.decode_video),
             homepage=_HOMEPAGE,
             license=_LICENSE,
-            citation=_CITATION,
+            citation=PAPER_CITATION,
         )
 
     def _fail(self, error: AHUDataError) -> None:
