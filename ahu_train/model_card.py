@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from hf_loader.constants import DATASET_DOI, PAPER_DOI
+from hf_loader.constants import DATASET_DOI, PAPER_CITATION, PAPER_DOI
 
 from .evaluation import HEADLINE_METRICS, metrics_table
 
@@ -27,12 +27,7 @@ PUBLISH_IGNORE = [
 ]
 
 _CITATION = f"""```bibtex
-@article{{yang2025ahu,
-  title   = {{An annotated heterogeneous ultrasound database}},
-  journal = {{Scientific Data}}, volume = {{12}}, pages = {{148}}, year = {{2025}},
-  doi     = {{{PAPER_DOI}}}
-}}
-@inproceedings{{yang2022rvit,
+{PAPER_CITATION}@inproceedings{{yang2022rvit,
   title     = {{Recurring the Transformer for Video Action Recognition}},
   author    = {{Yang, Jiewen and Dong, Xingbo and Liu, Liujun and Zhang, Chao and Shen, Jiajun and Yu, Dahai}},
   booktitle = {{CVPR}}, year = {{2022}}

@@ -57,7 +57,6 @@ from .naming import (
     looks_like_filtered_name,
     looks_like_processed_name,
     parse_filtered_name,
-    parse_frame_number,
     parse_processed_name,
     sort_frame_names,
 )
@@ -587,42 +586,6 @@ def index_archive(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Arc
         )
         index.tiers[tier] = tier_index
     return index
-
-
-def parse_noise_list(text: str) -> dict[int, set[int]]:
-    """Parse `noise_files.txt` into `{sample number: {noise frame numbers}}`.
-
-    The file holds, per sample, `Subdirectory: <N>_<Labels>` then one absolute path per noise
-    frame, from the authors' machine: paths are matched by their folder and file name only,
-    never by their prefix (`/home/x/processed/12_Cyst/03.jpg` → sample 12, frame 3).
-    """
-    noise: dict[int, set[int]] = defaultdict(set)
-    current: int | None = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.lower().startswith("subdirectory"):
-            name = posixpath.basename(line.split(":", 1)[-1].strip().replace("\\", "/").rstrip("/"))
-            try:
-                current = parse_processed_name(name).sample_id
-            except NameParseError:
-                current = None
-            continue
-        parts = line.replace("\\", "/").rstrip("/").split("/")
-        sample_id = current
-        if len(parts) >= 2:
-            try:
-                sample_id = parse_processed_name(parts[-2]).sample_id
-            except NameParseError:
-                pass
-        try:
-            frame_number = parse_frame_number(parts[-1])
-        except NameParseError:
-            continue
-        if sample_id is not None:
-            noise[sample_id].add(frame_number)
-    return dict(noise)
 
 
 # Members are read whole into memory (a frame, a video, a table): refuse what cannot be one. Real media

@@ -84,14 +84,14 @@ from .archive import (
     archive_fingerprint,
     index_archive,
     iter_entry_files,
-    parse_noise_list,
     read_entry_files,
     tier_of_file_name,
 )
 from .comments import read_comment_table, read_rename_table
-from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, PAPER_CITATION, RENAME_TABLE_NAME
 from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
 from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
+from .noise_list import parse_noise_list
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
 from .video_io import probe_video, to_float32
 
@@ -104,17 +104,6 @@ ERROR_MODES: tuple[str, ...] = ("raise", "skip")
 MIN_SHARDS = 8
 MAX_ENTRIES_PER_SHARD = 64
 
-_CITATION = """\
-@article{yang2025ahu,
-  title   = {An annotated heterogeneous ultrasound database},
-  author  = {Yang and Chen and Dong and others},
-  journal = {Scientific Data},
-  volume  = {12},
-  pages   = {148},
-  year    = {2025},
-  doi     = {10.1038/s41597-025-04464-4}
-}
-"""
 _DESCRIPTION = (
     "The AHU heterogeneous ultrasound database: 1,833 ultrasound videos and image sets posted by 31 "
     "hospital creators on Douyin, annotated with 13 labels (Scientific Data 12:148, 2025)."
@@ -393,7 +382,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             features=features_for(self.config.name, self.config.decode_video),
             homepage=_HOMEPAGE,
             license=_LICENSE,
-            citation=_CITATION,
+            citation=PAPER_CITATION,
         )
 
     def _fail(self, error: AHUDataError) -> None:

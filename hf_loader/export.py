@@ -39,7 +39,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
-from .constants import DATASET_DOI, LABELS, PAPER_DOI
+from .constants import DATASET_DOI, LABELS, PAPER_CITATION, PAPER_DOI
 from .errors import AHUDataError
 
 logger = logging.getLogger(__name__)
@@ -367,6 +367,7 @@ def write_dataset_card(
         "label_table": _markdown_table(["index", "label"], list(enumerate(LABELS))),
         "dataset_doi": DATASET_DOI,
         "paper_doi": PAPER_DOI,
+        "citation": PAPER_CITATION,
     }
     readme = out_dir / "README.md"
     readme.write_text(f"---\n{data.to_yaml()}\n---\n{_render(card.text, values)}", encoding="utf-8")

@@ -11,6 +11,7 @@ Examples:
         --loss_type rank_weighted --class_weighting inverse_sqrt --max_steps 50 --eval_strategy epoch
     # from an exported folder or a Hub repo, streamed (needs --max_steps), several processes:
     torchrun --nproc_per_node 2 scripts/train_rvit.py --dataset_name user/ahu-ultrasound --streaming --max_steps 500 ...
+    # (installed: torchrun --nproc_per_node 2 -m ahu_train.cli.train_rvit ...)
     # resume: --resume_from_checkpoint outputs/tiny/checkpoint-20 (or "last")
 
 `ahu-train` once the package is installed; `python scripts/train_rvit.py` in a checkout.
