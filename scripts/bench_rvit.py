@@ -644,6 +644,11 @@ def markdown_section(results: dict, command: str) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def only_paper(results: dict) -> bool:
+    """Whether `results` hold the paper-preset part and no other (its table then goes in on its own)."""
+    return "paper" in results and not any(part in results for part in PARTS if part != "paper")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -651,6 +656,10 @@ def main(argv=None) -> None:
         if not args.previous_json:
             raise SystemExit("--render-only needs --previous-json")
         results = json.loads(args.previous_json.read_text())
+        if only_paper(results):
+            write_paper_subsection(args.markdown_file, results, results["command"])
+            print(f"wrote {PAPER_SUBSECTION_TITLE!r} in {args.markdown_file} from {args.previous_json}")
+            return
         title = section_title(results)
         write_section(args.markdown_file, title, markdown_section(results, results["command"]))
         print(f"wrote {title!r} in {args.markdown_file} from {args.previous_json}")
@@ -687,7 +696,7 @@ def main(argv=None) -> None:
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    if args.write_md and set(args.parts) == {"paper"} and previous is None:
+    if args.write_md and only_paper(results):
         write_paper_subsection(args.markdown_file, results, results["command"])
         print(f"wrote {PAPER_SUBSECTION_TITLE!r} in {args.markdown_file}")
     elif args.write_md:
