@@ -292,10 +292,11 @@ def format_paper(result: dict) -> str:
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
-    for (num_frames, precision, model), ours in rows.items():
+    order = sorted(rows, key=lambda key: (key[0], ("fp32", "bf16").index(key[1])))
+    for num_frames, precision, model in order:
         if model != "rvit":
             continue
-        theirs = rows[(num_frames, precision, "unfused")]
+        ours, theirs = rows[(num_frames, precision, model)], rows[(num_frames, precision, "unfused")]
         cells = [
             str(num_frames),
             precision,
