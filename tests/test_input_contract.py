@@ -69,12 +69,10 @@ def trained(tmp_path_factory, sample_archive, data_cache) -> Path:
 
 
 def evaluate_script(*argv: str) -> dict:
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        import evaluate_rvit
-    finally:
-        sys.path.remove(str(REPO_ROOT / "scripts"))
-    return evaluate_rvit.main(list(argv))
+    """`ahu-evaluate` (scripts/evaluate_rvit.py) in this process; returns its results."""
+    from ahu_train.cli.evaluate_rvit import run
+
+    return run(list(argv))
 
 
 def read_scores(csv_path: Path) -> dict[str, dict[str, float]]:
