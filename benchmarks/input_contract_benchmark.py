@@ -41,6 +41,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--num-samples", type=int, default=300)
+    parser.add_argument(
+        "--width", type=int, default=None, help="Frame width (default: the bench scale's 720)."
+    )
+    parser.add_argument("--height", type=int, default=None, help="Frame height (default: 1280).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=float, default=6.0)
     parser.add_argument(
@@ -119,7 +123,16 @@ def main(argv=None) -> dict:
     cache = str(out / "cache")
     if not (archive / "manifest.json").is_file():
         started = time.perf_counter()
-        make_sample_archive(archive, seed=args.seed, scale="bench", num_samples=args.num_samples, zips=False)
+        make_sample_archive(
+            archive,
+            seed=args.seed,
+            scale="bench",
+            num_samples=args.num_samples,
+            width=args.width,
+            height=args.height,
+            zips=False,
+            progress=True,
+        )
         print(f"archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True)
     manifest = load_manifest(archive)
     truth = {str(sample["sample_id"]): sample["labels"][0] for sample in manifest["samples"]}
@@ -161,7 +174,12 @@ def main(argv=None) -> dict:
 
     summary = {
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
-        "archive": {"samples": args.num_samples, "test": len(test_ids), "test_videos": len(video_ids)},
+        "archive": {
+            "samples": args.num_samples,
+            "frame_size": [args.width or 720, args.height or 1280],
+            "test": len(test_ids),
+            "test_videos": len(video_ids),
+        },
         "model": MODEL,
         "epochs": args.epochs,
         "top1": {
