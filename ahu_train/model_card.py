@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hf_loader.constants import DATASET_DOI, PAPER_CITATION, PAPER_DOI
 
+from .data_contract import contract_summary, read_data_contract
 from .evaluation import HEADLINE_METRICS, metrics_table
 
 # Files of a model folder that a Hub repo needs; checkpoints and run logs stay local.
@@ -199,7 +200,8 @@ def write_model_card(
 ) -> Path:
     """Render the card of the model saved in `output_dir` into `output_dir/README.md`.
 
-    Reads `config.json`, and `ahu_run.json` / `all_results.json` (written by `run_training`) when present.
+    Reads `config.json`, and `ahu_run.json` / `data_contract.json` / `all_results.json` (written by
+    `run_training`) when present.
     `trust_remote_code`: allow a folder whose `auto_map` names code other than RViT's, and run that code.
     """
     output_dir = Path(output_dir)
@@ -216,6 +218,10 @@ def write_model_card(
         summary["loss"] = "multi_label" if data_args.get("multi_label") else model_args.get("loss_type", "?")
         summary["class weighting"] = model_args.get("class_weighting", "none")
         summary["frame mode"] = data_args.get("frame_mode", "clip")
+    contract = read_data_contract(output_dir)
+    if contract is not None:
+        # What the run really used (the export's own splits, the resolved config, the sample counts).
+        summary.update(contract_summary(contract))
     all_results_path = output_dir / "all_results.json"
     if all_results_path.is_file():
         logged = json.loads(all_results_path.read_text(encoding="utf-8"))
