@@ -37,8 +37,10 @@ import dataclasses
 import functools
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -48,25 +50,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .constants import (
-    DBSCAN_EPS,
-    DBSCAN_POOL_TIMES,
-    FRAME_SIZE,
-    FRAME_STRIDE,
-    GRAY_THRESHOLD,
-    IMAGE_SET_CROP_FRACTION,
-    NOISE_LIST_NAME,
+from modeling_rvit.ultrasound_frames import (
+    DEFAULT_NOISE_EPS,
+    NoiseSettings,
+    border_box,
+    chroma_aligned_box,
+    dbscan,
+    detect_noise,
+    find_region_box,
+    gray_levels,
+    noise_features,
 )
-from .errors import AHUDataError, CorruptMediaError, EmptySampleError
-from .naming import is_image_file, is_video_file, parse_filtered_name, sort_frame_names
 
-# The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
-DEFAULT_NOISE_EPS = 5.0
+from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD, IMAGE_SET_CROP_FRACTION, NOISE_LIST_NAME
+from .errors import AHUDataError, CorruptMediaError, DuplicateSampleError, EmptySampleError
+from .naming import EntryName, is_image_file, is_video_file, parse_filtered_name, sort_frame_names
+
 JPEG_QUALITY = 95
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
 STATE_DIR_NAME = ".preprocess"
 
 __all__ = [
+    "DEFAULT_NOISE_EPS",
     "ImageSetFrames",
     "NoVideoStreamError",
     "NoiseSettings",
@@ -78,11 +83,13 @@ __all__ = [
     "detect_noise",
     "extract_video_frames",
     "find_filtered_entries",
+    "find_region_box",
     "frame_file_name",
     "noise_features",
     "preprocess_sample",
     "preprocess_tier",
     "process_image_set",
+    "processed_folder_name",
     "read_noise_list",
 ]
 
@@ -91,30 +98,6 @@ class NoVideoStreamError(CorruptMediaError):
     """A video file that holds no video stream (e.g. audio only)."""
 
     reason = "no video stream"
-
-
-@dataclass(frozen=True)
-class NoiseSettings:
-    """How noise frames are found (the paper's DBSCAN.py, with its parameters as fields).
-
-    Attributes:
-        eps: DBSCAN's neighbourhood radius, in units of the features (min-max normalized to 0..1, times
-            `feature_scale`). The paper's value is 15 (`NoiseSettings.paper()`).
-        min_samples_fraction: DBSCAN's `min_samples` is `max(1, int(num_frames * min_samples_fraction))`
-            (the paper: `max(1, N // 2)`).
-        pool_times: how many 2x2 average poolings shrink a frame before clustering (224 -> 14 with 4).
-        feature_scale: the normalized features are multiplied by this (1.0: 0..1; 255.0: 0..255).
-    """
-
-    eps: float = DEFAULT_NOISE_EPS
-    min_samples_fraction: float = 0.5
-    pool_times: int = DBSCAN_POOL_TIMES
-    feature_scale: float = 1.0
-
-    @classmethod
-    def paper(cls) -> NoiseSettings:
-        """The paper's exact parameters: eps=15 on 0..1 features, min_samples=max(1, N // 2), 4 poolings."""
-        return cls(eps=DBSCAN_EPS, min_samples_fraction=0.5, pool_times=DBSCAN_POOL_TIMES, feature_scale=1.0)
 
 
 @dataclass(frozen=True)
@@ -301,92 +284,12 @@ def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, num_source_frames - 1, num_frames)).astype(np.int64))
 
 
-def _grid_step(height: int, width: int) -> int:
-    # A coarse grid of ~64 samples on the short side finds the region in well under a millisecond.
-    return max(1, min(height, width) // 64)
-
-
-# 4-connected background (holes), 8-connected regions: as OpenCV's contours see them.
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-_SQUARE = np.ones((3, 3), dtype=bool)
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """`mask` with its holes filled: background components that do not touch the border become foreground."""
-    from scipy import ndimage
-
-    background, count = ndimage.label(~mask, structure=_CROSS)
-    outside = np.zeros(count + 1, dtype=bool)
-    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
-        outside[edge] = True
-    outside[0] = False
-    return ~outside[background]
-
-
-def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, int] | None:
-    """Bounding box of the largest bright region: the paper's largest external contour, without OpenCV.
-
-    The mask `gray > threshold` is filled (holes belong to the region, as an external contour encloses
-    them) and split into 8-connected components; the one with the largest filled area wins. It is found on
-    a coarse grid and its edges are then refined to the pixel on the full-resolution mask.
-
-    Args:
-        gray: `(H, W)` uint8 grey levels (or a monotone transform of them, with `threshold` to match).
-        threshold: pixels strictly above it are bright.
-
-    Returns:
-        `(x0, y0, x1, y1)` in pixels (x1, y1 exclusive), or None if no pixel is bright.
-    """
-    from scipy import ndimage
-
-    height, width = gray.shape
-    step = _grid_step(height, width)
-    mask = gray[::step, ::step] > threshold
-    if not mask.any():
-        if step == 1 or not (gray > threshold).any():
-            return None
-        step, mask = 1, gray > threshold
-    labels, count = ndimage.label(mask, structure=_SQUARE)
-    objects = ndimage.find_objects(labels)
-    sizes = np.bincount(labels.ravel())[1:]
-    largest = int(sizes.argmax())
-    box_areas = [(rows.stop - rows.start) * (cols.stop - cols.start) for rows, cols in objects]
-    # A region's filled area lies between its pixel count and its box area: when the most populous region
-    # outnumbers every other region's box, it is the largest filled region without filling anything.
-    if count > 1 and sizes[largest] < max(area for index, area in enumerate(box_areas) if index != largest):
-        labels, _ = ndimage.label(_fill_holes(mask), structure=_SQUARE)
-        objects = ndimage.find_objects(labels)
-        largest = int(np.bincount(labels.ravel())[1:].argmax())
-    rows, cols = objects[largest]
-    if step == 1:
-        return cols.start, rows.start, cols.stop, rows.stop
-    # Grid sample j is pixel j*step; the true edge lies between the last dark and first bright sample.
-    top_lo, top_hi = max(0, (rows.start - 1) * step + 1), rows.start * step
-    bottom_lo, bottom_hi = (rows.stop - 1) * step, min(height - 1, rows.stop * step - 1)
-    left_lo, left_hi = max(0, (cols.start - 1) * step + 1), cols.start * step
-    right_lo, right_hi = (cols.stop - 1) * step, min(width - 1, cols.stop * step - 1)
-    x_lo, x_hi = left_lo, right_hi + 1
-    y_lo, y_hi = top_lo, bottom_hi + 1
-    top_rows = (gray[top_lo : top_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
-    bottom_rows = (gray[bottom_lo : bottom_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
-    left_cols = (gray[y_lo:y_hi, left_lo : left_hi + 1] > threshold).any(axis=0)
-    right_cols = (gray[y_lo:y_hi, right_lo : right_hi + 1] > threshold).any(axis=0)
-    y0 = top_lo + int(top_rows.argmax())
-    y1 = bottom_lo + len(bottom_rows) - int(bottom_rows[::-1].argmax())
-    x0 = left_lo + int(left_cols.argmax())
-    x1 = right_lo + len(right_cols) - int(right_cols[::-1].argmax())
-    return x0, y0, x1, y1
-
-
 def _yuv420_crop_to_rgb(frame, box, size: int, reformatters: dict) -> np.ndarray:
     """Copy the `box` region of a 4:2:0 frame's planes into a small frame, then let swscale resize it and
     convert it to RGB in one pass (the same conversion as PyAV's `to_ndarray(format="rgb24")`)."""
     import av
 
-    x0, y0, x1, y1 = box
-    # 4:2:0 chroma covers 2x2 luma pixels: start the crop on even coordinates so both planes line up.
-    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
-    x1, y1 = min(frame.width, x1 + x1 % 2), min(frame.height, y1 + y1 % 2)
+    x0, y0, x1, y1 = chroma_aligned_box(box, frame.width, frame.height)
     cropped = av.VideoFrame(x1 - x0, y1 - y0, frame.format.name)
     for index, (top, left) in enumerate(((y0, x0), (y0 // 2, x0 // 2), (y0 // 2, x0 // 2))):
         target = _plane_array(cropped, index)
@@ -422,7 +325,7 @@ def _process_video_frame(
     rgb = frame.to_ndarray(format="rgb24")
     box = None
     if options.crop:
-        box = find_region_box(np.asarray(Image.fromarray(rgb).convert("L")), options.gray_threshold)
+        box = find_region_box(gray_levels(rgb), options.gray_threshold)
     box = box or (0, 0, width, height)
     x0, y0, x1, y1 = box
     image = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
@@ -605,12 +508,7 @@ def process_image_set(
                 f"cannot be read as an image ({err}); replace or remove it.", entry=str(path)
             ) from err
         width, height = image.size
-        box = (
-            round(width * crop_fraction),
-            round(height * crop_fraction),
-            round(width * (1 - crop_fraction)),
-            round(height * (1 - crop_fraction)),
-        )
+        box = border_box(width, height, crop_fraction)
         # Pillow's default resampling for resize (bicubic), as the paper's To_NPY.py used.
         frames.append(np.asarray(image.crop(box).resize((size, size), Image.Resampling.BICUBIC)))
         boxes.append(box)
@@ -626,110 +524,6 @@ def process_image_set(
         crop_boxes=np.asarray(boxes, dtype=np.int64),
         skipped=skipped,
     )
-
-
-# Noise frames.
-
-
-def noise_features(
-    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
-) -> np.ndarray:
-    """The paper's clustering features: 2x2 average pooling `pool_times` times, min-max per frame, flatten.
-
-    Args:
-        frames: `(T, H, W, C)` (or `(T, H, W)`) uint8 frames, values 0..255.
-
-    Returns:
-        `(T, (H / 2**pool_times) * (W / 2**pool_times) * C)` float32, each row in `0..feature_scale`.
-    """
-    settings = settings or NoiseSettings()
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[..., None]
-    count, height, width, channels = frames.shape
-    block = 2**settings.pool_times
-    if frames.dtype == np.uint8 and height % block == 0 and width % block == 0 and block <= 256:
-        # Repeated 2x2 means of equal blocks are the block means: sum rows, then columns, in integers.
-        rows = frames.reshape(count * height // block, block, width * channels).sum(axis=1, dtype=np.uint16)
-        blocks = rows.reshape(-1, width // block, block, channels).sum(axis=2, dtype=np.uint32)
-        pooled = (
-            blocks.reshape(count, height // block, width // block, channels).astype(np.float32) / block**2
-        )
-    else:
-        pooled = frames.astype(np.float32)
-        for _ in range(settings.pool_times):
-            # Like torch's avg_pool2d(kernel_size=2): an odd last row/column is dropped.
-            t, h, w, c = pooled.shape
-            pooled = (
-                pooled[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-            )
-    flat = pooled.reshape(len(pooled), -1)
-    low = flat.min(axis=1, keepdims=True)
-    high = flat.max(axis=1, keepdims=True)
-    return ((flat - low) / (high - low + 1e-8) * settings.feature_scale).astype(np.float32)
-
-
-def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
-    """DBSCAN over a precomputed distance matrix, as `sklearn.cluster.DBSCAN(metric="precomputed")` labels it.
-
-    A sample's frames are few (tens to hundreds), so a dense `(N, N)` matrix is cheap, and this avoids importing
-    scikit-learn in every worker. Neighbourhoods include the point itself and points at distance <= eps;
-    clusters grow depth-first from core points in index order, as scikit-learn's `dbscan_inner` does.
-
-    Args:
-        distances: `(N, N)` symmetric distances.
-        eps: neighbourhood radius.
-        min_samples: neighbours (self included) that make a point a core point.
-
-    Returns:
-        `(N,)` int labels, `-1` for noise, clusters numbered from 0 in order of discovery.
-    """
-    neighbours = [np.flatnonzero(row <= eps) for row in distances]
-    is_core = np.array([len(indices) >= min_samples for indices in neighbours], dtype=bool)
-    labels = np.full(len(distances), -1, dtype=np.int64)
-    cluster = 0
-    for start in range(len(distances)):
-        if labels[start] != -1 or not is_core[start]:
-            continue
-        stack = [start]
-        while stack:
-            point = stack.pop()
-            if labels[point] != -1:
-                continue
-            labels[point] = cluster
-            if is_core[point]:
-                stack.extend(int(j) for j in neighbours[point] if labels[j] == -1)
-        cluster += 1
-    return labels
-
-
-def detect_noise(
-    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
-) -> np.ndarray:
-    """Mark a sample's noise frames: those outside the most common DBSCAN cluster of `noise_features`.
-
-    Args:
-        frames: `(T, H, W, C)` uint8 frames of ONE sample.
-        settings: `NoiseSettings()` (default, tuned) or `NoiseSettings.paper()`.
-
-    Returns:
-        `(T,)` bool, True for noise. If DBSCAN's most common label is noise (-1), every frame is noise.
-    """
-    settings = settings or NoiseSettings()
-    if len(frames) == 0:
-        return np.zeros(0, dtype=bool)
-    features = noise_features(frames, settings).astype(np.float64)
-    min_samples = max(1, int(len(features) * settings.min_samples_fraction))
-    squared = (features**2).sum(axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * features @ features.T, 0.0))
-    np.fill_diagonal(distances, 0.0)
-    labels = dbscan(distances, eps=settings.eps, min_samples=min_samples)
-    values, counts = np.unique(labels, return_counts=True)
-    # np.unique sorts, so ties go to the smallest label, as in the paper's argmax over np.unique.
-    most_common = values[int(np.argmax(counts))]
-    if most_common == -1:
-        return np.ones(len(features), dtype=bool)
-    return labels != most_common
 
 
 # Samples and tiers.
@@ -775,7 +569,7 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
         crop_box, fps, num_source, duration = None, None, len(images.source_paths), None
     noise = detect_noise(frames, options.noise) if options.noise is not None else np.zeros(len(frames), bool)
     return ProcessedSample(
-        name=f"{entry.sample_id}_{','.join(entry.labels)}",
+        name=processed_folder_name(entry),
         sample_id=entry.sample_id,
         labels=entry.labels,
         kind=entry.kind,
@@ -790,6 +584,11 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
         num_source_frames=num_source,
         duration=duration,
     )
+
+
+def processed_folder_name(entry: EntryName) -> str:
+    """The processed-tier folder of a filtered entry: `<N>_<Labels>` (`Video_0012_Cyst.mp4` -> `12_Cyst`)."""
+    return f"{entry.sample_id}_{','.join(entry.labels)}"
 
 
 def find_filtered_entries(filtered_dir: str | os.PathLike) -> list[Path]:
@@ -874,8 +673,36 @@ def _marker_path(out_dir: Path, entry: Path) -> Path:
     return out_dir / STATE_DIR_NAME / f"{entry.name}.json"
 
 
+def _source_fingerprint(entry: Path) -> list[list]:
+    """`[name, size in bytes, mtime in ns]` of the file (video) or of each image (image set) a sample is made of.
+
+    Kept in the done-marker: a source replaced or edited after a run no longer matches, so a rerun redoes it.
+    """
+    paths = _image_paths(entry) if entry.is_dir() else [entry]
+    return [[path.name, stat.st_size, stat.st_mtime_ns] for path in paths for stat in (path.stat(),)]
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end this process as soon as the parent process is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down; its workers would go on with the queued samples,
+    then wait forever, holding the parent's stdout. `parent_process().sentinel` becomes ready when it dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> dict:
     """Worker: process one entry and write its folder; the done-marker is written last, atomically."""
+    # Taken before reading, so that a source changed while it is processed is redone by the next run.
+    source = _source_fingerprint(entry)
     sample = preprocess_sample(entry, options)
     state_dir = out_dir / STATE_DIR_NAME
     temporary = state_dir / f"tmp-{sample.name}"
@@ -891,7 +718,7 @@ def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> di
     if final.exists():
         shutil.rmtree(final)
     os.replace(temporary, final)
-    payload = {"options": options.to_dict(), **sample.metadata()}
+    payload = {"options": options.to_dict(), "source_files": source, **sample.metadata()}
     _write_json_atomic(_marker_path(out_dir, entry), payload)
     return payload
 
@@ -904,8 +731,14 @@ def _read_marker(out_dir: Path, entry: Path, options: PreprocessOptions) -> dict
         payload = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    # A marker from other options, or whose folder is gone, means the sample must be redone.
+    # A marker from other options, of another version of the source, or whose folder is gone, means the sample
+    # must be redone.
     if payload.get("options") != json.loads(json.dumps(options.to_dict())):
+        return None
+    try:
+        if payload.get("source_files") != _source_fingerprint(entry):
+            return None
+    except (OSError, AHUDataError):
         return None
     folder = out_dir / payload.get("name", "")
     if not all((folder / name).is_file() for name in payload.get("frame_names", [None])):
@@ -917,7 +750,11 @@ def write_noise_list(out_dir: Path, samples: Iterable[dict]) -> Path:
     """Write `noise_files.txt` in the archive's format (`Subdirectory: <name>`, then absolute paths)."""
     out_dir = Path(out_dir)
     blocks = []
+    names: set[str] = set()
     for sample in samples:
+        if sample["name"] in names:
+            raise ValueError(f"{sample['name']}: listed twice; one processed folder holds one sample.")
+        names.add(sample["name"])
         if not sample["noise_frames"]:
             continue
         folder = (out_dir / sample["name"]).resolve()
@@ -946,6 +783,30 @@ def read_noise_list(path: str | os.PathLike) -> dict[str, list[str]]:
     return noise
 
 
+def _entries_by_folder(entries: Sequence[Path]) -> dict[str, list[Path]]:
+    """Entries grouped by the processed folder they write (entries with unparsable names fail later, alone)."""
+    groups: dict[str, list[Path]] = {}
+    for entry in entries:
+        try:
+            folder = processed_folder_name(parse_filtered_name(entry.name))
+        except AHUDataError:
+            folder = f"unparsable:{entry.name}"
+        groups.setdefault(folder, []).append(entry)
+    return groups
+
+
+def _forget(out_dir: Path, entry: Path) -> None:
+    """Remove what an earlier run wrote for `entry`: its done-marker and the folder the marker names."""
+    marker = _marker_path(out_dir, entry)
+    try:
+        name = json.loads(marker.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError):
+        return
+    if name and (out_dir / name).is_dir():
+        shutil.rmtree(out_dir / name)
+    marker.unlink()
+
+
 def preprocess_tier(
     filtered_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -956,9 +817,12 @@ def preprocess_tier(
 ) -> TierReport:
     """Write the processed tier (`<N>_<Labels>/01.jpg ...` + `noise_files.txt`) from a filtered tier.
 
-    Samples run in `num_workers` processes (1: in this process). A rerun skips samples whose done-marker
-    (`out_dir/.preprocess/<entry>.json`, written after the frame folder is atomically renamed into place)
-    matches the options, so an interrupted run resumes. Same input and options give byte-identical output.
+    Samples run in `num_workers` processes (1: in this process), which exit when this process dies. A rerun
+    skips samples whose done-marker (`out_dir/.preprocess/<entry>.json`, written after the frame folder is
+    atomically renamed into place) matches the options and the source's files (names, sizes, mtimes), so an
+    interrupted run resumes and a changed source is redone. Same input and options give byte-identical output.
+    Two entries that map to one folder (`Video_5_Nodule.mp4`, `Video_05_Nodule.mp4`) are an error naming both;
+    `lenient` leaves both out.
 
     Args:
         filtered_dir: folder of `Video_<N>_<Labels>.mp4` files and `Photos_<N>_<Labels>/` folders.
@@ -987,6 +851,25 @@ def preprocess_tier(
             "holds no `Video_<N>_<Labels>.mp4` file or `Photos_<N>_<Labels>/` folder; pass the filtered tier.",
             entry=str(filtered_dir),
         )
+
+    def record_failure(entry: Path, err: AHUDataError) -> None:
+        if not lenient:
+            raise err
+        report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
+
+    for colliding in _entries_by_folder(entries).values():
+        if len(colliding) < 2:
+            continue
+        # Neither is the sample: the folder and markers of an earlier run are dropped, and both are left out.
+        error = DuplicateSampleError(
+            f"{' and '.join(entry.name for entry in colliding)} both map to the processed folder "
+            f"{processed_folder_name(parse_filtered_name(colliding[0].name))}/; rename or remove all but one.",
+            entry=str(Path(filtered_dir) / colliding[0].name),
+        )
+        for entry in colliding:
+            record_failure(entry, error)
+            _forget(out_dir, entry)
+        entries = [entry for entry in entries if entry not in colliding]
     done: dict[str, dict] = {}
     todo: list[Path] = []
     for entry in entries:
@@ -996,11 +879,6 @@ def preprocess_tier(
         else:
             done[entry.name] = payload
             report.skipped_done.append(payload["name"])
-
-    def record_failure(entry: Path, err: AHUDataError) -> None:
-        if not lenient:
-            raise err
-        report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
 
     bar = tqdm(total=len(todo), desc="preprocess", unit="sample", disable=not progress)
     try:
@@ -1016,7 +894,9 @@ def preprocess_tier(
         else:
             # "spawn": a forked worker can deadlock on OpenMP/decoder threads the parent already started.
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(
+                max_workers=num_workers, mp_context=context, initializer=_exit_with_parent
+            ) as pool:
                 futures = {pool.submit(_process_entry, entry, out_dir, options): entry for entry in todo}
                 try:
                     for future in as_completed(futures):
