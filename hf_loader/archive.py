@@ -16,7 +16,10 @@ A tier found as a folder is read from that folder only; its zips are then ignore
 Zip members are never extracted. A member whose path escapes its folder (`../`, an absolute
 path, a drive letter) is refused (`UnsafeArchiveMemberError`) and never opened. Hidden files
 (`.DS_Store`, `__MACOSX/`, names starting with `.` or `__`) are skipped, as
-`datasets.DownloadManager.iter_archive` skips them.
+`datasets.DownloadManager.iter_archive` skips them. `MemberReader` reads one member at a time (a bad
+CRC fails that member alone) and refuses, unread, a member larger than `MAX_MEMBER_BYTES` or a zip
+member inflating more than `MAX_COMPRESSION_RATIO`-fold. `archive_fingerprint(path)` is the builder's
+cache key: every file's path, size and time at any depth, and each zip's central directory.
 
 Processed frames may be `.jpg`/`.png` (the paper) or `.npy` (the paper's code): an `.npy` frame of a
 video is BGR (OpenCV order, as the paper's To_NPY.py saved it) and is converted to RGB by the builder;
@@ -881,6 +884,16 @@ class ScanReport:
         return "\n".join(lines)
 
 
+def parse_link_target(filtered_name: str) -> EntryName:
+    """The filtered entry a rename.xlsx row's `filtered_name` names: `Video_<N>_<Labels>` (extension optional)
+    or `Photos_<N>_<Labels>`; folders before it, which some rows carry, are ignored.
+
+    Raises:
+        NameParseError: the name does not follow the pattern.
+    """
+    return parse_filtered_name(posixpath.basename(filtered_name.replace("\\", "/")), require_extension=False)
+
+
 def count_links(index: ArchiveIndex) -> int | None:
     """How many rename.xlsx rows link a parseable filtered name to a raw post (None without rename.xlsx)."""
     from .comments import read_rename_table
@@ -895,7 +908,7 @@ def count_links(index: ArchiveIndex) -> int | None:
     for row in rows:
         if row.filtered_name:
             try:
-                parse_filtered_name(row.filtered_name, require_extension=False)
+                parse_link_target(row.filtered_name)
                 linked += 1
             except NameParseError:
                 pass
