@@ -771,6 +771,26 @@ def _zip_directory_digest(path: str) -> str:
         return digest.hexdigest()
 
 
+def _walk_records(root: str, relative: str, records: list) -> None:
+    """Append `(relative path, size, mtime_ns[, zip directory digest])` of every file under `root/relative`,
+    and `(relative folder,)` of every folder (an empty sample folder is an entry too), in sorted order."""
+    records.append((relative,))
+    with os.scandir(os.path.join(root, relative)) as scan:
+        found = sorted(
+            (entry for entry in scan if not entry.name.startswith((".", "__"))), key=lambda e: e.name
+        )
+    for entry in found:
+        name = posixpath.join(relative, entry.name) if relative else entry.name
+        if entry.is_dir(follow_symlinks=False):  # as os.walk, which lists the archive, does
+            _walk_records(root, name, records)
+            continue
+        stat = entry.stat()  # follows links, as the reader does
+        record = (name, stat.st_size, stat.st_mtime_ns)
+        if entry.name.lower().endswith(".zip"):
+            record += (_zip_directory_digest(entry.path),)
+        records.append(record)
+
+
 def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> str | None:
     """A key that changes whenever a byte the builder may read changes, cheap enough for every call.
 
@@ -788,18 +808,7 @@ def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) 
             stat = os.stat(path)
             records.append((path, stat.st_size, stat.st_mtime_ns, _zip_directory_digest(path)))
             continue
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(name for name in dirnames if not name.startswith((".", "__")))
-            records.append((os.path.relpath(dirpath, path),))  # an empty sample folder is an entry too
-            for name in sorted(filenames):
-                if name.startswith((".", "__")):
-                    continue
-                file_path = os.path.join(dirpath, name)
-                stat = os.stat(file_path)
-                record = (os.path.relpath(file_path, path), stat.st_size, stat.st_mtime_ns)
-                if name.lower().endswith(".zip"):
-                    record += (_zip_directory_digest(file_path),)
-                records.append(record)
+        _walk_records(path, "", records)
     digest = hashlib.blake2b(repr(records).encode("utf-8", "surrogateescape"), digest_size=16)
     return digest.hexdigest()
 
