@@ -16,6 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,9 +81,15 @@ def _host_site_packages() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def installed_wheel(tmp_path_factory) -> dict:
-    """Builds the wheel, installs it into a fresh venv; returns the paths and the environment to run it in."""
-    root = tmp_path_factory.mktemp("wheel")
+def installed_wheel() -> Iterator[dict]:
+    """Builds the wheel, installs it into a fresh venv; yields the paths and the environment to run it in."""
+    # Not tmp_path_factory: another pytest session of the same user prunes older basetemp folders, and this
+    # environment must live for minutes.
+    with tempfile.TemporaryDirectory(prefix="ahu-wheel-") as temporary:
+        yield _build_and_install(Path(temporary))
+
+
+def _build_and_install(root: Path) -> dict:
     source = root / "source"
     # A copy of the checkout, so that the build's build/ and *.egg-info stay out of it.
     shutil.copytree(
@@ -123,6 +131,8 @@ def installed_wheel(tmp_path_factory) -> dict:
         ).stdout.strip()
     )
     (purelib / "_host_dependencies.pth").write_text("\n".join(_host_site_packages()) + "\n", encoding="utf-8")
+    # --force-reinstall: the host's site-packages, seen through the .pth, may hold this project (editable) at
+    # the same version, which pip would otherwise take as already installed. It never uninstalls that one.
     installed = _run(
         [
             sys.executable,
@@ -133,6 +143,7 @@ def installed_wheel(tmp_path_factory) -> dict:
             "install",
             "--no-deps",
             "--no-index",
+            "--force-reinstall",
             str(wheel),
         ],
         cwd=root,
