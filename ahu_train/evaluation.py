@@ -383,6 +383,7 @@ def predict_clips(
     from tqdm.auto import tqdm
 
     from .data import VideoClipCollator, iter_video_clips
+    from .models import model_forward_inputs
 
     collator = VideoClipCollator(processor, training=False, augmentation=None, frame_mode=frame_mode)
     device = device or next(model.parameters()).device
@@ -392,10 +393,9 @@ def predict_clips(
 
     def flush():
         inputs = collator(batch)
+        inputs = {key: inputs[key].to(device) for key in ("pixel_values", "frame_mask")}
         with torch.no_grad():
-            output = model(
-                pixel_values=inputs["pixel_values"].to(device), frame_mask=inputs["frame_mask"].to(device)
-            )
+            output = model(**model_forward_inputs(model, inputs))
         logits.append(output.logits.float().cpu().numpy())
         batch.clear()
 

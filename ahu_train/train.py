@@ -28,7 +28,7 @@ import torch
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_loader.constants import LABELS, NUM_LABELS, TRAIN_IMAGE_SIZE, TRAIN_MEAN, TRAIN_NUM_FRAMES, TRAIN_STD
+from hf_loader.constants import LABELS, NUM_LABELS, TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
 
 from .data import (
     ClipAugmentation,
@@ -40,6 +40,7 @@ from .data import (
     resize_frames,
 )
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
+from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
 from .trainer import AHUTrainer, make_compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,17 @@ class ModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "A saved RViT (folder or Hub repo) to fine-tune; default: a new model."},
+        metadata={
+            "help": "A saved video classifier (folder or Hub repo) to fine-tune, or with --model_family "
+            "frame_pooling an image classifier; default: a new model."
+        },
+    )
+    model_family: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Model family of a new model: one of {MODEL_FAMILIES} (default rvit); for a checkpoint, "
+            "its config's (ahu_train.models)."
+        },
     )
     config_preset: str = field(
         default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."}
@@ -121,6 +132,8 @@ class ModelArguments:
             raise ValueError(f"--loss_type {self.loss_type!r}: choose one of {LOSS_TYPES}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"--class_weighting {self.class_weighting!r}: choose one of {CLASS_WEIGHTINGS}")
+        if self.model_family is not None and self.model_family not in MODEL_FAMILIES:
+            raise ValueError(f"--model_family {self.model_family!r}: choose one of {MODEL_FAMILIES}")
 
 
 @dataclass
@@ -202,25 +215,33 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
 
 
 def build_model_and_processor(model_args: ModelArguments, multi_label: bool = False):
-    """A new RViT (from a preset and overrides) with its matching video processor, or a saved one.
+    """A new model (RViT from a preset and overrides, or another family of `ahu_train.models`) with its
+    matching video processor, or a saved one.
 
     Returns:
         (model, processor); the processor's `num_frames` and size match the model's config.
     """
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     from modeling_rvit import RViTConfig, RViTForVideoClassification
-    from modeling_rvit.video_processing_rvit import RViTVideoProcessor
 
     if model_args.model_name_or_path:
-        model = AutoModelForVideoClassification.from_pretrained(
-            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
+        return load_pretrained_model(
+            model_args.model_name_or_path,
+            model_args.model_family,
+            trust_remote_code=model_args.trust_remote_code,
+            num_frames=model_args.num_frames,
+            image_size=model_args.image_size,
+            multi_label=multi_label,
         )
-        processor = AutoVideoProcessor.from_pretrained(
-            model_args.model_name_or_path, trust_remote_code=model_args.trust_remote_code
-        )
-        return model, processor
     overrides = parse_config_overrides(model_args.config_overrides)
+    if model_args.model_family not in (None, "rvit"):
+        model = new_video_model(
+            model_args.model_family,
+            model_args.num_frames or TRAIN_NUM_FRAMES,
+            model_args.image_size or TRAIN_IMAGE_SIZE,
+            overrides,
+            multi_label=multi_label,
+        )
+        return model, video_processor_for(*clip_shape_of(model.config))
     if model_args.num_frames is not None:
         overrides["num_frames"] = model_args.num_frames
     if model_args.image_size is not None:
@@ -232,13 +253,7 @@ def build_model_and_processor(model_args: ModelArguments, multi_label: bool = Fa
         overrides["problem_type"] = "multi_label_classification"
     config = RViTConfig.from_preset(model_args.config_preset, **overrides)
     model = RViTForVideoClassification(config)
-    processor = RViTVideoProcessor(
-        num_frames=config.num_frames,
-        size={"height": config.image_size, "width": config.image_size},
-        image_mean=list(TRAIN_MEAN),
-        image_std=list(TRAIN_STD),
-    )
-    return model, processor
+    return model, video_processor_for(config.num_frames, config.image_size)
 
 
 def load_dataset_of(data_args: DataArguments):
