@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,9 @@ import numpy as np
 
 from hf_loader.constants import LABELS
 
-METRIC_DIR = Path(__file__).resolve().parents[1] / "metrics" / "ahu_metrics"
+# metrics/ahu_metrics/, shipped in the package (ahu_train/ahu_metrics links to it). An installed wheel is a
+# folder, so this is a real path that `evaluate.load` can read.
+METRIC_DIR = Path(str(importlib.resources.files("ahu_train") / "ahu_metrics"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -26,8 +29,8 @@ def load_ahu_metric(config_name: str = "single_label"):
 
     if not (METRIC_DIR / "ahu_metrics.py").is_file():
         raise FileNotFoundError(
-            f"{METRIC_DIR}: the ahu_metrics evaluate module is missing; run from a checkout of the "
-            "repository (pip install -e .) so that metrics/ahu_metrics/ahu_metrics.py is present"
+            f"{METRIC_DIR}: the ahu_metrics evaluate module is missing; reinstall the package "
+            "(pip install ahu-ultrasound, or pip install -e . in a checkout)"
         )
     return evaluate.load(str(METRIC_DIR), config_name)
 

@@ -19,6 +19,7 @@ builder's local paths, which mean nothing on another machine (huggingface/datase
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import os
 import re
@@ -43,7 +44,8 @@ from .errors import AHUDataError
 
 logger = logging.getLogger(__name__)
 
-CARD_TEMPLATE = Path(__file__).resolve().parents[1] / "dataset_card.md"
+# The top-level dataset_card.md, shipped in the package (hf_loader/dataset_card.md links to it).
+CARD_TEMPLATE = importlib.resources.files("hf_loader") / "dataset_card.md"
 DATA_DIR = "data"
 DEFAULT_MAX_SHARD_SIZE = "500MB"
 ROW_GROUP_BYTES = "64MB"
@@ -397,7 +399,7 @@ def write_dataset_card(
             when another config is exported to the same folder (the YAML key `ahu_sample_archive`).
     """
     out_dir = Path(out_dir)
-    template = Path(template_path or CARD_TEMPLATE).read_text(encoding="utf-8")
+    template = (Path(template_path) if template_path else CARD_TEMPLATE).read_text(encoding="utf-8")
     card = DatasetCard(template)
     data: DatasetCardData = card.data
     infos.to_dataset_card_data(data)

@@ -37,8 +37,10 @@ import dataclasses
 import functools
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -57,8 +59,8 @@ from .constants import (
     IMAGE_SET_CROP_FRACTION,
     NOISE_LIST_NAME,
 )
-from .errors import AHUDataError, CorruptMediaError, EmptySampleError
-from .naming import is_image_file, is_video_file, parse_filtered_name, sort_frame_names
+from .errors import AHUDataError, CorruptMediaError, DuplicateSampleError, EmptySampleError
+from .naming import EntryName, is_image_file, is_video_file, parse_filtered_name, sort_frame_names
 
 # The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
 DEFAULT_NOISE_EPS = 5.0
@@ -83,6 +85,7 @@ __all__ = [
     "preprocess_sample",
     "preprocess_tier",
     "process_image_set",
+    "processed_folder_name",
     "read_noise_list",
 ]
 
@@ -775,7 +778,7 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
         crop_box, fps, num_source, duration = None, None, len(images.source_paths), None
     noise = detect_noise(frames, options.noise) if options.noise is not None else np.zeros(len(frames), bool)
     return ProcessedSample(
-        name=f"{entry.sample_id}_{','.join(entry.labels)}",
+        name=processed_folder_name(entry),
         sample_id=entry.sample_id,
         labels=entry.labels,
         kind=entry.kind,
@@ -790,6 +793,11 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
         num_source_frames=num_source,
         duration=duration,
     )
+
+
+def processed_folder_name(entry: EntryName) -> str:
+    """The processed-tier folder of a filtered entry: `<N>_<Labels>` (`Video_0012_Cyst.mp4` -> `12_Cyst`)."""
+    return f"{entry.sample_id}_{','.join(entry.labels)}"
 
 
 def find_filtered_entries(filtered_dir: str | os.PathLike) -> list[Path]:
@@ -874,8 +882,36 @@ def _marker_path(out_dir: Path, entry: Path) -> Path:
     return out_dir / STATE_DIR_NAME / f"{entry.name}.json"
 
 
+def _source_fingerprint(entry: Path) -> list[list]:
+    """`[name, size in bytes, mtime in ns]` of the file (video) or of each image (image set) a sample is made of.
+
+    Kept in the done-marker: a source replaced or edited after a run no longer matches, so a rerun redoes it.
+    """
+    paths = _image_paths(entry) if entry.is_dir() else [entry]
+    return [[path.name, stat.st_size, stat.st_mtime_ns] for path in paths for stat in (path.stat(),)]
+
+
+def _exit_with_parent() -> None:
+    """Worker initializer: end this process as soon as the parent process is gone.
+
+    A parent killed with SIGKILL cannot shut its pool down; its workers would go on with the queued samples,
+    then wait forever, holding the parent's stdout. `parent_process().sentinel` becomes ready when it dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> dict:
     """Worker: process one entry and write its folder; the done-marker is written last, atomically."""
+    # Taken before reading, so that a source changed while it is processed is redone by the next run.
+    source = _source_fingerprint(entry)
     sample = preprocess_sample(entry, options)
     state_dir = out_dir / STATE_DIR_NAME
     temporary = state_dir / f"tmp-{sample.name}"
@@ -891,7 +927,7 @@ def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> di
     if final.exists():
         shutil.rmtree(final)
     os.replace(temporary, final)
-    payload = {"options": options.to_dict(), **sample.metadata()}
+    payload = {"options": options.to_dict(), "source_files": source, **sample.metadata()}
     _write_json_atomic(_marker_path(out_dir, entry), payload)
     return payload
 
@@ -904,8 +940,14 @@ def _read_marker(out_dir: Path, entry: Path, options: PreprocessOptions) -> dict
         payload = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    # A marker from other options, or whose folder is gone, means the sample must be redone.
+    # A marker from other options, of another version of the source, or whose folder is gone, means the sample
+    # must be redone.
     if payload.get("options") != json.loads(json.dumps(options.to_dict())):
+        return None
+    try:
+        if payload.get("source_files") != _source_fingerprint(entry):
+            return None
+    except (OSError, AHUDataError):
         return None
     folder = out_dir / payload.get("name", "")
     if not all((folder / name).is_file() for name in payload.get("frame_names", [None])):
@@ -917,7 +959,11 @@ def write_noise_list(out_dir: Path, samples: Iterable[dict]) -> Path:
     """Write `noise_files.txt` in the archive's format (`Subdirectory: <name>`, then absolute paths)."""
     out_dir = Path(out_dir)
     blocks = []
+    names: set[str] = set()
     for sample in samples:
+        if sample["name"] in names:
+            raise ValueError(f"{sample['name']}: listed twice; one processed folder holds one sample.")
+        names.add(sample["name"])
         if not sample["noise_frames"]:
             continue
         folder = (out_dir / sample["name"]).resolve()
@@ -946,6 +992,30 @@ def read_noise_list(path: str | os.PathLike) -> dict[str, list[str]]:
     return noise
 
 
+def _entries_by_folder(entries: Sequence[Path]) -> dict[str, list[Path]]:
+    """Entries grouped by the processed folder they write (entries with unparsable names fail later, alone)."""
+    groups: dict[str, list[Path]] = {}
+    for entry in entries:
+        try:
+            folder = processed_folder_name(parse_filtered_name(entry.name))
+        except AHUDataError:
+            folder = f"unparsable:{entry.name}"
+        groups.setdefault(folder, []).append(entry)
+    return groups
+
+
+def _forget(out_dir: Path, entry: Path) -> None:
+    """Remove what an earlier run wrote for `entry`: its done-marker and the folder the marker names."""
+    marker = _marker_path(out_dir, entry)
+    try:
+        name = json.loads(marker.read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError):
+        return
+    if name and (out_dir / name).is_dir():
+        shutil.rmtree(out_dir / name)
+    marker.unlink()
+
+
 def preprocess_tier(
     filtered_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -956,9 +1026,12 @@ def preprocess_tier(
 ) -> TierReport:
     """Write the processed tier (`<N>_<Labels>/01.jpg ...` + `noise_files.txt`) from a filtered tier.
 
-    Samples run in `num_workers` processes (1: in this process). A rerun skips samples whose done-marker
-    (`out_dir/.preprocess/<entry>.json`, written after the frame folder is atomically renamed into place)
-    matches the options, so an interrupted run resumes. Same input and options give byte-identical output.
+    Samples run in `num_workers` processes (1: in this process), which exit when this process dies. A rerun
+    skips samples whose done-marker (`out_dir/.preprocess/<entry>.json`, written after the frame folder is
+    atomically renamed into place) matches the options and the source's files (names, sizes, mtimes), so an
+    interrupted run resumes and a changed source is redone. Same input and options give byte-identical output.
+    Two entries that map to one folder (`Video_5_Nodule.mp4`, `Video_05_Nodule.mp4`) are an error naming both;
+    `lenient` leaves both out.
 
     Args:
         filtered_dir: folder of `Video_<N>_<Labels>.mp4` files and `Photos_<N>_<Labels>/` folders.
@@ -987,6 +1060,25 @@ def preprocess_tier(
             "holds no `Video_<N>_<Labels>.mp4` file or `Photos_<N>_<Labels>/` folder; pass the filtered tier.",
             entry=str(filtered_dir),
         )
+
+    def record_failure(entry: Path, err: AHUDataError) -> None:
+        if not lenient:
+            raise err
+        report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
+
+    for colliding in _entries_by_folder(entries).values():
+        if len(colliding) < 2:
+            continue
+        # Neither is the sample: the folder and markers of an earlier run are dropped, and both are left out.
+        error = DuplicateSampleError(
+            f"{' and '.join(entry.name for entry in colliding)} both map to the processed folder "
+            f"{processed_folder_name(parse_filtered_name(colliding[0].name))}/; rename or remove all but one.",
+            entry=str(Path(filtered_dir) / colliding[0].name),
+        )
+        for entry in colliding:
+            record_failure(entry, error)
+            _forget(out_dir, entry)
+        entries = [entry for entry in entries if entry not in colliding]
     done: dict[str, dict] = {}
     todo: list[Path] = []
     for entry in entries:
@@ -996,11 +1088,6 @@ def preprocess_tier(
         else:
             done[entry.name] = payload
             report.skipped_done.append(payload["name"])
-
-    def record_failure(entry: Path, err: AHUDataError) -> None:
-        if not lenient:
-            raise err
-        report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
 
     bar = tqdm(total=len(todo), desc="preprocess", unit="sample", disable=not progress)
     try:
@@ -1016,7 +1103,9 @@ def preprocess_tier(
         else:
             # "spawn": a forked worker can deadlock on OpenMP/decoder threads the parent already started.
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+            with ProcessPoolExecutor(
+                max_workers=num_workers, mp_context=context, initializer=_exit_with_parent
+            ) as pool:
                 futures = {pool.submit(_process_entry, entry, out_dir, options): entry for entry in todo}
                 try:
                     for future in as_completed(futures):

@@ -20,8 +20,10 @@ The reference names and splits its weights differently; this module maps them, o
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -292,6 +294,32 @@ def convert_rvit_reference(
     return output_dir
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`ahu-convert-rvit --weights W.safetensors --config-json J.json --out DIR [--num-frames N]`.
+
+    W: .safetensors, a .pth state dict, or a TorchScript archive. J: the reference hyper-parameters (image_size,
+    patch_size, depth, heads, mlp_dim, num_labels, num_frames, attention, optional hidden_size).
+    """
+    parser = argparse.ArgumentParser(
+        description="Converts a reference RViT checkpoint (Jiewen-Yang/RViT) to a folder "
+        "RViTForVideoClassification loads."
+    )
+    parser.add_argument("--weights", required=True, type=Path, help="reference checkpoint")
+    parser.add_argument("--config-json", required=True, type=Path, help="reference hyper-parameters (JSON)")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write")
+    parser.add_argument("--num-frames", type=int, default=None, help="default clip length for the processor")
+    args = parser.parse_args(argv)
+
+    overrides = {"num_frames": args.num_frames} if args.num_frames else {}
+    try:
+        output_dir = convert_rvit_reference(args.weights, args.config_json, args.out, **overrides)
+    except RViTConversionError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{output_dir}: RViTForVideoClassification written (config.json, model.safetensors, model code)")
+    return 0
+
+
 __all__ = [
     "RViTConversionError",
     "config_from_reference",
@@ -300,4 +328,9 @@ __all__ = [
     "infer_head",
     "load_converted_model",
     "load_reference_state_dict",
+    "main",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,97 +1,9 @@
 #!/usr/bin/env python
-"""Turns the filtered tier (videos, image sets) into the processed tier (224x224 frames + noise_files.txt).
+"""`ahu-preprocess` from a checkout: the command line is `hf_loader.cli.preprocess_archive.main` (see its --help)."""
 
-    python scripts/preprocess_archive.py FILTERED_DIR OUT_DIR [--workers 2] [--noise default|paper|off]
-
-The work is done by `hf_loader.preprocess.preprocess_tier`; a rerun resumes where a run stopped.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE  # noqa: E402
-from hf_loader.errors import AHUDataError  # noqa: E402
-from hf_loader.preprocess import NoiseSettings, PreprocessOptions, preprocess_tier  # noqa: E402
-
-
-def build_options(args: argparse.Namespace) -> PreprocessOptions:
-    if args.noise == "off":
-        noise = None
-    else:
-        noise = NoiseSettings.paper() if args.noise == "paper" else NoiseSettings()
-        overrides = {
-            key: value
-            for key, value in (("eps", args.eps), ("min_samples_fraction", args.min_samples_fraction))
-            if value is not None
-        }
-        noise = NoiseSettings(**{**noise.__dict__, **overrides})
-    return PreprocessOptions(
-        stride=args.stride,
-        num_frames=args.num_frames,
-        size=args.size,
-        crop=not args.no_crop,
-        noise=noise,
-        thread_type=args.thread_type,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "filtered_dir", type=Path, help="folder of Video_<N>_<Labels>.mp4 and Photos_<N>_<Labels>/"
-    )
-    parser.add_argument("out_dir", type=Path, help="processed tier to write (created; a rerun resumes)")
-    parser.add_argument("--workers", type=int, default=2, help="processes over samples (1: this process)")
-    parser.add_argument("--stride", type=int, default=FRAME_STRIDE, help="keep every k-th frame (paper: 10)")
-    parser.add_argument(
-        "--num-frames", type=int, default=None, help="keep this many frames per video instead"
-    )
-    parser.add_argument("--size", type=int, default=FRAME_SIZE, help="output side in pixels (paper: 224)")
-    parser.add_argument(
-        "--no-crop", action="store_true", help="keep whole frames (no ultrasound-region crop)"
-    )
-    parser.add_argument(
-        "--noise",
-        choices=("default", "paper", "off"),
-        default="default",
-        help="noise filter: tuned default, the paper's exact DBSCAN parameters, or none",
-    )
-    parser.add_argument("--eps", type=float, default=None, help="override DBSCAN's eps (features on 0..1)")
-    parser.add_argument(
-        "--min-samples-fraction",
-        type=float,
-        default=None,
-        help="override DBSCAN's min_samples as a fraction of a sample's frames (paper: 0.5)",
-    )
-    parser.add_argument(
-        "--thread-type",
-        choices=("AUTO", "FRAME", "SLICE"),
-        default=None,
-        help="PyAV decoder threading (default: FFmpeg's)",
-    )
-    parser.add_argument("--lenient", action="store_true", help="skip bad entries and report them")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        report = preprocess_tier(
-            args.filtered_dir,
-            args.out_dir,
-            build_options(args),
-            num_workers=args.workers,
-            lenient=args.lenient,
-            progress=not args.quiet,
-        )
-    except AHUDataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 1 if report.num_failed else 0
-
+from hf_loader.cli.preprocess_archive import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,82 +1,9 @@
 #!/usr/bin/env python
-"""Saves a montage of frames per label (PNG) and an animated GIF of one clip per label.
+"""`ahu-preview` from a checkout: the command line is `hf_loader.cli.preview_dataset.main` (see its --help)."""
 
-    python scripts/preview_dataset.py --data_dir /path/to/archive --out previews [--config processed]
-    python scripts/preview_dataset.py --dataset ahu_export --out previews    # an exported folder or Hub repo
-
-Writes OUT/montage_<config>_<split>.png and OUT/labels_<config>_<split>.gif.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hf_loader.errors import AHUDataError
-from hf_loader.preview import save_label_gif, save_montage
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data_dir", type=Path, help="archive folder, built with AHUUltrasound")
-    source.add_argument("--dataset", help="an exported folder or Hub dataset repo, read with load_dataset")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the PNG and the GIF")
-    parser.add_argument("--config", default="processed", help="config to show (default: processed)")
-    parser.add_argument("--split", default="train", help="split to show (default: train)")
-    parser.add_argument("--per_label", type=int, default=4, help="samples per label in the montage")
-    parser.add_argument("--cell_size", type=int, default=96, help="montage cell size in pixels")
-    parser.add_argument("--gif_frames", type=int, default=12, help="frames of the GIF")
-    parser.add_argument(
-        "--streaming", action="store_true", help="read --dataset without downloading it whole"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="which samples are drawn")
-    parser.add_argument("--cache_dir", type=Path, default=None, help="datasets cache for the build")
-    args = parser.parse_args(argv)
-
-    start = time.perf_counter()
-    try:
-        if args.data_dir is not None:
-            from hf_loader.builder import AHUUltrasound
-
-            builder = AHUUltrasound(
-                config_name=args.config,
-                data_dir=str(args.data_dir),
-                cache_dir=None if args.cache_dir is None else str(args.cache_dir),
-            )
-            builder.download_and_prepare()
-            dataset = builder.as_dataset(split=args.split)
-        else:
-            import datasets
-
-            dataset = datasets.load_dataset(
-                args.dataset,
-                args.config,
-                split=args.split,
-                streaming=args.streaming,
-                cache_dir=None if args.cache_dir is None else str(args.cache_dir),
-            )
-        stem = f"{args.config}_{args.split}"
-        png = save_montage(
-            dataset,
-            args.out / f"montage_{stem}.png",
-            per_label=args.per_label,
-            cell_size=args.cell_size,
-            seed=args.seed,
-        )
-        gif = save_label_gif(
-            dataset, args.out / f"labels_{stem}.gif", num_frames=args.gif_frames, seed=args.seed
-        )
-    except AHUDataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {png} and {gif} in {time.perf_counter() - start:.1f} s")
-    return 0
-
+from hf_loader.cli.preview_dataset import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,60 +1,9 @@
 #!/usr/bin/env python
-"""Train RViT on the AHU ultrasound database (thin command line over `ahu_train.train.run_training`).
+"""`ahu-train` from a checkout: the command line is `ahu_train.cli.train_rvit.main` (see its --help)."""
 
-Examples:
-    # the paper's protocol (36 frames, 112 px, batch 32, AdamW 1e-4, StepLR 10 epochs x0.8, label smoothing 0.1,
-    # the paper's 80/20 split) on an archive folder:
-    python scripts/train_rvit.py --preset paper --data_dir /data/ahu --output_dir outputs/rvit-paper \\
-        --num_train_epochs 10 --use_cpu
-    # a tiny model on the sample archive, the paper's rank-weighted top-3 loss, class weights:
-    python scripts/train_rvit.py --data_dir archive/ --output_dir outputs/tiny --num_frames 8 --image_size 32 \\
-        --config_overrides hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64 \\
-        --loss_type rank_weighted --class_weighting inverse_sqrt --max_steps 50 --eval_strategy epoch
-    # from an exported folder or a Hub repo, streamed (needs --max_steps), several processes:
-    torchrun --nproc_per_node 2 scripts/train_rvit.py --dataset_name user/ahu-ultrasound --streaming --max_steps 500 ...
-    # resume: --resume_from_checkpoint outputs/tiny/checkpoint-20 (or "last")
-"""
-
-from __future__ import annotations
-
-import logging
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from transformers import HfArgumentParser, TrainingArguments
-
-from ahu_train.model_card import publish, write_model_card
-from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
-
-
-def main(argv: list[str] | None = None) -> dict:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    # A preset only changes defaults: flags given on the command line still win.
-    preset = parser.parse_known_args(argv)[0].preset
-    parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # Trainer must not push on its own: the card goes up with the weights, after training.
-    push_to_hub = training_args.push_to_hub
-    training_args.push_to_hub = False
-    result = run_training(model_args, data_args, training_args)
-    if result.trainer.is_world_process_zero():
-        card = write_model_card(result.output_dir, model_name=Path(result.output_dir).name)
-        print(f"model, processor and card saved in {result.output_dir} ({card.name})")
-        if push_to_hub:
-            repo_id = training_args.hub_model_id or Path(result.output_dir).name
-            sha = publish(
-                result.output_dir,
-                repo_id,
-                token=training_args.hub_token,
-                private=bool(training_args.hub_private_repo),
-            )
-            print(f"pushed to {repo_id} (commit {sha})")
-    return result.metrics
-
+from ahu_train.cli.train_rvit import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -318,9 +318,12 @@ def test_frames_per_chunk_changes_nothing_but_the_schedule(attention_type):
         for actual, wanted in zip(outputs.attentions, expected.attentions, strict=True):
             torch.testing.assert_close(actual, wanted, rtol=1e-5, atol=1e-5)
         for name, gradient in gradients.items():
-            torch.testing.assert_close(
-                gradient, expected_gradients[name], rtol=1e-4, atol=1e-6, msg=f"{chunk}: {name}"
-            )
+            # Relative to the largest entry: the linear kernel's gradients reach ~3e3, where float32 rounding
+            # of a different summation order alone is ~4e-4 in absolute terms.
+            try:
+                assert_close_relative(gradient, expected_gradients[name], 1e-5)
+            except AssertionError as error:
+                raise AssertionError(f"{chunk}: {name}: {error}") from None
 
 
 def test_any_clip_length_gives_one_prediction_per_clip():

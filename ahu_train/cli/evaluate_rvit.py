@@ -1,0 +1,104 @@
+"""Evaluate a trained RViT on AHU splits: metrics table (bootstrap 95 % CIs), confusion-matrix and per-class
+PNGs, predictions CSVs, at clip level (one centred clip per video, the paper) and video level (all clips of a
+video, scores aggregated). Thin command line over `ahu_train.evaluation.evaluate_model`.
+
+Example:
+    ahu-evaluate --model outputs/tiny --data_dir archive/ --splits validation test \\
+        --out outputs/tiny/eval --update_card
+
+`ahu-evaluate` once the package is installed; `python scripts/evaluate_rvit.py` in a checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from ahu_train.evaluation import AGGREGATIONS
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="Saved model folder or Hub repo id.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data_dir", help="Archive folder (AHU builder) or exported Parquet folder.")
+    source.add_argument("--dataset_name", help="Hub dataset repo id or exported folder.")
+    parser.add_argument("--dataset_config_name", default="processed")
+    parser.add_argument("--split_scheme", default=None, help="stratified, paper or creator (builder only).")
+    parser.add_argument("--splits", nargs="+", default=["test"], help="Splits to evaluate.")
+    parser.add_argument("--out", required=True, help="Folder for the tables, PNGs and CSVs.")
+    parser.add_argument(
+        "--no_video_level", action="store_true", help="Skip the all-clips video-level setting."
+    )
+    parser.add_argument("--aggregation", default="mean_probability", choices=AGGREGATIONS)
+    parser.add_argument("--num_resamples", type=int, default=1000, help="Bootstrap replicates (0: no CIs).")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--frame_mode", default="clip", choices=["clip", "single"])
+    parser.add_argument("--cache_dir", default=None)
+    parser.add_argument("--trust_remote_code", action="store_true")
+    parser.add_argument(
+        "--update_card", action="store_true", help="Rewrite the model folder's README.md with these results."
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap.")
+    return parser.parse_args(argv)
+
+
+def run(argv=None) -> dict:
+    """Evaluates as the command line says; returns `evaluate_model`'s results per split."""
+    args = parse_args(argv)
+    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
+
+    import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
+    from ahu_train.data import load_ahu_dataset
+    from ahu_train.evaluation import evaluate_model
+    from ahu_train.model_card import write_model_card
+
+    model = AutoModelForVideoClassification.from_pretrained(
+        args.model, trust_remote_code=args.trust_remote_code
+    )
+    processor = AutoVideoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    dataset = load_ahu_dataset(
+        data_dir=args.data_dir,
+        dataset_name=args.dataset_name,
+        config_name=args.dataset_config_name,
+        split_scheme=args.split_scheme,
+        cache_dir=args.cache_dir,
+    )
+    missing = [split for split in args.splits if split not in dataset]
+    if missing:
+        raise SystemExit(f"no split {missing} in the dataset; it has {sorted(dataset)}")
+    results = evaluate_model(
+        model,
+        processor,
+        {split: dataset[split] for split in args.splits},
+        args.out,
+        video_level=not args.no_video_level,
+        aggregation=args.aggregation,
+        num_resamples=args.num_resamples,
+        batch_size=args.batch_size,
+        frame_mode=args.frame_mode,
+        seed=args.seed,
+    )
+    out = Path(args.out)
+    print((out / "metrics.md").read_text(encoding="utf-8"))
+    for name, result in results.items():
+        print(f"{name}: {', '.join(Path(path).name for path in result['files'].values())}")
+    if args.update_card:
+        if not Path(args.model).is_dir():
+            raise SystemExit("--update_card needs --model to be a local folder")
+        card = write_model_card(args.model, results=results)
+        print(f"model card updated: {card}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console command: `run`, exit status 0 (its result is printed, not returned)."""
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

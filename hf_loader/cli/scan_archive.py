@@ -1,0 +1,41 @@
+"""Says what the loader recognises in a folder or zip(s) of the AHU archive, and what it cannot use.
+
+    ahu-scan PATH [PATH ...] [--json]
+
+Per tier: where it was found, entry counts by kind, the primary-label histogram; then every entry it
+could not parse, with the reason and the fix. Decodes no media. Exit status 1 when an entry cannot
+be used or no tier is found.
+
+`ahu-scan` once the package is installed; `python scripts/scan_archive.py` in a checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from hf_loader.archive import scan_archive
+from hf_loader.errors import AHUDataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", help="a folder (tier folders and/or zips) or zip files")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        report = scan_archive(args.paths)
+    except AHUDataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=1))
+    else:
+        print(report)
+    return 1 if report.problems or not report.tiers else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
