@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from hf_loader.constants import DATASET_DOI, PAPER_DOI
+from modeling_rvit.hub_card import card_with_repo_id
 
 from .evaluation import HEADLINE_METRICS, metrics_table
 
@@ -47,8 +48,6 @@ HUB_METRICS = {
     "top5_accuracy": ("accuracy", "Top-5 accuracy"),
     "macro_f1": ("f1", "Macro-F1"),
 }
-# Where the card's usage snippet names the model; `with_repo_id` points it at the Hub repo after a push.
-_MODEL_ID_LINE = re.compile(r'^model_id = ".*"$', flags=re.MULTILINE)
 DEFAULT_DATASET_TYPE = "ahu-ultrasound"
 
 
@@ -226,11 +225,6 @@ accuracy on other devices or hospitals is unknown, and the long tail leaves rare
 """
 
 
-def with_repo_id(card_text: str, repo_id: str) -> str:
-    """The card with its usage snippet loading `repo_id` (the card of a folder names the folder)."""
-    return _MODEL_ID_LINE.sub(f'model_id = "{repo_id}"', card_text, count=1)
-
-
 def write_model_card(
     output_dir: str | Path,
     results: dict | None = None,
@@ -315,7 +309,7 @@ def publish(
 
     card = Path(output_dir) / "README.md"
     if card.is_file():
-        card.write_text(with_repo_id(card.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
+        card.write_text(card_with_repo_id(card.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
 
     return push_folder(
         output_dir,

@@ -37,6 +37,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from hf_loader.constants import LABELS, NUM_LABELS
+from modeling_rvit.hub_card import ModelCardFromFolderMixin
 
 MODEL_FAMILIES = ("rvit", "videomae", "timesformer", "vivit", "frame_pooling")
 
@@ -85,7 +86,7 @@ class FramePoolingConfig(PreTrainedConfig):
         self.image_config.label2id = dict(self.label2id)
 
 
-class FramePoolingForVideoClassification(PreTrainedModel):
+class FramePoolingForVideoClassification(ModelCardFromFolderMixin, PreTrainedModel):
     """`AutoModelForImageClassification` on every frame, logits averaged over the real frames of each clip.
 
     Inputs: `pixel_values` (batch, num_frames, 3, height, width); `frame_mask` (batch, num_frames), 1 for a real

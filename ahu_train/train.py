@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,9 +202,11 @@ def preset_defaults(name: str | None) -> dict[str, Any]:
 
 
 def parse_config_overrides(text: str | None) -> dict[str, Any]:
-    """'hidden_size=32,attention_type=linear' → {'hidden_size': 32, 'attention_type': 'linear'} (JSON values)."""
+    """'hidden_size=32,attention_type=linear' → {'hidden_size': 32, 'attention_type': 'linear'} (JSON values;
+    lists in brackets)."""
     overrides: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+    # Commas inside brackets belong to a list value: 'hidden_sizes=[32,64],depths=[1,1]'.
+    for item in filter(None, (part.strip() for part in re.split(r",(?![^\[]*\])", text or ""))):
         if "=" not in item:
             raise ValueError(f"--config_overrides: {item!r} is not key=value")
         key, value = item.split("=", 1)
