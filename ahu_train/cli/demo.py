@@ -30,7 +30,7 @@ def run(argv=None) -> dict:
         "--num_samples", type=int, default=DEMO_NUM_SAMPLES, help="Samples of the generated archive."
     )
     parser.add_argument("--epochs", type=float, default=DEMO_EPOCHS, help="Training epochs.")
-    parser.add_argument("--num_resamples", type=int, default=1000, help="Bootstrap resamples of the CIs.")
+    parser.add_argument("--num_resamples", type=int, default=500, help="Bootstrap resamples of the CIs.")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo
 

@@ -49,17 +49,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(argv=None) -> dict:
     """Evaluates as the command line says; returns `evaluate_model`'s results per split."""
     args = parse_args(argv)
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
     from ahu_train.data import load_ahu_dataset
     from ahu_train.evaluation import evaluate_model
     from ahu_train.model_card import write_model_card
+    from ahu_train.models import load_pretrained_model
 
-    model = AutoModelForVideoClassification.from_pretrained(
-        args.model, trust_remote_code=args.trust_remote_code
-    )
-    processor = AutoVideoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
+    # Any family of ahu_train.models (RViT, VideoMAE, TimeSformer, ViViT, frame pooling), with the harness's processor.
+    model, processor = load_pretrained_model(args.model, trust_remote_code=args.trust_remote_code)
     dataset = load_ahu_dataset(
         data_dir=args.data_dir,
         dataset_name=args.dataset_name,
