@@ -278,11 +278,10 @@ def load_pretrained_model(
 
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if family == "frame_pooling" and config.model_type != FramePoolingConfig.model_type:
-        image_config = dict(config.to_dict(), image_size=image_size or TRAIN_IMAGE_SIZE)
         model = FramePoolingForVideoClassification.from_image_pretrained(
             name_or_path,
             num_frames=num_frames or TRAIN_NUM_FRAMES,
-            image_size=image_config["image_size"],
+            image_size=image_size or TRAIN_IMAGE_SIZE,
             **_label_kwargs(multi_label),
         )
         return model, video_processor_for(*clip_shape_of(model.config))
