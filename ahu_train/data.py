@@ -1,14 +1,20 @@
-"""From the AHU dataset to clip tensors: loading, the on-the-fly collator with training augmentation,
-several clips per video for video-level evaluation.
+"""From a dataset to clip tensors: loading, the column layout, the on-the-fly collator with training
+augmentation, several clips per video for video-level evaluation.
 
-Rows are those of `hf_loader.builder.AHUUltrasound` (or its Parquet export / Hub copy): `sample_id`,
-`frames` (list of PIL images, noise frames removed), `primary_label` (class index), `labels` (list of
-class indices), ... The collator runs `RViTVideoProcessor` on each batch (map-style and streaming
-datasets alike, so the frames are never materialized as tensors in the dataset).
+Any column layout works (`ColumnLayout`, `resolve_layout`):
+- the `processed` config (or its export): `frames`, the processed tier's 224x224 frames, noise removed;
+- the `filtered` config: `video` (a datasets `Video`, decoded to a torchcodec `VideoDecoder`) for videos and
+  `frames` (the raw images) for image sets;
+- any Hub-style dataset with a video column or a list-of-images column and a `label`/`labels` target.
+
+The collator runs `RViTVideoProcessor` on each row, in the DataLoader's workers: processed frames only get
+resized and normalized, a raw video or image set gets the paper's whole frame path (stride, crop, noise
+removal), the one the saved processor applies to an mp4 in the `video-classification` pipeline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Iterable, Sequence
@@ -23,6 +29,22 @@ from hf_loader.constants import NUM_LABELS
 from hf_loader.errors import AHUDataError
 
 FRAME_MODES = ("clip", "single")
+# Single-label targets, in order of preference, and the multi-label target (a list of class indices).
+LABEL_COLUMNS = ("primary_label", "label")
+MULTI_LABEL_COLUMN = "labels"
+# Columns only the builder's processed frames carry: their `frames` are processed-tier frames.
+PROCESSED_MARKER_COLUMNS = ("frame_indices", "noise_frame_indices")
+
+# Processor options per kind of clip source: processed-tier frames are already strided, cropped, 224 px and
+# noise-free; an image set's images get the paper's border cut; a video gets the saved processor's own path.
+PROCESSED_FRAMES_OPTIONS = {
+    "frame_stride": 1,
+    "crop_mode": None,
+    "processed_size": None,
+    "do_remove_noise": False,
+}
+IMAGE_SET_OPTIONS = {"frame_stride": 1, "crop_mode": "border"}
+VIDEO_OPTIONS: dict[str, Any] = {}
 
 
 class TrainingDataError(AHUDataError):
@@ -34,7 +56,7 @@ class TrainingDataError(AHUDataError):
 def load_ahu_dataset(
     data_dir: str | Path | None = None,
     dataset_name: str | None = None,
-    config_name: str = "processed",
+    config_name: str | None = None,
     split_scheme: str | None = None,
     streaming: bool = False,
     cache_dir: str | None = None,
@@ -49,8 +71,10 @@ def load_ahu_dataset(
     - `dataset_name`: a Hub repo id (or an exported folder), read with `datasets.load_dataset`.
 
     Args:
-        config_name: builder config (`processed`, `filtered`, `raw`, `full`) or the export's config.
+        config_name: builder config (`processed` by default, `filtered`, `raw`, `full`) or the export's config
+            (its default one when None). An unknown name is an error listing the valid ones.
         split_scheme: builder split scheme (`stratified`, `paper`, `creator`); None keeps the builder default.
+            An export has fixed splits: giving a scheme for one is an error.
         streaming: an `IterableDatasetDict` (training then needs `max_steps`).
         **builder_kwargs: more `AHUUltrasoundConfig` options for an archive (`seed`, `fractions`, `errors`, ...).
     """
@@ -64,22 +88,37 @@ def load_ahu_dataset(
     if data_dir is not None and (Path(data_dir) / "README.md").is_file():
         dataset_name, data_dir = str(data_dir), None
     if dataset_name is not None:
+        fixed = {"split_scheme": split_scheme, **builder_kwargs}
+        given = sorted(name for name, value in fixed.items() if value is not None)
+        if given:
+            raise TrainingDataError(
+                f"{dataset_name} is an exported or Hub dataset whose splits are fixed, so {', '.join(given)} "
+                "cannot apply; drop it, or build the splits you want from the archive with --data_dir"
+            )
+        if config_name is not None:
+            try:
+                names = datasets.get_dataset_config_names(dataset_name, revision=revision)
+            except (OSError, ValueError):  # the Hub's listing can fail offline; load_dataset then says why
+                names = None
+            if names is not None and config_name not in names:
+                raise TrainingDataError(
+                    f"{dataset_name} has no config {config_name!r}; its configs are {sorted(names)}"
+                )
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}
-        try:
-            return datasets.load_dataset(dataset_name, config_name, **kwargs)
-        except ValueError as error:
-            if "BuilderConfig" not in str(error) and "config" not in str(error).lower():
-                raise
-            # An export with a single, default config.
-            return datasets.load_dataset(dataset_name, **kwargs)
+        return datasets.load_dataset(dataset_name, config_name, **kwargs)
     if not Path(data_dir).exists():
         raise TrainingDataError(
             f"{data_dir}: no such folder (give the folder holding raw/, filtered/ or "
             "processed/, or their zips)",
             entry=str(data_dir),
         )
-    from hf_loader.builder import AHUUltrasound
+    from hf_loader.builder import CONFIG_NAMES, AHUUltrasound
 
+    config_name = config_name or "processed"
+    if config_name not in CONFIG_NAMES:
+        raise TrainingDataError(
+            f"no config {config_name!r} in the AHU builder; its configs are {list(CONFIG_NAMES)}"
+        )
     builder_kwargs.update(config_name=config_name, data_dir=str(data_dir), cache_dir=cache_dir)
     if split_scheme is not None:
         builder_kwargs["split_scheme"] = split_scheme
@@ -88,6 +127,100 @@ def load_ahu_dataset(
         return builder.as_streaming_dataset()
     builder.download_and_prepare()
     return builder.as_dataset()
+
+
+def column_names_of(dataset) -> list[str]:
+    """The columns of a map-style or streamed dataset (from its features when a stream does not list them)."""
+    names = getattr(dataset, "column_names", None)
+    if names is None and getattr(dataset, "features", None) is not None:
+        names = list(dataset.features)
+    if names is None:
+        raise TrainingDataError(
+            "the dataset does not declare its columns (features); cast it to known features"
+        )
+    return list(names)
+
+
+@dataclass(frozen=True)
+class ColumnLayout:
+    """Which columns a dataset's clips and targets come from.
+
+    Attributes:
+        frames_column: a list of images per row, or None. Its rows win over `video_column` where both are set.
+        video_column: a video per row (a datasets `Video`: a torchcodec `VideoDecoder` once decoded), or None.
+        frames_are_processed: the frames are processed-tier frames (strided, cropped, noise removed): the
+            processor only resizes and normalizes them. False: they are an image set's raw images.
+        label_column: the single-label target, a class index (a list: its first entry, the primary label).
+        labels_column: the multi-label target, a list of class indices, or None.
+    """
+
+    frames_column: str | None
+    video_column: str | None
+    frames_are_processed: bool
+    label_column: str | None
+    labels_column: str | None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def resolve_layout(
+    column_names: Sequence[str],
+    video_column_name: str | None = None,
+    frames_column_name: str | None = None,
+    label_column_name: str | None = None,
+    multi_label: bool = False,
+) -> ColumnLayout:
+    """The `ColumnLayout` of a dataset with `column_names`, as `--video_column_name`, `--frames_column_name`
+    and `--label_column_name` ask, else found: `frames` and/or `video`; `primary_label`, else `label`, else
+    the first of `labels` (single-label) or `labels` (multi-label).
+
+    Raises:
+        TrainingDataError: a named column is missing, or no clip or target column is found; the message lists
+            the dataset's columns.
+    """
+    columns = list(column_names)
+
+    def require(name: str, what: str) -> str:
+        if name not in columns:
+            raise TrainingDataError(f"no {what} column {name!r}; the dataset's columns are {columns}")
+        return name
+
+    if video_column_name or frames_column_name:
+        video_column = require(video_column_name, "video") if video_column_name else None
+        frames_column = require(frames_column_name, "frames") if frames_column_name else None
+    else:
+        video_column = "video" if "video" in columns else None
+        frames_column = "frames" if "frames" in columns else None
+    if video_column is None and frames_column is None:
+        raise TrainingDataError(
+            f"no clip column: the dataset's columns are {columns}; name the video column with "
+            "--video_column_name or the list-of-images column with --frames_column_name"
+        )
+    # A dataset that also holds videos keeps raw image sets in `frames` (the filtered config), unless the
+    # builder's processed-frame columns say otherwise (the full config).
+    frames_are_processed = "video" not in columns or any(name in columns for name in PROCESSED_MARKER_COLUMNS)
+    if label_column_name:
+        require(label_column_name, "label")
+    if multi_label:
+        labels_column = label_column_name or (MULTI_LABEL_COLUMN if MULTI_LABEL_COLUMN in columns else None)
+        if labels_column is None:
+            raise TrainingDataError(
+                f"multi-label training needs a list-of-labels column ({MULTI_LABEL_COLUMN!r}); the dataset's "
+                f"columns are {columns}; name it with --label_column_name"
+            )
+        label_column = next((name for name in LABEL_COLUMNS if name in columns), None)
+        return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
+    label_column = label_column_name or next(
+        (name for name in (*LABEL_COLUMNS, MULTI_LABEL_COLUMN) if name in columns), None
+    )
+    if label_column is None:
+        raise TrainingDataError(
+            f"no label column ({', '.join((*LABEL_COLUMNS, MULTI_LABEL_COLUMN))}); the dataset's columns are "
+            f"{columns}; name it with --label_column_name"
+        )
+    labels_column = MULTI_LABEL_COLUMN if MULTI_LABEL_COLUMN in columns else None
+    return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
 
 
 def clip_starts(num_frames_total: int, clip_length: int) -> list[int]:
@@ -151,31 +284,35 @@ class ClipAugmentation:
 
 @dataclass
 class VideoClipCollator:
-    """Batch of dataset rows → model inputs, running the video processor on the fly.
+    """Batch of dataset rows → model inputs, running the video processor on the fly (in DataLoader workers).
 
     Args:
-        processor: an `RViTVideoProcessor` (its size, mean, std and `num_frames` are used).
+        processor: an `RViTVideoProcessor` (its size, mean, std and `num_frames` are used; a video is given
+            its saved frame path: stride, crop, noise removal).
+        layout: the dataset's `ColumnLayout` (default: the builder's `processed` config: `frames`,
+            `primary_label`, `labels`).
         training: random contiguous window and augmentation when True; centre window otherwise.
         augmentation: a `ClipAugmentation`, or None for no spatial augmentation.
         frame_mode: `"clip"` (the clip as it is) or `"single"`: one frame repeated over the clip (a control
             that cannot see motion; random frame when training, the middle one otherwise).
-        multi_label: labels as (batch, num_labels) multi-hot floats from `labels_column` instead of the
+        multi_label: labels as (batch, num_labels) multi-hot floats from `layout.labels_column` instead of the
             primary label's index.
-        frames_column, label_column, labels_column: column names of the rows.
+        label2id: maps label names to indices, for a dataset whose targets are strings.
 
     Returns (from `__call__`): {"pixel_values": (batch, num_frames, 3, H, W) float32,
         "frame_mask": (batch, num_frames) int64, "labels": (batch,) int64 or (batch, num_labels) float32}.
     """
 
     processor: Any
+    layout: ColumnLayout = field(
+        default_factory=lambda: ColumnLayout("frames", None, True, "primary_label", MULTI_LABEL_COLUMN)
+    )
     training: bool = False
     augmentation: ClipAugmentation | None = field(default_factory=ClipAugmentation)
     frame_mode: str = "clip"
     multi_label: bool = False
     num_labels: int = NUM_LABELS
-    frames_column: str = "frames"
-    label_column: str = "primary_label"
-    labels_column: str = "labels"
+    label2id: dict[str, int] | None = None
     seed: int = 0
     epoch: int = 0
 
@@ -187,57 +324,154 @@ class VideoClipCollator:
         generators = (
             [self._generator_of(row, index) for index, row in enumerate(rows)] if self.training else None
         )
-        clips = [self._frames_of(row) for row in rows]
-        if self.training:
-            clips = [self._random_window(clip, generator) for clip, generator in zip(clips, generators)]
-        batch = self.processor(
-            videos=clips, return_tensors="pt", return_frame_mask=True, clip_window="center"
-        )
-        pixel_values, frame_mask = batch["pixel_values"], batch["frame_mask"]
+        clips, masks = [], []
+        for index, row in enumerate(rows):
+            generator = generators[index] if generators else None
+            frames, _ = self.frames_of(row, window=True, generator=generator)
+            clip, mask = self.window(frames, generator)
+            clips.append(clip)
+            masks.append(mask)
+        pixel_values, frame_mask = torch.stack(clips), torch.stack(masks)
         if self.frame_mode == "single":
             pixel_values, frame_mask = self._single_frame(pixel_values, frame_mask, generators)
         if self.training and self.augmentation is not None:
             pixel_values = torch.stack(
                 [self.augmentation(clip, generator) for clip, generator in zip(pixel_values, generators)]
             )
-        return {"pixel_values": pixel_values, "frame_mask": frame_mask, "labels": self._labels_of(rows)}
+        return {"pixel_values": pixel_values, "frame_mask": frame_mask, "labels": self.labels_of(rows)}
+
+    def frames_of(
+        self, row: dict, window: bool = False, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, int]:
+        """The model frames of one row: ((T, 3, H, W) float32 normalized, index of the first one).
+
+        Processed frames are cut to their window first when `window` (random from `generator`, else the
+        centre one; no step of theirs depends on other frames, so this only saves work). A video or an image set
+        goes whole through the processor's frame path, whose noise removal needs every frame; `window` then
+        leaves it to `VideoClipCollator.window`.
+        """
+        source, options = self.source_of(row)
+        offset = 0
+        if options is PROCESSED_FRAMES_OPTIONS and window and self.processor.num_frames is not None:
+            surplus = max(0, len(source) - self.processor.num_frames)
+            offset = (
+                int(torch.randint(0, surplus + 1, (), generator=generator)) if generator else surplus // 2
+            )
+            source = source[offset : offset + self.processor.num_frames]
+        try:
+            batch = self.processor(
+                source, num_frames=None, return_tensors=None, return_frame_mask=False, **options
+            )
+        except Exception as error:
+            raise TrainingDataError(
+                f"the processor cannot read it ({error})", entry=self._name_of(row)
+            ) from error
+        return batch["pixel_values"][0], offset
+
+    def source_of(self, row: dict) -> tuple[Any, dict]:
+        """(the row's clip source: a list of frames or a video, the processor options for it)."""
+        layout = self.layout
+        missing = [name for name in (layout.frames_column, layout.video_column) if name and name not in row]
+        if missing:
+            raise TrainingDataError(
+                f"row has no {missing[0]!r} column (columns: {sorted(row)}); keep it with "
+                "remove_unused_columns=False in TrainingArguments (transformers#20827)",
+                entry=self._name_of(row),
+            )
+        frames = row[layout.frames_column] if layout.frames_column else None
+        if frames is not None and len(frames) > 0:
+            options = PROCESSED_FRAMES_OPTIONS if layout.frames_are_processed else IMAGE_SET_OPTIONS
+            return list(frames), options
+        video = row[layout.video_column] if layout.video_column else None
+        if video is not None:
+            return video, VIDEO_OPTIONS
+        if layout.frames_column and frames is not None and layout.frames_are_processed:
+            raise TrainingDataError(
+                "has no frame left (all frames were noise?); filter such rows out first",
+                entry=self._name_of(row),
+            )
+        sources = " or ".join(repr(name) for name in (layout.frames_column, layout.video_column) if name)
+        raise TrainingDataError(
+            f"has no clip in {sources}; filter such rows out, or name the clip column with --video_column_name "
+            "/ --frames_column_name",
+            entry=self._name_of(row),
+        )
+
+    def window(
+        self, frames: torch.Tensor, generator: torch.Generator | None = None, start: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, 3, H, W) → ((num_frames, 3, H, W), (num_frames,) frame mask): the window at `start`, a random one
+        drawn from `generator`, or the centre one (the processor's `clip_window="center"`); a shorter clip is
+        padded by repeating its last frame, as the processor pads."""
+        length = self.processor.num_frames
+        if length is None:
+            return frames, torch.ones(len(frames), dtype=torch.int64)
+        if start is None:
+            surplus = max(0, len(frames) - length)
+            start = int(torch.randint(0, surplus + 1, (), generator=generator)) if generator else surplus // 2
+        clip = frames[start : start + length]
+        real = len(clip)
+        if real < length:
+            clip = torch.cat([clip, clip[-1:].expand(length - real, *clip.shape[1:])])
+        return clip, (torch.arange(length) < real).to(torch.int64)
+
+    def labels_of(self, rows: Sequence[dict]) -> torch.Tensor:
+        """(batch,) int64 class indices, or (batch, num_labels) float32 multi-hot with `multi_label`."""
+        if self.multi_label:
+            multi_hot = torch.zeros(len(rows), self.num_labels, dtype=torch.float32)
+            for i, row in enumerate(rows):
+                value = self._target(row, self.layout.labels_column)
+                indices = value if isinstance(value, (list, tuple)) else [value]
+                multi_hot[i, [self._index(row, item) for item in indices]] = 1.0
+            return multi_hot
+        return torch.tensor([self.label_of(row) for row in rows], dtype=torch.long)
+
+    def label_of(self, row: dict) -> int:
+        """The single-label target of a row (the first entry of a list: the primary label)."""
+        value = self._target(row, self.layout.label_column)
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise TrainingDataError(
+                    f"has no label in {self.layout.label_column!r}", entry=self._name_of(row)
+                )
+            value = value[0]
+        return self._index(row, value)
+
+    def _target(self, row: dict, column: str | None):
+        if column is None or column not in row:
+            raise TrainingDataError(
+                f"row has no label column {column!r} (columns: {sorted(row)}); name it with --label_column_name",
+                entry=self._name_of(row),
+            )
+        if row[column] is None:
+            raise TrainingDataError(f"has no label in {column!r}", entry=self._name_of(row))
+        return row[column]
+
+    def _index(self, row: dict, value) -> int:
+        if isinstance(value, str):
+            if not self.label2id or value not in self.label2id:
+                raise TrainingDataError(
+                    f"label {value!r} is not one of the model's labels {sorted(self.label2id or {})}",
+                    entry=self._name_of(row),
+                )
+            return self.label2id[value]
+        index = int(value)
+        if not 0 <= index < self.num_labels:
+            raise TrainingDataError(
+                f"label index {index} is outside the model's {self.num_labels} labels",
+                entry=self._name_of(row),
+            )
+        return index
+
+    @staticmethod
+    def _name_of(row: dict) -> str:
+        return f"sample {row.get('sample_id', '?')}"
 
     def _generator_of(self, row: dict, index: int) -> torch.Generator:
         """A generator for one row, one epoch: seeded by (seed, epoch, sample_id)."""
         key = row.get("sample_id", index)
         key = int(key) if isinstance(key, (int, np.integer)) else zlib.crc32(str(key).encode())
         return torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 1_000_003 + key)
-
-    def _random_window(self, frames: list, generator: torch.Generator) -> list:
-        """A random contiguous window of `num_frames` frames (the whole clip when shorter)."""
-        length = self.processor.num_frames
-        if length is None or len(frames) <= length:
-            return frames
-        start = int(torch.randint(0, len(frames) - length + 1, (), generator=generator))
-        return frames[start : start + length]
-
-    def _frames_of(self, row: dict) -> list:
-        if self.frames_column not in row:
-            raise TrainingDataError(
-                f"row has no {self.frames_column!r} column (columns: {sorted(row)}); use the 'processed' config, "
-                "and remove_unused_columns=False in TrainingArguments (transformers#20827)",
-                entry=f"sample {row.get('sample_id', '?')}",
-            )
-        frames = row[self.frames_column]
-        if frames is None or len(frames) == 0:
-            raise TrainingDataError(
-                "has no frame left (all frames were noise?); filter such rows out first",
-                entry=f"sample {row.get('sample_id', '?')}",
-            )
-        return list(frames)
-
-    def _labels_of(self, rows: Sequence[dict]) -> torch.Tensor:
-        if self.multi_label:
-            multi_hot = torch.zeros(len(rows), self.num_labels, dtype=torch.float32)
-            for i, row in enumerate(rows):
-                multi_hot[i, list(row[self.labels_column])] = 1.0
-            return multi_hot
-        return torch.tensor([int(row[self.label_column]) for row in rows], dtype=torch.long)
 
     def _single_frame(self, pixel_values: torch.Tensor, frame_mask: torch.Tensor, generators=None):
         """Repeat one real frame of each clip over all `num_frames` positions."""
@@ -250,27 +484,37 @@ class VideoClipCollator:
         return torch.stack(picked), torch.ones_like(frame_mask)
 
 
-def iter_video_clips(
-    rows: Iterable[dict], clip_length: int, all_clips: bool = True, frames_column: str = "frames"
-) -> Iterable[tuple[dict, int]]:
-    """Yield (row with `frames` cut to one clip, clip start) for every clip of every row.
+def _around_centre(frames: list, length: int) -> list:
+    """The `length` frames around the middle of a longer list (all of a shorter one)."""
+    surplus = len(frames) - length
+    return frames if surplus <= 0 else frames[surplus // 2 : surplus // 2 + length]
 
-    With `all_clips=False` one centred clip per video (the paper's evaluation); with True the
-    non-overlapping clips of `clip_starts` covering the whole video.
+
+def iter_video_clips(
+    rows: Iterable[dict], collator: VideoClipCollator, all_clips: bool = True
+) -> Iterable[tuple[dict, int, torch.Tensor, torch.Tensor]]:
+    """Yield (row, clip start, clip (num_frames, 3, H, W), frame mask (num_frames,)) for every clip of every row.
+
+    With `all_clips=False` one centred clip per video (the paper's evaluation, the pipeline's clip); with True
+    the non-overlapping clips of `clip_starts` covering the whole video. Each row's frames are made once.
     """
+    clip_length = collator.processor.num_frames
     for row in rows:
-        frames = list(row[frames_column])
+        frames, offset = collator.frames_of(row, window=not all_clips)
         if not all_clips or len(frames) <= clip_length:
-            start = max(0, (len(frames) - clip_length) // 2)
-            yield {**row, frames_column: frames[start : start + clip_length]}, start
+            yield (row, offset + max(0, (len(frames) - clip_length) // 2), *collator.window(frames))
             continue
         for start in clip_starts(len(frames), clip_length):
-            yield {**row, frames_column: frames[start : start + clip_length]}, start
+            yield (row, start, *collator.window(frames, start=start))
 
 
-def label_counts(dataset, num_labels: int = NUM_LABELS, label_column: str = "primary_label") -> np.ndarray:
-    """(num_labels,) number of rows per primary label of a map-style dataset (reads one column only)."""
-    return np.bincount(np.asarray(dataset[label_column], dtype=np.int64), minlength=num_labels)
+def label_names_of(dataset, layout: ColumnLayout) -> list[str] | None:
+    """The class names of the dataset's target (its `ClassLabel`, or a list of them), or None if it has none."""
+    features = getattr(dataset, "features", None) or {}
+    feature = features.get(layout.label_column or layout.labels_column)
+    feature = getattr(feature, "feature", feature)  # List(ClassLabel) → ClassLabel
+    names = getattr(feature, "names", None)
+    return list(names) if names else None
 
 
 def epoch_seed_callback(collator: VideoClipCollator):

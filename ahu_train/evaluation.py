@@ -369,45 +369,64 @@ def predict_clips(
     frame_mode: str = "clip",
     device: str | None = None,
     progress: bool = True,
+    layout=None,
+    num_workers: int = 0,
 ) -> ClipPredictions:
     """Run the model on one centred clip per video (the paper) or on every clip covering each video.
 
     Args:
         model: an `RViTForVideoClassification` (or any model taking `pixel_values`, `frame_mask`).
-        processor: its `RViTVideoProcessor` (gives the clip length `num_frames`).
-        rows: an iterable of dataset rows (`frames`, `sample_id`, `primary_label`).
+        processor: its `RViTVideoProcessor` (gives the clip length `num_frames` and a video's frame path).
+        rows: an iterable of dataset rows, or a map-style dataset (needed for `num_workers > 0`).
         all_clips: non-overlapping clips covering the whole video (`ahu_train.data.clip_starts`).
         frame_mode: `"clip"` or `"single"` (one frame repeated; the no-motion control).
+        layout: the rows' `ahu_train.data.ColumnLayout` (default: the `processed` config's).
+        num_workers: DataLoader worker processes that decode and process the rows (0: this process).
     """
     import torch
     from tqdm.auto import tqdm
 
-    from .data import VideoClipCollator, iter_video_clips
+    from .data import VideoClipCollator
     from .models import model_forward_inputs
 
-    collator = VideoClipCollator(processor, training=False, augmentation=None, frame_mode=frame_mode)
+    collator_kwargs = {"layout": layout} if layout is not None else {}
+    collator = VideoClipCollator(
+        processor,
+        training=False,
+        augmentation=None,
+        frame_mode=frame_mode,
+        num_labels=model.config.num_labels,
+        label2id=dict(model.config.label2id),
+        **collator_kwargs,
+    )
     device = device or next(model.parameters()).device
     model.eval()
     logits, sample_ids, labels, starts = [], [], [], []
-    batch: list[dict] = []
+    clips, masks = [], []
 
     def flush():
-        inputs = collator(batch)
-        inputs = {key: inputs[key].to(device) for key in ("pixel_values", "frame_mask")}
+        pixel_values, frame_mask = torch.stack(clips), torch.stack(masks)
+        if frame_mode == "single":
+            pixel_values, frame_mask = collator._single_frame(pixel_values, frame_mask)
+        inputs = {"pixel_values": pixel_values.to(device), "frame_mask": frame_mask.to(device)}
         with torch.no_grad():
             output = model(**model_forward_inputs(model, inputs))
         logits.append(output.logits.float().cpu().numpy())
-        batch.clear()
+        clips.clear()
+        masks.clear()
 
-    clips = iter_video_clips(rows, processor.num_frames, all_clips=all_clips)
-    for row, start in tqdm(clips, desc="clips", unit="clip", disable=not progress):
-        batch.append(row)
-        sample_ids.append(row["sample_id"])
-        labels.append(int(row["primary_label"]))
+    items = _clip_items(rows, collator, all_clips, num_workers)
+    for row_index, (sample_id, label, start, clip, mask) in enumerate(
+        tqdm(items, desc="clips", unit="clip", disable=not progress)
+    ):
+        sample_ids.append(row_index if sample_id is None else sample_id)
+        labels.append(label)
         starts.append(start)
-        if len(batch) == batch_size:
+        clips.append(clip)
+        masks.append(mask)
+        if len(clips) == batch_size:
             flush()
-    if batch:
+    if clips:
         flush()
     num_labels = model.config.num_labels
     return ClipPredictions(
@@ -416,6 +435,36 @@ def predict_clips(
         np.asarray(labels, dtype=np.int64),
         np.asarray(starts, dtype=np.int64),
     )
+
+
+def _row_clips(rows: list[dict], collator, all_clips: bool) -> list[tuple]:
+    """(sample_id, primary label, clip start, clip, frame mask) for every clip of `rows`."""
+    from .data import iter_video_clips
+
+    return [
+        (row.get("sample_id"), collator.label_of(row), start, clip, mask)
+        for row, start, clip, mask in iter_video_clips(rows, collator, all_clips=all_clips)
+    ]
+
+
+def _clip_items(rows, collator, all_clips: bool, num_workers: int):
+    """The clips of `rows` in order, made in this process or in `num_workers` DataLoader workers."""
+    if num_workers <= 0:
+        for row in rows:
+            yield from _row_clips([row], collator, all_clips)
+        return
+    from functools import partial
+
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        rows,
+        batch_size=1,
+        num_workers=num_workers,
+        collate_fn=partial(_row_clips, collator=collator, all_clips=all_clips),
+    )
+    for items in loader:
+        yield from items
 
 
 def evaluate_model(
@@ -429,6 +478,8 @@ def evaluate_model(
     batch_size: int = 8,
     frame_mode: str = "clip",
     seed: int = 0,
+    layout=None,
+    num_workers: int = 0,
 ) -> dict:
     """Evaluate on each split at clip level (one centred clip per video, the paper's protocol) and, when
     `video_level`, at video level (all clips of a video, scores aggregated). Writes per setting the confusion
@@ -436,6 +487,8 @@ def evaluate_model(
 
     Args:
         splits: {split name: dataset (map-style or iterable) of rows}.
+        layout: the rows' `ahu_train.data.ColumnLayout` (default: the `processed` config's).
+        num_workers: DataLoader workers that decode and process the rows.
 
     Returns:
         {"<split>/clip" and "<split>/video": the `write_evaluation_report` dict of that setting}.
@@ -447,9 +500,13 @@ def evaluate_model(
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     results: dict[str, dict] = {}
     for split, rows in splits.items():
-        single = predict_clips(
-            model, processor, rows, all_clips=False, batch_size=batch_size, frame_mode=frame_mode
-        )
+        common = {
+            "batch_size": batch_size,
+            "frame_mode": frame_mode,
+            "layout": layout,
+            "num_workers": num_workers,
+        }
+        single = predict_clips(model, processor, rows, all_clips=False, **common)
         results[f"{split}/clip"] = write_evaluation_report(
             out_dir,
             f"{split}_clip",
@@ -462,9 +519,7 @@ def evaluate_model(
             extra_columns={"clip_start": single.clip_starts},
         )
         if video_level:
-            every = predict_clips(
-                model, processor, rows, all_clips=True, batch_size=batch_size, frame_mode=frame_mode
-            )
+            every = predict_clips(model, processor, rows, all_clips=True, **common)
             video = aggregate_clip_scores(every.logits, every.sample_ids, every.labels, method=aggregation)
             scores = softmax(video.scores) if aggregation == "mean_logit" else video.scores
             results[f"{split}/video"] = write_evaluation_report(

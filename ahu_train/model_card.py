@@ -225,12 +225,46 @@ accuracy on other devices or hospitals is unknown, and the long tail leaves rare
 """
 
 
+def _load_config(output_dir: Path, trust_remote_code: bool):
+    """The folder's config, read with this package's RViT classes; the folder's own code only if trusted.
+
+    Raises:
+        ValueError: `config.json`'s `auto_map` names classes other than RViT's and `trust_remote_code` is off.
+    """
+    from transformers import AutoConfig
+
+    import modeling_rvit  # registers RViT, so an RViT folder's config needs none of its code
+
+    config_path = output_dir / "config.json"
+    auto_map = (
+        json.loads(config_path.read_text(encoding="utf-8")).get("auto_map", {})
+        if config_path.is_file()
+        else {}
+    )
+    shipped = {
+        f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}"
+        for cls in (
+            modeling_rvit.RViTConfig,
+            modeling_rvit.RViTModel,
+            modeling_rvit.RViTForVideoClassification,
+        )
+    }
+    foreign = sorted({str(reference) for reference in auto_map.values()} - shipped)
+    if foreign and not trust_remote_code:
+        raise ValueError(
+            f"{config_path}: its auto_map names code this package does not ship ({', '.join(foreign)}); "
+            "pass trust_remote_code=True (--trust_remote_code) only if you trust the code in that folder."
+        )
+    return AutoConfig.from_pretrained(output_dir, trust_remote_code=trust_remote_code)
+
+
 def write_model_card(
     output_dir: str | Path,
     results: dict | None = None,
     model_name: str | None = None,
     dataset_name: str = "AHU ultrasound",
     notes: str = "",
+    trust_remote_code: bool = False,
     repo_id: str | None = None,
     dataset_id: str | None = None,
 ) -> Path:
@@ -241,15 +275,14 @@ def write_model_card(
     and its `--model_name_or_path`, when it is a Hub id, the card's `base_model`.
 
     Args:
+        trust_remote_code: allow a folder whose `auto_map` names code other than RViT's, and run that code.
         repo_id: the Hub repo the usage snippet loads; default: the folder (`publish` fills in the repo id).
     """
-    from transformers import AutoConfig
-
     from . import models  # noqa: F401  (registers the frame-pooling model's config)
 
     output_dir = Path(output_dir)
     base_model = dataset_config = None
-    config = AutoConfig.from_pretrained(output_dir, trust_remote_code=True)
+    config = _load_config(output_dir, trust_remote_code)
     summary: dict[str, str] = {}
     run_info_path = output_dir / "ahu_run.json"
     if run_info_path.is_file():

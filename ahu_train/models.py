@@ -22,6 +22,7 @@ A saved model of any family reloads with `AutoModelForVideoClassification.from_p
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -36,7 +37,7 @@ from transformers import (
 from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import ImageClassifierOutput
 
-from hf_loader.constants import LABELS, NUM_LABELS
+from hf_loader.constants import LABELS
 from modeling_rvit.hub_card import ModelCardFromFolderMixin
 
 MODEL_FAMILIES = ("rvit", "videomae", "timesformer", "vivit", "frame_pooling")
@@ -148,11 +149,12 @@ AutoModelForVideoClassification.register(
 )
 
 
-def _label_kwargs(multi_label: bool) -> dict[str, Any]:
+def _label_kwargs(multi_label: bool, label_names: Sequence[str] | None = None) -> dict[str, Any]:
+    label_names = list(label_names or LABELS)
     kwargs: dict[str, Any] = {
-        "num_labels": NUM_LABELS,
-        "id2label": dict(enumerate(LABELS)),
-        "label2id": {name: index for index, name in enumerate(LABELS)},
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: index for index, name in enumerate(label_names)},
     }
     if multi_label:
         kwargs["problem_type"] = "multi_label_classification"
@@ -165,6 +167,7 @@ def new_video_model(
     image_size: int,
     overrides: dict[str, Any] | None = None,
     multi_label: bool = False,
+    label_names: Sequence[str] | None = None,
 ) -> PreTrainedModel:
     """A new, randomly initialized model of a non-RViT family for clips of `num_frames` × `image_size` px.
 
@@ -173,11 +176,12 @@ def new_video_model(
         overrides: fields of the family's config (e.g. {"hidden_size": 128, "num_hidden_layers": 2}); for
             `frame_pooling`, fields of the frame classifier's config, plus `model_type` to choose it
             (default `resnet`).
+        label_names: class names in index order (default: the 13 AHU labels).
     """
     from transformers import TimesformerConfig, VideoMAEConfig, VivitConfig
 
     overrides = dict(overrides or {})
-    labels = _label_kwargs(multi_label)
+    labels = _label_kwargs(multi_label, label_names)
     if family == "videomae":
         config = VideoMAEConfig(
             image_size=image_size, num_frames=num_frames, use_mean_pooling=True, **labels, **overrides
@@ -258,11 +262,12 @@ def load_pretrained_model(
     num_frames: int | None = None,
     image_size: int | None = None,
     multi_label: bool = False,
+    label_names: Sequence[str] | None = None,
 ):
     """A saved model (folder or Hub repo) to fine-tune or evaluate, with its video processor.
 
-    A video checkpoint (any `AutoModelForVideoClassification`) loads with its head resized to the 13 AHU labels
-    when it has other labels. With `family="frame_pooling"`, an image-classification checkpoint (e.g. a ResNet or
+    A video checkpoint (any `AutoModelForVideoClassification`) with another number of classes than
+    `label_names` (default: the 13 AHU labels), e.g. a Kinetics-400 model, loads with a new head for them. With `family="frame_pooling"`, an image-classification checkpoint (e.g. a ResNet or
     ViT) becomes the frame classifier of a new `FramePoolingForVideoClassification`. The processor is the one
     saved with the model when it is the harness's (`RViTVideoProcessor`), else `video_processor_for` the
     model's clip shape, so a foreign checkpoint sees the same pixels as the harness's own runs.
@@ -282,7 +287,7 @@ def load_pretrained_model(
             name_or_path,
             num_frames=num_frames or TRAIN_NUM_FRAMES,
             image_size=image_size or TRAIN_IMAGE_SIZE,
-            **_label_kwargs(multi_label),
+            **_label_kwargs(multi_label, label_names),
         )
         return model, video_processor_for(*clip_shape_of(model.config))
     if family is not None and family_of(config) != family:
@@ -291,8 +296,8 @@ def load_pretrained_model(
             "leave --model_family out to take the checkpoint's own"
         )
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if config.num_labels != NUM_LABELS or multi_label:
-        kwargs.update(_label_kwargs(multi_label), ignore_mismatched_sizes=True)
+    if config.num_labels != len(label_names or LABELS):
+        kwargs.update(_label_kwargs(multi_label, label_names), ignore_mismatched_sizes=True)
     model = AutoModelForVideoClassification.from_pretrained(name_or_path, **kwargs)
     try:
         processor = AutoVideoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)

@@ -21,25 +21,30 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_loader.constants import LABELS, NUM_LABELS, TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
+from hf_loader.constants import LABELS, TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
 
 from .data import (
     ClipAugmentation,
     TrainingDataError,
     VideoClipCollator,
+    column_names_of,
     epoch_seed_callback,
-    label_counts,
+    label_names_of,
     load_ahu_dataset,
     resize_frames,
+    resolve_layout,
 )
+from .data_contract import build_data_contract, write_data_contract
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
 from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
 from .trainer import AHUTrainer, make_compute_metrics
@@ -94,6 +99,13 @@ class ModelArguments:
             "its config's (ahu_train.models)."
         },
     )
+    init_from_vit: str | None = field(
+        default=None,
+        metadata={
+            "help": "A transformers ViT checkpoint (folder or Hub id) whose weights start the frame encoder of a "
+            "new model; the ViT sets the encoder's shape (hidden size, layers, heads, patch)."
+        },
+    )
     config_preset: str = field(
         default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."}
     )
@@ -129,6 +141,10 @@ class ModelArguments:
     step_lr_gamma: float = field(default=0.8, metadata={"help": "StepLR factor (the paper: 0.8)."})
 
     def __post_init__(self):
+        if self.model_name_or_path and self.init_from_vit:
+            raise ValueError(
+                "--model_name_or_path and --init_from_vit both choose the starting weights; give one of them"
+            )
         if self.loss_type not in LOSS_TYPES:
             raise ValueError(f"--loss_type {self.loss_type!r}: choose one of {LOSS_TYPES}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
@@ -147,13 +163,36 @@ class DataArguments:
     dataset_name: str | None = field(
         default=None, metadata={"help": "Hub repo id or exported Parquet folder."}
     )
-    dataset_config_name: str = field(default="processed", metadata={"help": "Builder/export config."})
-    split_scheme: str | None = field(default=None, metadata={"help": "stratified, paper (80/20) or creator."})
+    dataset_config_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Builder config (default: processed; filtered reads the videos) or the export's config."
+        },
+    )
+    dataset_revision: str | None = field(
+        default=None, metadata={"help": "Hub dataset revision (branch, tag, sha)."}
+    )
+    split_scheme: str | None = field(
+        default=None, metadata={"help": "stratified, paper (80/20) or creator (an archive only)."}
+    )
     split_fractions: str | None = field(
         default=None,
         metadata={"help": "Train,validation,test shares of the stratified/creator split, e.g. 0.6,0.1,0.3."},
     )
     streaming: bool = field(default=False, metadata={"help": "Stream the training data (needs --max_steps)."})
+    video_column_name: str | None = field(
+        default=None, metadata={"help": "The column holding a video per row (default: 'video' if present)."}
+    )
+    frames_column_name: str | None = field(
+        default=None,
+        metadata={"help": "The column holding a list of frames per row (default: 'frames' if present)."},
+    )
+    label_column_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "The target column (default: primary_label, else label, else the first of labels)."
+        },
+    )
     train_split: str = field(default="train")
     eval_split: str | None = field(default=None, metadata={"help": "Default: validation, else test."})
     max_train_samples: int | None = field(default=None)
@@ -217,45 +256,88 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
     return overrides
 
 
-def build_model_and_processor(model_args: ModelArguments, multi_label: bool = False):
-    """A new model (RViT from a preset and overrides, or another family of `ahu_train.models`) with its
-    matching video processor, or a saved one.
+def build_model_and_processor(
+    model_args: ModelArguments, multi_label: bool = False, label_names: Sequence[str] | None = None
+):
+    """A new model (RViT from a preset and overrides or from a ViT checkpoint, or another family of
+    `ahu_train.models`) with its matching video processor, or a saved one (`model_name_or_path`).
+
+    Args:
+        label_names: the dataset's class names, in index order (default: the 13 AHU labels). A saved model must
+            have the same, unless it is a checkpoint with another number of classes (e.g. Kinetics-400), which
+            gets a new head for these.
 
     Returns:
         (model, processor); the processor's `num_frames` and size match the model's config.
+
+    Raises:
+        ValueError: a saved model whose config or labels do not fit the arguments or the dataset, or a ViT
+            checkpoint whose shapes do not fit the overrides; the message says which and what to do.
     """
     from modeling_rvit import RViTConfig, RViTForVideoClassification
 
+    label_names = list(label_names or LABELS)
+    overrides = parse_config_overrides(model_args.config_overrides)
+    if model_args.num_frames is not None:
+        overrides["num_frames"] = model_args.num_frames
+    if model_args.image_size is not None:
+        overrides["image_size"] = model_args.image_size
     if model_args.model_name_or_path:
-        return load_pretrained_model(
-            model_args.model_name_or_path,
+        name = model_args.model_name_or_path
+        model, processor = load_pretrained_model(
+            name,
             model_args.model_family,
             trust_remote_code=model_args.trust_remote_code,
             num_frames=model_args.num_frames,
             image_size=model_args.image_size,
             multi_label=multi_label,
+            label_names=label_names,
         )
-    overrides = parse_config_overrides(model_args.config_overrides)
+        conflicts = {
+            key: (value, getattr(model.config, key, None))
+            for key, value in overrides.items()
+            if getattr(model.config, key, None) != value
+        }
+        if conflicts:
+            details = ", ".join(
+                f"{key}={asked!r} (the model has {saved!r})" for key, (asked, saved) in conflicts.items()
+            )
+            raise ValueError(
+                f"{name}: {details}; a saved model's shape cannot change here: drop these options, or start a new "
+                "model (without --model_name_or_path)"
+            )
+        model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        if model_labels != label_names:
+            raise ValueError(
+                f"{name} classifies {len(model_labels)} labels {model_labels} but the dataset has {len(label_names)} "
+                f"{label_names}; fine-tune a model with the dataset's labels, or start a new one"
+            )
+        return model, processor
     if model_args.model_family not in (None, "rvit"):
+        shape = {key: overrides.pop(key) for key in ("num_frames", "image_size") if key in overrides}
         model = new_video_model(
             model_args.model_family,
-            model_args.num_frames or TRAIN_NUM_FRAMES,
-            model_args.image_size or TRAIN_IMAGE_SIZE,
+            shape.get("num_frames", TRAIN_NUM_FRAMES),
+            shape.get("image_size", TRAIN_IMAGE_SIZE),
             overrides,
             multi_label=multi_label,
+            label_names=label_names,
         )
         return model, video_processor_for(*clip_shape_of(model.config))
-    if model_args.num_frames is not None:
-        overrides["num_frames"] = model_args.num_frames
-    if model_args.image_size is not None:
-        overrides["image_size"] = model_args.image_size
-    overrides.setdefault("num_labels", NUM_LABELS)
-    overrides.setdefault("id2label", dict(enumerate(LABELS)))
-    overrides.setdefault("label2id", {name: index for index, name in enumerate(LABELS)})
+    overrides.setdefault("num_labels", len(label_names))
+    overrides.setdefault("id2label", dict(enumerate(label_names)))
+    overrides.setdefault("label2id", {label: index for index, label in enumerate(label_names)})
     if multi_label:
         overrides["problem_type"] = "multi_label_classification"
-    config = RViTConfig.from_preset(model_args.config_preset, **overrides)
-    model = RViTForVideoClassification(config)
+    if model_args.init_from_vit:
+        try:
+            model = RViTForVideoClassification.from_vit_pretrained(model_args.init_from_vit, **overrides)
+        except (ValueError, OSError) as error:
+            raise ValueError(f"--init_from_vit {model_args.init_from_vit}: {error}") from error
+        config = model.config
+    else:
+        config = RViTConfig.from_preset(model_args.config_preset, **overrides)
+        model = RViTForVideoClassification(config)
     return model, video_processor_for(config.num_frames, config.image_size)
 
 
@@ -275,6 +357,7 @@ def load_dataset_of(data_args: DataArguments):
         split_scheme=data_args.split_scheme,
         streaming=data_args.streaming,
         cache_dir=data_args.cache_dir,
+        revision=data_args.dataset_revision,
         **builder_kwargs,
     )
 
@@ -312,14 +395,32 @@ def run_training(
 
     if dataset is None:
         dataset = load_dataset_of(data_args)
-    model, processor = build_model_and_processor(model_args, multi_label=data_args.multi_label)
+    if data_args.train_split not in dataset:
+        raise TrainingDataError(f"no split {data_args.train_split!r}; the dataset has {sorted(dataset)}")
+    layout = resolve_layout(
+        column_names_of(dataset[data_args.train_split]),
+        video_column_name=data_args.video_column_name,
+        frames_column_name=data_args.frames_column_name,
+        label_column_name=data_args.label_column_name,
+        multi_label=data_args.multi_label,
+    )
+    label_names = label_names_of(dataset[data_args.train_split], layout)
+    model, processor = build_model_and_processor(
+        model_args, multi_label=data_args.multi_label, label_names=label_names
+    )
     if data_args.pre_resize:
         if data_args.streaming:
             raise TrainingDataError("--pre_resize needs a map-style dataset (not --streaming)")
+        if layout.frames_column is None or not layout.frames_are_processed:
+            raise TrainingDataError(
+                "--pre_resize caches processed frames, but this dataset's clips come from its "
+                f"{layout.video_column or layout.frames_column!r} column through the processor's frame path; "
+                "drop --pre_resize, or train on the processed config"
+            )
         size = model.config.image_size
-        dataset = type(dataset)({split: resize_frames(rows, size) for split, rows in dataset.items()})
-    if data_args.train_split not in dataset:
-        raise TrainingDataError(f"no split {data_args.train_split!r}; the dataset has {sorted(dataset)}")
+        dataset = type(dataset)(
+            {split: resize_frames(rows, size, layout.frames_column) for split, rows in dataset.items()}
+        )
     train_dataset = dataset[data_args.train_split]
     eval_split = _pick_eval_split(dataset, data_args.eval_split)
     eval_dataset = dataset[eval_split] if eval_split else None
@@ -331,6 +432,15 @@ def run_training(
         eval_dataset = _take(eval_dataset, data_args.max_eval_samples)
 
     loss_type = "multi_label" if data_args.multi_label else model_args.loss_type
+    collator_kwargs = {
+        "processor": processor,
+        "layout": layout,
+        "frame_mode": data_args.frame_mode,
+        "multi_label": data_args.multi_label,
+        "num_labels": model.config.num_labels,
+        "label2id": dict(model.config.label2id),
+    }
+    eval_collator = VideoClipCollator(training=False, augmentation=None, **collator_kwargs)
 
     class_weights = sample_weights = None
     if model_args.class_weighting != "none" or model_args.balanced_sampling:
@@ -338,26 +448,23 @@ def run_training(
             raise TrainingDataError(
                 "class weights and balanced sampling need a map-style dataset (not --streaming)"
             )
-        counts = label_counts(train_dataset)
+        primary_labels = [
+            eval_collator.label_of(row) for row in train_dataset.select_columns([layout.label_column])
+        ]
+        counts = np.bincount(np.asarray(primary_labels, dtype=np.int64), minlength=model.config.num_labels)
         if model_args.class_weighting != "none":
             class_weights = class_weights_from_counts(
                 counts, power=1.0 if model_args.class_weighting == "inverse" else 0.5
             )
         if model_args.balanced_sampling:
-            sample_weights = balanced_sample_weights(train_dataset["primary_label"])
+            sample_weights = balanced_sample_weights(primary_labels)
 
-    collator_kwargs = {
-        "processor": processor,
-        "frame_mode": data_args.frame_mode,
-        "multi_label": data_args.multi_label,
-    }
     train_collator = VideoClipCollator(
         training=True,
         augmentation=ClipAugmentation() if data_args.augment else None,
         seed=training_args.seed,
         **collator_kwargs,
     )
-    eval_collator = VideoClipCollator(training=False, augmentation=None, **collator_kwargs)
 
     trainer = AHUTrainer(
         model=model,
@@ -401,6 +508,13 @@ def run_training(
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
     _write_run_info(training_args, model_args, data_args, eval_split)
+    if training_args.process_index == 0:
+        used = {data_args.train_split: train_dataset}
+        if eval_split:
+            used[eval_split] = eval_dataset
+        used.update({name: rows for name, rows in dataset.items() if name not in used})
+        contract = build_data_contract(data_args, dataset, layout, used, data_args.train_split, eval_split)
+        write_data_contract(training_args.output_dir, contract)
     return TrainingRunResult(trainer, processor, metrics, Path(training_args.output_dir), dataset)
 
 

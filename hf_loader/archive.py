@@ -29,9 +29,11 @@ entry that could not be used with the reason (`scripts/scan_archive.py` prints i
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import posixpath
 import re
+import struct
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -131,11 +133,20 @@ class Entry:
 
 @dataclass(frozen=True)
 class Problem:
-    """An entry that cannot be used, with the error to raise in strict mode."""
+    """An entry that cannot be used, with the error to raise in strict mode.
+
+    Attributes:
+        tier: the entry's tier (None for a whole zip that cannot be read).
+        entry: where it is, for messages.
+        error: what strict mode raises.
+        name: the entry's name in its tier (`12_Cyst`, `Video_3_Stone.mp4`, `<creator>/<post>`), when it is a
+            sample or post: the split still counts it, so skipping it moves no other sample.
+    """
 
     tier: str | None
     entry: str
     error: AHUDataError
+    name: str | None = None
 
     @property
     def reason(self) -> str:
@@ -254,12 +265,14 @@ def _list_zip(path: str, problems: list[Problem]) -> _Listing:
         with open_zip(path) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
+        tier = tier_of_file_name(path)
+        lost = f" Its {tier} tier is left out." if tier else ""
         problems.append(
             Problem(
                 None,
                 path,
                 CorruptMediaError(
-                    f"not a readable zip ({error}); is the download incomplete? Download it again.",
+                    f"not a readable zip ({error}); is the download incomplete? Download it again.{lost}",
                     entry=path,
                 ),
             )
@@ -295,10 +308,12 @@ def _list_zip(path: str, problems: list[Problem]) -> _Listing:
     return _Listing(files=files, dirs=dirs, raw_names=raw_names)
 
 
-def _tier_hint(zip_path: str) -> str | None:
-    """The tier a zip's file name names (`processed.zip`, `AHU_raw (1).zip`), if exactly one."""
-    stem = os.path.basename(zip_path).rsplit(".", 1)[0].lower()
-    tokens = set(re.split(r"[^a-z]+", stem))
+def tier_of_file_name(name: str) -> str | None:
+    """The tier a file's name names as a whole word (`processed.zip`, `AHU_raw (1).zip`), if exactly one.
+
+    Whole words only: `unprocessed.zip` and `raw_filtered_notes.zip` name no single tier.
+    """
+    tokens = set(re.split(r"[^a-z]+", posixpath.basename(name.replace("\\", "/")).lower()))
     named = [tier for tier in TIERS if tier in tokens]
     return named[0] if len(named) == 1 else None
 
@@ -338,7 +353,7 @@ class _TierFiles:
 
 
 def _collect(source: Source, listing: _Listing, ignored: list[str]) -> dict[str, _TierFiles]:
-    hint = _tier_hint(source.path) if source.is_zip else None
+    hint = tier_of_file_name(source.path) if source.is_zip else None
     comment_dirs = {
         posixpath.dirname(name)
         for name in listing.files
@@ -424,7 +439,7 @@ def _entries_of(tier: str, tier_files: _TierFiles, index: ArchiveIndex) -> tuple
             else:
                 entry = _sample_entry(tier, name, files, source, index)
         except AHUDataError as error:
-            index.problems.append(Problem(tier, location, error.relocated(location)))
+            index.problems.append(Problem(tier, location, error.relocated(location), name))
             continue
         entries.append(dataclasses.replace(entry, path=path))
     return entries, metadata
@@ -499,6 +514,7 @@ def _drop_duplicates(tier: str, entries: list[Entry], index: ArchiveIndex) -> li
                         "errors='skip' to leave all of them out).",
                         entry=entry.location,
                     ),
+                    entry.name,
                 )
             )
     return kept
@@ -609,29 +625,86 @@ def parse_noise_list(text: str) -> dict[int, set[int]]:
     return dict(noise)
 
 
-class MemberReader:
-    """Random-access reads of members from folders and zips (zips kept open until `close()`)."""
+# Members are read whole into memory (a frame, a video, a table): refuse what cannot be one. Real media
+# compress at most ~10:1 in a zip; a zip bomb ~1000:1. Small members (an all-black .npy frame) may compress
+# far better and cost nothing, so the ratio is only checked above RATIO_CHECKED_ABOVE bytes.
+MAX_MEMBER_BYTES = 2 << 30
+MAX_COMPRESSION_RATIO = 100
+RATIO_CHECKED_ABOVE = 1 << 20
 
-    def __init__(self):
+
+class OversizedMemberError(AHUDataError):
+    """A file or zip member too large (or too compressed) to be one sample's media: never read."""
+
+    reason = "oversized member"
+
+
+class MemberReader:
+    """Random-access reads of members from folders and zips (zips kept open until `close()`).
+
+    Each read is independent: a member with a bad CRC or a cut-off body fails alone, naming itself, and
+    the next read goes on. Sizes are checked before reading (`MAX_MEMBER_BYTES`, and
+    `MAX_COMPRESSION_RATIO` for a zip member), so memory holds at most one capped member at a time.
+    """
+
+    def __init__(
+        self, max_member_bytes: int = MAX_MEMBER_BYTES, max_compression_ratio: float = MAX_COMPRESSION_RATIO
+    ):
+        self.max_member_bytes = max_member_bytes
+        self.max_compression_ratio = max_compression_ratio
         self._zips: dict[str, zipfile.ZipFile] = {}
 
     def read(self, source: Source, member: str) -> bytes:
+        """The bytes of `member` of `source`.
+
+        Raises:
+            UnsafeArchiveMemberError: the path escapes its folder.
+            OversizedMemberError: larger than `max_member_bytes`, or (zip) compressed more than
+                `max_compression_ratio` times.
+            CorruptMediaError: missing, unreadable or failing its CRC.
+        """
+        location = source.location(member)
         if is_unsafe_member(member):
-            raise UnsafeArchiveMemberError(
-                "refused: the path escapes its folder.", entry=source.location(member)
-            )
+            raise UnsafeArchiveMemberError("refused: the path escapes its folder.", entry=location)
         try:
             if not source.is_zip:
-                with open(os.path.join(source.path, *member.split("/")), "rb") as file:
+                path = os.path.join(source.path, *member.split("/"))
+                self._check_size(os.path.getsize(path), None, location)
+                with open(path, "rb") as file:
                     return file.read()
             if source.path not in self._zips:
                 self._zips[source.path] = open_zip(source.path)
-            return self._zips[source.path].read(member)
+            archive = self._zips[source.path]
+            info = archive.getinfo(member)
+            self._check_size(info.file_size, info.compress_size, location)
+            # zipfile stops at the size the central directory announces, so a lying header cannot exceed it.
+            with archive.open(info) as file:
+                return file.read()
         except (OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
             raise CorruptMediaError(
-                f"cannot be read ({type(error).__name__}: {error}); the archive may be truncated: download it again.",
-                entry=source.location(member),
+                f"cannot be read ({type(error).__name__}: {error}); the archive may be truncated or damaged: "
+                "download it again.",
+                entry=location,
             ) from None
+
+    def _check_size(self, size: int, compressed_size: int | None, location: str) -> None:
+        if size > self.max_member_bytes:
+            raise OversizedMemberError(
+                f"{size / 2**20:.0f} MiB is more than the {self.max_member_bytes / 2**20:.0f} MiB a member may hold; "
+                "it was not read. Remove it from the archive, or raise archive.MAX_MEMBER_BYTES if it is real.",
+                entry=location,
+            )
+        if (
+            compressed_size is not None
+            and size > RATIO_CHECKED_ABOVE
+            and size > self.max_compression_ratio * max(compressed_size, 1)
+        ):
+            raise OversizedMemberError(
+                f"expands {size / max(compressed_size, 1):.0f}-fold ({compressed_size} bytes to {size}), more than "
+                f"the {self.max_compression_ratio:.0f}-fold any real media file does (a zip bomb?); it was not read. "
+                "Remove it from the archive.",
+                entry=location,
+            )
 
     def close(self) -> None:
         for archive in self._zips.values():
@@ -645,85 +718,87 @@ class MemberReader:
         self.close()
 
 
+def read_entry_files(entry: Entry, reader: MemberReader) -> dict[str, bytes]:
+    """`{member: bytes}` of an entry's members, read one at a time; the first bad member raises, naming itself."""
+    return {member: reader.read(entry.source, member) for member in entry.members}
+
+
 def iter_entry_files(
-    entries: Iterable[Entry],
-    archive_iterables: dict[str, Iterable] | None = None,
-    reader: MemberReader | None = None,
+    entries: Iterable[Entry], reader: MemberReader | None = None
 ) -> Iterator[tuple[Entry, dict[str, bytes] | AHUDataError]]:
-    """Yield `(entry, {member: bytes})` for every entry, reading each source once, in its own order.
+    """Yield `(entry, {member: bytes})` for every entry, in the given order, one entry in memory at a time.
 
-    Folder entries are read file by file in the given order. A zip is read sequentially through
-    `archive_iterables[zip path]` (what `dl_manager.iter_archive(zip path)` returns, so the same code
-    streams) or, when none is given, by random access; an entry is yielded as soon as all its
-    members have been read, so memory holds one entry at a time for a zip written folder by folder.
-
-    A read error is yielded in place of the files (`(entry, error)`), so the caller decides to raise or
-    skip; reading goes on with the next entry.
+    Zips are read by random access through their central directory (local files, or seekable fsspec
+    URLs), so a damaged member costs only its own entry: the error is yielded in place of the files
+    (`(entry, error)`), the caller decides to raise or skip, and reading goes on with the next entry.
     """
-    archive_iterables = archive_iterables or {}
     own_reader = reader is None
     reader = reader or MemberReader()
     try:
-        by_source: dict[Source, list[Entry]] = defaultdict(list)
         for entry in entries:
-            by_source[entry.source].append(entry)
-        for source, source_entries in by_source.items():
-            iterable = archive_iterables.get(source.path) if source.is_zip else None
-            if iterable is None:
-                for entry in source_entries:
-                    try:
-                        yield entry, {member: reader.read(source, member) for member in entry.members}
-                    except AHUDataError as error:
-                        yield entry, error
-                continue
-            yield from _iter_zip_stream(source, source_entries, iterable)
+            try:
+                yield entry, read_entry_files(entry, reader)
+            except AHUDataError as error:
+                yield entry, error
     finally:
         if own_reader:
             reader.close()
 
 
-def _iter_zip_stream(source: Source, entries: list[Entry], iterable: Iterable):
-    owner: dict[str, Entry] = {}
-    for entry in entries:
-        for member in entry.members:
-            owner[member] = entry
-    pending: dict[str, dict[str, bytes]] = {}
-    done: set[str] = set()
-    try:
-        for member, file in iterable:
-            entry = owner.get(member)
-            # Members of no wanted entry (other splits, unsafe paths, ignored files) are never read.
-            if entry is None or entry.path in done:
-                continue
-            files = pending.setdefault(entry.path, {})
-            files[member] = file.read()
-            if len(files) == len(entry.members):
-                done.add(entry.path)
-                yield entry, pending.pop(entry.path)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        # A zip that breaks mid-stream: report the entries still unread, each once.
-        for entry in entries:
-            if entry.path not in done:
-                done.add(entry.path)
-                yield (
-                    entry,
-                    CorruptMediaError(
-                        f"reading the zip failed ({type(error).__name__}: {error}); the download may be truncated: "
-                        "download it again.",
-                        entry=entry.location,
-                    ),
-                )
-        return
-    for entry in entries:
-        if entry.path not in done:
-            yield (
-                entry,
-                CorruptMediaError(
-                    "some of its files were listed in the zip's directory but never came out of it; the zip is "
-                    "damaged: download it again.",
-                    entry=entry.location,
-                ),
-            )
+def _zip_directory_digest(path: str) -> str:
+    """A digest of a zip's central directory (every member's name, CRC, sizes, offset): read from the
+    file's tail, a few hundred KiB for ten thousand members."""
+    with open(path, "rb") as file:
+        file.seek(0, os.SEEK_END)
+        size = file.tell()
+        tail_size = min(size, (1 << 16) + 22)
+        file.seek(size - tail_size)
+        tail = file.read()
+        end = tail.rfind(b"PK\x05\x06")
+        digest = hashlib.blake2b(digest_size=16)
+        if end < 0 or end + 22 > len(tail):
+            digest.update(tail)  # not a zip (the reader will say so): its tail still changes with it
+            return digest.hexdigest()
+        directory_size, directory_offset = struct.unpack("<II", tail[end + 12 : end + 20])
+        if directory_offset == 0xFFFFFFFF or directory_offset + directory_size > size:
+            digest.update(tail)  # zip64 or damaged: the tail (end records) still moves with the directory
+            return digest.hexdigest()
+        file.seek(directory_offset)
+        digest.update(file.read(directory_size))
+        return digest.hexdigest()
+
+
+def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> str | None:
+    """A key that changes whenever a byte the builder may read changes, cheap enough for every call.
+
+    Covers every file under the folders at any depth (relative path, size, modification time in ns; hidden
+    files are skipped as the reader skips them) and, for each zip, its central directory (each member's
+    name, CRC-32 and sizes), so a zip rewritten with its old time still changes the key. URLs give None.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    records = []
+    for path in (os.fspath(path) for path in paths):
+        if "://" in path or not os.path.exists(path):
+            return None
+        if os.path.isfile(path):
+            stat = os.stat(path)
+            records.append((path, stat.st_size, stat.st_mtime_ns, _zip_directory_digest(path)))
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(name for name in dirnames if not name.startswith((".", "__")))
+            records.append((os.path.relpath(dirpath, path),))  # an empty sample folder is an entry too
+            for name in sorted(filenames):
+                if name.startswith((".", "__")):
+                    continue
+                file_path = os.path.join(dirpath, name)
+                stat = os.stat(file_path)
+                record = (os.path.relpath(file_path, path), stat.st_size, stat.st_mtime_ns)
+                if name.lower().endswith(".zip"):
+                    record += (_zip_directory_digest(file_path),)
+                records.append(record)
+    digest = hashlib.blake2b(repr(records).encode("utf-8", "surrogateescape"), digest_size=16)
+    return digest.hexdigest()
 
 
 @dataclass

@@ -60,30 +60,49 @@ and `builder.skipped` (a `SkipReport`) lists them.
 from __future__ import annotations
 
 import io
+import itertools
+import json
 import logging
+import math
 import os
 import posixpath
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
 import numpy as np
+from datasets.builder import Key
 from datasets.exceptions import DatasetGenerationError
 from PIL import Image, UnidentifiedImageError
 
-from .archive import Entry, MemberReader, index_archive, iter_entry_files, parse_noise_list
+from .archive import (
+    Entry,
+    MemberReader,
+    archive_fingerprint,
+    index_archive,
+    iter_entry_files,
+    parse_noise_list,
+    read_entry_files,
+    tier_of_file_name,
+)
 from .comments import read_comment_table, read_rename_table
-from .constants import LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
-from .errors import AHUDataError, CorruptMediaError, NameParseError, SplitError
-from .naming import parse_filtered_name, parse_frame_number
+from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
+from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
+from .video_io import probe_video, to_float32
 
 logger = logging.getLogger(__name__)
 
 CONFIG_NAMES: tuple[str, ...] = ("processed", "filtered", "raw", "full")
 ERROR_MODES: tuple[str, ...] = ("raise", "skip")
+# Shards per split (`_shards`): at least enough for 8 DataLoader or `num_proc` workers, and small enough
+# (a few hundred MB of frames) that the workers finish together.
+MIN_SHARDS = 8
+MAX_ENTRIES_PER_SHARD = 64
 
 _CITATION = """\
 @article{yang2025ahu,
@@ -144,6 +163,7 @@ class SkipReport:
     """Entries left out in lenient mode (`errors="skip"`): `(reason, entry, message)` each."""
 
     entries: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def add(self, error: AHUDataError) -> None:
         self.entries.append((error.reason, error.entry or "", str(error)))
@@ -157,12 +177,13 @@ class SkipReport:
 
     def __str__(self) -> str:
         if not self.entries:
-            return "nothing skipped"
+            return "\n".join(["nothing skipped", *self.notes])
         lines = [
             f"{len(self.entries)} skipped: "
             + ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))
         ]
         lines.extend(f"  - [{reason}] {message}" for reason, _, message in self.entries)
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -180,11 +201,10 @@ class _Link:
 
 @dataclass
 class _Plan:
-    """Everything `_generate_examples` needs for one split (small: names, no media)."""
+    """Everything `_generate_examples` needs for one split but its entries (small: names, no media)."""
 
     config_name: str
     split: str
-    entries: tuple[Entry, ...]
     drop_noise: bool
     preprocess: bool  # build frames from filtered entries (no processed tier)
     noise: dict[int, set[int]]
@@ -273,28 +293,25 @@ def features_for(config_name: str, decode_video: bool = True) -> datasets.Featur
     raise ValueError(f"unknown config {config_name!r}; choose one of {', '.join(CONFIG_NAMES)}.")
 
 
-def _fingerprint(data_dir: str | None) -> str | None:
-    """A hash of the data folder's listing (two levels deep: names, sizes, times), so a changed
-    archive at the same path is not served from a stale cache."""
-    if not data_dir or not os.path.exists(data_dir):
-        return None
-    from datasets.fingerprint import Hasher
+def _figshare_fingerprint(cache_dir: str | None, api_url: str | None) -> str | None:
+    """The cache key of a build from Figshare: the article's version and its files' ids, sizes and md5s, asked
+    from the API (else from the listing cached by the last download); None when neither is available (the
+    download then says why)."""
+    from .figshare import fetch_listing, listing_fingerprint
 
-    entries = []
-    root_depth = os.path.abspath(data_dir).rstrip(os.sep).count(os.sep)
-    if os.path.isfile(data_dir):
-        stat = os.stat(data_dir)
-        entries.append((os.path.basename(data_dir), stat.st_size, stat.st_mtime_ns))
-    for dirpath, dirnames, filenames in os.walk(data_dir):
-        dirnames.sort()
-        if os.path.abspath(dirpath).count(os.sep) - root_depth >= 2:
-            dirnames[:] = []
-        for name in sorted(filenames + dirnames):
-            stat = os.stat(os.path.join(dirpath, name))
-            entries.append(
-                (os.path.relpath(os.path.join(dirpath, name), data_dir), stat.st_size, stat.st_mtime_ns)
-            )
-    return Hasher.hash(entries)
+    downloads = (
+        os.path.join(os.path.expanduser(cache_dir), datasets.config.DOWNLOADED_DATASETS_DIR)
+        if cache_dir
+        else str(datasets.config.DOWNLOADED_DATASETS_PATH)
+    )
+    try:
+        version, files = fetch_listing(
+            FIGSHARE_ARTICLE_ID, api_url, Path(downloads) / "figshare" / str(FIGSHARE_ARTICLE_ID), retries=1
+        )
+    except DownloadError as error:
+        logger.warning("AHU: the Figshare listing cannot be read (%s); the download will try again.", error)
+        return None
+    return listing_fingerprint(version, files)
 
 
 class AHUUltrasound(datasets.GeneratorBasedBuilder):
@@ -328,24 +345,33 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         data_dir = kwargs.get("data_dir")
         if data_dir is not None and "://" not in str(data_dir):
             kwargs["data_dir"] = data_dir = os.path.abspath(os.fspath(data_dir))
-        super().__init__(
-            *args,
-            dataset_name=dataset_name or "ahu_ultrasound",
-            hash=hash or _fingerprint(data_dir),
-            **kwargs,
-        )
+        if hash is None and data_dir:
+            hash = archive_fingerprint(data_dir)
+        elif hash is None:
+            hash = _figshare_fingerprint(kwargs.get("cache_dir"), kwargs.get("figshare_api_url"))
+        super().__init__(*args, dataset_name=dataset_name or "ahu_ultrasound", hash=hash, **kwargs)
         self.config.validate()
         self.skipped = SkipReport()
+        self._skip_log_dir: str | None = None
 
     def download_and_prepare(self, *args, **kwargs):
         """`datasets.DatasetBuilder.download_and_prepare`, raising our `AHUDataError` itself rather than
         datasets' generic `DatasetGenerationError` wrapped around it."""
-        try:
-            return super().download_and_prepare(*args, **kwargs)
-        except DatasetGenerationError as error:
-            if isinstance(error.__cause__, AHUDataError):
-                raise error.__cause__ from None
-            raise
+        num_proc = kwargs.get("num_proc") or 1
+        with tempfile.TemporaryDirectory(prefix="ahu-skipped-") as skip_log_dir:
+            # Worker processes (`num_proc > 1`) write what they skipped here; it is merged into `self.skipped`.
+            self._skip_log_dir = skip_log_dir if num_proc > 1 else None
+            try:
+                return super().download_and_prepare(*args, **kwargs)
+            except DatasetGenerationError as error:
+                if isinstance(error.__cause__, AHUDataError):
+                    raise error.__cause__ from None
+                raise
+            finally:
+                self._skip_log_dir = None
+                for log in sorted(os.listdir(skip_log_dir)):
+                    with open(os.path.join(skip_log_dir, log)) as file:
+                        self.skipped.entries.extend(tuple(item) for item in json.load(file))
 
     def as_dataset(self, split=None, *args, **kwargs):
         """`datasets.DatasetBuilder.as_dataset`; with `split=None`, splits left empty by `errors="skip"`
@@ -410,6 +436,8 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         for problem in index.problems:
             if problem.tier in used_tiers:
                 self._fail(problem.error)
+        if preprocess and config.errors == "skip":
+            self._warn_about_lost_processed_tier(index)
 
         links = self._read_links(
             raw, required=config.name in ("raw", "full") or config.split_scheme == "creator"
@@ -420,12 +448,8 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
 
         records, entry_of = [], {}
         for entry in driver.entries:
-            if config.name == "raw":
-                link = links_by_post.get(entry.name)
-                key = link.sample_id if link is not None and link.sample_id is not None else entry.name
-                if key in entry_of:  # two posts linked to one sample: keep both, keyed by post
-                    key = entry.name
-                record = SampleRecord(key, link.labels[0] if link and link.labels else None, entry.creator)
+            if entry.tier == "raw":
+                record = self._record(entry.name, entry.tier, links_by_post, links_by_sample, set(entry_of))
             else:
                 link = links_by_sample.get(entry.sample_id)
                 record = SampleRecord(entry.sample_id, entry.labels[0], link.creator if link else None)
@@ -438,31 +462,37 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                 continue
             records.append(record)
             entry_of[record.key] = entry
+        # Entries skipped while indexing keep their place in the split, so that which other samples
+        # failed never moves a sample from one split to another.
+        for problem in index.problems:
+            if problem.tier != driver.tier or problem.name is None:
+                continue
+            record = self._record(problem.name, problem.tier, links_by_post, links_by_sample, set(entry_of))
+            known = record.key is None or record.key in entry_of or any(r.key == record.key for r in records)
+            if not known and (config.split_scheme != "creator" or record.creator is not None):
+                records.append(record)
         assignment = assign_splits(records, config.split_scheme, seed=config.seed, fractions=config.fractions)
         if self.skipped:
             logger.warning("AHU %s: %s", config.name, self._counts_line())
 
-        archives = {
-            source.path: dl_manager.iter_archive(source.path) for source in driver.sources if source.is_zip
-        }
         filtered_by_sample = filtered.by_sample_id() if filtered is not None else {}
         if config.name == "full":
             self._warn_about_unjoined(driver, filtered_by_sample, links_by_sample)
         plans = []
         for split in split_names(config.split_scheme):
-            if not assignment[split]:
+            entries = [entry_of[key] for key in assignment[split] if key in entry_of]
+            if not entries:
                 # datasets cannot read back an empty split; a tiny archive simply lacks it.
                 logger.warning(
                     "AHU %s: split %r is empty (%d samples in all) and is left out.",
                     config.name,
                     split,
-                    len(records),
+                    len(entry_of),
                 )
                 continue
             plan = _Plan(
                 config_name=config.name,
                 split=split,
-                entries=tuple(entry_of[key] for key in assignment[split]),
                 drop_noise=config.drop_noise,
                 preprocess=preprocess,
                 noise=noise,
@@ -472,8 +502,45 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                 filtered_by_sample=filtered_by_sample if config.name == "full" else {},
                 posts=raw.by_name() if raw is not None and config.name == "full" else {},
             )
-            plans.append(datasets.SplitGenerator(name=split, gen_kwargs={"plan": plan, "archives": archives}))
+            # A list of shards: datasets gives them to `num_proc` workers, to a streaming dataset's
+            # DataLoader workers, and keys each example by its shard (`datasets.builder.Key`).
+            plans.append(
+                datasets.SplitGenerator(name=split, gen_kwargs={"plan": plan, "shards": _shards(entries)})
+            )
         return plans
+
+    @staticmethod
+    def _record(name: str, tier: str, links_by_post: dict, links_by_sample: dict, taken: set) -> SampleRecord:
+        """What the split needs of the entry called `name` (key None when its name does not parse)."""
+        if tier == "raw":
+            link = links_by_post.get(name)
+            key = link.sample_id if link is not None and link.sample_id is not None else name
+            if key in taken:  # two posts linked to one sample: keep both, keyed by post
+                key = name
+            return SampleRecord(key, link.labels[0] if link and link.labels else None, name.split("/")[0])
+        try:
+            parsed = (parse_filtered_name if tier == "filtered" else parse_processed_name)(name)
+        except (NameParseError, ValueError):
+            return SampleRecord(None)
+        link = links_by_sample.get(parsed.sample_id)
+        return SampleRecord(parsed.sample_id, parsed.labels[0], link.creator if link else None)
+
+    def _warn_about_lost_processed_tier(self, index) -> None:
+        """Lenient mode on an archive whose processed zip cannot be read: frames are then computed from the
+        filtered tier, which must never happen unsaid."""
+        lost = [
+            problem.entry
+            for problem in index.problems
+            if problem.tier is None and tier_of_file_name(problem.entry) == "processed"
+        ]
+        if lost:
+            note = (
+                f"{', '.join(lost)} cannot be read, so every sample's frames are computed from the filtered tier "
+                "instead (slower; same method as the paper, not the authors' files). Download it again to use "
+                "the processed tier."
+            )
+            self.skipped.notes.append(note)
+            logger.warning("AHU %s: %s", self.config.name, note)
 
     def _warn_about_unjoined(self, driver, filtered_by_sample: dict, links_by_sample: dict) -> None:
         """The `full` config joins tiers by sample number: say how many samples lack a part, and which labels disagree."""
@@ -515,7 +582,17 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
 
     def _read_links(self, raw, required: bool) -> list[_Link]:
         """rename.xlsx's rows as links post → sample (an empty list without a raw tier or table)."""
-        if raw is None or RENAME_TABLE_NAME not in raw.metadata:
+        if raw is None:
+            return []
+        if RENAME_TABLE_NAME not in raw.metadata:
+            if self.config.name in ("raw", "full"):
+                logger.warning(
+                    "AHU %s: the raw tier has no %s, so no post is linked to its filtered sample: every raw row "
+                    "has sample_id None, labels [] and primary_label None (unknown, not 'no finding'), and full "
+                    "rows have no creator or comments. Put rename.xlsx back into raw/ to link them.",
+                    self.config.name,
+                    RENAME_TABLE_NAME,
+                )
             return []
         source, member = raw.metadata[RENAME_TABLE_NAME]
         try:
@@ -565,22 +642,41 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             return {}
         return parse_noise_list(data.decode("utf-8", errors="replace"))
 
-    def _generate_examples(self, plan: _Plan, archives: dict):
-        """Yield `(key, example)` for the split's entries, reading each source once; holds one entry at a time."""
+    def _generate_examples(self, plan: _Plan, shards: list[tuple[Entry, ...]]):
+        """Yield `(Key(shard, position), example)` for the given shards' entries; holds one entry at a time.
+
+        `shards` is the part of the split's shard list this call got (all of it, or one `num_proc` job's or one
+        DataLoader worker's share); `Key.original_shard_id` counts within it, as datasets expects.
+        """
         skipped_before = len(self.skipped)
         with MemberReader() as reader:
-            for entry, files in iter_entry_files(plan.entries, archives, reader):
-                if isinstance(files, AHUDataError):
-                    self._fail(files)
-                    continue
-                try:
-                    example = _build_example(plan, entry, files, reader)
-                except AHUDataError as error:
-                    self._fail(error)
-                    continue
-                yield str(example["sample_id"] if example["sample_id"] is not None else entry.name), example
+            for shard_index, entries in enumerate(shards):
+                for position, (entry, files) in enumerate(iter_entry_files(entries, reader)):
+                    if isinstance(files, AHUDataError):
+                        self._fail(files)
+                        continue
+                    try:
+                        example = _build_example(plan, entry, files, reader)
+                    except AHUDataError as error:
+                        self._fail(error)
+                        continue
+                    yield Key(shard_index, position), example
         if len(self.skipped) > skipped_before:
             logger.warning("AHU %s/%s: %s", plan.config_name, plan.split, self._counts_line())
+            if self._skip_log_dir is not None:
+                # A `num_proc` worker: hand the skipped entries back to the parent process.
+                with tempfile.NamedTemporaryFile(
+                    "w", dir=self._skip_log_dir, suffix=".json", delete=False
+                ) as log:
+                    json.dump(self.skipped.entries[skipped_before:], log)
+
+
+def _shards(entries: list[Entry]) -> list[tuple[Entry, ...]]:
+    """Cut a split's entries, in order, into `MIN_SHARDS` shards, more when a split is large (at most
+    `MAX_ENTRIES_PER_SHARD` each), never more than there are entries."""
+    num_shards = min(len(entries), max(MIN_SHARDS, math.ceil(len(entries) / MAX_ENTRIES_PER_SHARD)))
+    bounds = np.linspace(0, len(entries), num_shards + 1).round().astype(int)
+    return [tuple(entries[start:stop]) for start, stop in itertools.pairwise(bounds)]
 
 
 def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: MemberReader) -> dict:
@@ -616,11 +712,7 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
     filtered = entry if plan.preprocess else plan.filtered_by_sample.get(entry.sample_id)
     example.update({"video": None, "images": None, "post_id": None, "original_path": None, "comments": None})
     if filtered is not None:
-        filtered_files = (
-            files
-            if filtered is entry
-            else {member: reader.read(filtered.source, member) for member in filtered.members}
-        )
+        filtered_files = files if filtered is entry else read_entry_files(filtered, reader)
         media = _filtered_media(filtered, filtered_files)
         example.update({key: media[key] for key in ("video", "num_frames", "fps", "duration")})
         example["images"] = media["frames"]
@@ -669,45 +761,6 @@ def _filtered_media(entry: Entry, files: dict[str, bytes]) -> dict:
         }
     images = [_image_value(files[member], entry.source.location(member)) for member in entry.media]
     return {"video": None, "frames": images, "num_frames": len(images), "fps": None, "duration": None}
-
-
-def probe_video(data: bytes, location: str) -> tuple[int | None, float | None, float | None]:
-    """`(num_frames, fps, duration in seconds)` of a video, checking that its first frame decodes.
-
-    Raises:
-        CorruptMediaError: no video stream, or the file does not decode (corrupt or truncated).
-    """
-    import av
-
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.video:
-                raise CorruptMediaError(
-                    "no video stream (is the file truncated?); replace the file.", entry=location
-                )
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate) if stream.average_rate else None
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                duration = container.duration / 1_000_000
-            num_frames = stream.frames or None
-            next(container.decode(stream))
-    except CorruptMediaError:
-        raise
-    except (av.error.FFmpegError, StopIteration, ValueError, EOFError) as error:
-        raise CorruptMediaError(
-            f"the video does not decode ({type(error).__name__}: {error}); the file is corrupt or truncated: "
-            "replace it (download the archive again).",
-            entry=location,
-        ) from None
-    return num_frames, _float32(fps), _float32(duration)
-
-
-def _float32(value: float | None) -> float | None:
-    # The features store float32: round here so streamed rows equal the prepared ones.
-    return None if value is None else float(np.float32(value))
 
 
 def _image_value(data: bytes, location: str) -> dict:
@@ -801,8 +854,8 @@ def _preprocessed_frames(entry: Entry, files: dict[str, bytes], drop_noise: bool
     selected.update(
         {
             "num_frames": int(sample.num_source_frames) if sample.num_source_frames is not None else None,
-            "fps": _float32(sample.fps) if sample.fps else None,
-            "duration": _float32(sample.duration) if sample.duration else None,
+            "fps": to_float32(sample.fps) if sample.fps else None,
+            "duration": to_float32(sample.duration) if sample.duration else None,
         }
     )
     return selected

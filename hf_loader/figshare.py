@@ -18,6 +18,7 @@ environment variable or the `api_url` argument (tests point it at a local server
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ from typing import Any
 
 import requests
 
+from .archive import tier_of_file_name
 from .constants import DATASET_DOI, FIGSHARE_API_URL, FIGSHARE_ARTICLE_ID, TIERS
 from .errors import ChecksumError, DownloadError
 
@@ -47,6 +49,11 @@ DEFAULT_DOWNLOAD_ROUTES: tuple[str, ...] = (
 )
 
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".7z", ".rar")
+
+# Seconds to connect, and to wait for the next bytes of an answer: a hung server costs at most this much
+# per attempt (never a whole download's duration, which is not limited).
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -86,12 +93,9 @@ class FigshareFile:
 
     @property
     def tier(self) -> str | None:
-        """The archive tier (`raw`, `filtered`, `processed`) the file's name mentions, if any."""
-        stem = self.name.lower()
-        for tier in TIERS:
-            if tier in stem:
-                return tier
-        return None
+        """The archive tier (`raw`, `filtered`, `processed`) the file's name names as a whole word, if exactly
+        one (`archive.tier_of_file_name`: `unprocessed.zip` names none)."""
+        return tier_of_file_name(self.name)
 
     @property
     def is_archive(self) -> bool:
@@ -116,7 +120,7 @@ def manual_download_hint(article_id: int = FIGSHARE_ARTICLE_ID) -> str:
     )
 
 
-def _get_json(url: str, *, params: dict | None, retries: int, retry_wait: float, timeout: float) -> Any:
+def _get_json(url: str, *, params: dict | None, retries: int, retry_wait: float, timeout) -> Any:
     last_error: Exception | None = None
     for attempt in range(retries):
         try:
@@ -141,7 +145,7 @@ def list_files(
     page_size: int = 100,
     retries: int = 3,
     retry_wait: float = 1.0,
-    timeout: float = 30.0,
+    timeout: float | tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
 ) -> list[FigshareFile]:
     """Lists an article's files through Figshare's public API v2.
 
@@ -153,7 +157,7 @@ def list_files(
         api_url: API base URL; see `resolve_api_url`.
         page_size: files per page of the paginated endpoint.
         retries: attempts per request, with exponential back-off starting at `retry_wait` seconds.
-        timeout: seconds per request.
+        timeout: seconds to connect and to wait for an answer (`requests`' `(connect, read)`).
 
     Returns:
         The article's files, in Figshare's order.
@@ -200,6 +204,57 @@ def list_files(
             f"a file entry lacks 'id' or 'name' ({err}). {manual_download_hint(article_id)}",
             entry=f"{api_url}/articles/{article_id}/files",
         ) from err
+
+
+def article_version(
+    article_id: int = FIGSHARE_ARTICLE_ID,
+    api_url: str | None = None,
+    *,
+    retries: int = 3,
+    retry_wait: float = 1.0,
+) -> int | None:
+    """The article's current version number (`version` of `GET {api_url}/articles/{id}`), None if unstated."""
+    url = f"{resolve_api_url(api_url)}/articles/{article_id}"
+    record = _get_json(
+        url, params=None, retries=retries, retry_wait=retry_wait, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+    )
+    version = record.get("version") if isinstance(record, dict) else None
+    return int(version) if isinstance(version, (int, str)) and str(version).isdigit() else None
+
+
+def fetch_listing(
+    article_id: int, api_url: str | None, folder: Path, *, retries: int = 3, retry_wait: float = 1.0
+) -> tuple[int | None, list[FigshareFile]]:
+    """`(version, files)` of the article from the API, cached in `folder/files.json`; when the API cannot be
+    reached, the cached listing (with a warning).
+
+    Raises:
+        DownloadError: the API cannot be reached and nothing is cached.
+    """
+    listing_cache = folder / "files.json"
+    try:
+        files = list_files(article_id, api_url, retries=retries, retry_wait=retry_wait)
+        version = article_version(article_id, api_url, retries=retries, retry_wait=retry_wait)
+    except DownloadError as err:
+        if not listing_cache.is_file():
+            raise
+        logger.warning("Figshare listing failed (%s); using the listing cached in %s", err, listing_cache)
+        cached = json.loads(listing_cache.read_text())
+        if isinstance(cached, list):  # written before versions were recorded
+            cached = {"version": None, "files": cached}
+        return cached["version"], [FigshareFile(**entry) for entry in cached["files"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    listing_cache.write_text(
+        json.dumps({"version": version, "files": [asdict(file) for file in files]}, indent=1)
+    )
+    return version, files
+
+
+def listing_fingerprint(version: int | None, files: Sequence[FigshareFile]) -> str:
+    """A key of what the article holds: its version and each file's id, name, size and md5 (a new version of
+    any file changes it)."""
+    state = [version, sorted((file.id, file.name, file.size, file.md5) for file in files)]
+    return hashlib.blake2b(json.dumps(state).encode(), digest_size=16).hexdigest()
 
 
 def select_files(files: Sequence[FigshareFile], tiers: Sequence[str] | None = None) -> list[FigshareFile]:
@@ -253,8 +308,10 @@ def file_md5(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 def _problem_with(path: Path, file: FigshareFile) -> str | None:
     """Why a downloaded file is not the announced one (None when it is)."""
     size = path.stat().st_size
-    if size == 0 and file.size != 0:
-        return f"empty file (0 of {file.size} bytes)"
+    if size == 0:
+        # No file of the archive is empty: an empty body is a failed download even when Figshare announces
+        # no size and no md5 (then nothing else can be checked).
+        return f"empty file (0 of {file.size or 'an unannounced number of'} bytes)"
     if file.size and size < file.size:
         return f"truncated ({size} of {file.size} bytes)"
     if file.size and size > file.size:
@@ -305,6 +362,36 @@ def _route_urls(file: FigshareFile, api_url: str, routes: Sequence[str]) -> list
     return urls
 
 
+def _remove_incomplete(dl_manager, url: str) -> None:
+    """Delete what `datasets` left of an interrupted download of `url` (`<cache name>.incomplete`, named after
+    the URL's hash), so failed attempts never pile up in the cache."""
+    import datasets
+    from datasets.utils.file_utils import hash_url_to_filename
+
+    cache_dir = (
+        getattr(dl_manager.download_config, "cache_dir", None) or datasets.config.DOWNLOADED_DATASETS_PATH
+    )
+    for leftover in Path(cache_dir).glob(glob.escape(hash_url_to_filename(url)) + "*.incomplete"):
+        leftover.unlink(missing_ok=True)
+
+
+def with_timeouts(download_config, connect: float = CONNECT_TIMEOUT, read: float = READ_TIMEOUT):
+    """A copy of a `datasets.DownloadConfig` whose HTTP(S) requests give up after `connect` seconds without a
+    connection or `read` seconds without a byte (fsspec's aiohttp client otherwise waits minutes)."""
+    import aiohttp
+
+    config = download_config.copy()
+    options = dict(config.storage_options or {})
+    for protocol in ("http", "https"):
+        http = dict(options.get(protocol, {}))
+        client_kwargs = dict(http.get("client_kwargs", {}))
+        client_kwargs["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        http["client_kwargs"] = client_kwargs
+        options[protocol] = http
+    config.storage_options = options
+    return config
+
+
 def _verified_marker(target: Path) -> Path:
     return target.with_name(target.name + ".verified.json")
 
@@ -322,8 +409,10 @@ def _is_verified(target: Path, file: FigshareFile) -> bool:
     return (
         record.get("id") == file.id
         and record.get("md5") == file.md5
+        and record.get("announced_size") == file.size
         and record.get("size") == stat.st_size
         and record.get("mtime_ns") == stat.st_mtime_ns
+        and stat.st_size > 0
     )
 
 
@@ -337,7 +426,13 @@ def _place(source: Path, target: Path, file: FigshareFile) -> None:
     except OSError:
         shutil.copyfile(source, target)
     stat = target.stat()
-    record = {"id": file.id, "md5": file.md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    record = {
+        "id": file.id,
+        "md5": file.md5,
+        "announced_size": file.size,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+    }
     _verified_marker(target).write_text(json.dumps(record))
 
 
@@ -365,7 +460,8 @@ def download_file(
         Both messages list every attempt and say how to download by hand.
     """
     api_url = resolve_api_url(api_url)
-    if _is_verified(target, file):
+    force = bool(getattr(dl_manager.download_config, "force_download", False))
+    if not force and _is_verified(target, file):
         return target
     if not file.md5:
         logger.warning("%s: Figshare announces no md5; only the size can be checked", file.name)
@@ -373,9 +469,11 @@ def download_file(
     only_checksum_failures = True
     for url in _route_urls(file, api_url, routes):
         for attempt in range(retries):
+            _remove_incomplete(dl_manager, url)
             try:
                 downloaded = Path(dl_manager.download(url))
             except Exception as err:  # noqa: BLE001 - any route failure (HTTP, network, offline) moves on
+                _remove_incomplete(dl_manager, url)
                 only_checksum_failures = False
                 status = _http_status(err)
                 failures.append(f"{url}: {_describe(err, status)}")
@@ -420,6 +518,7 @@ def download_archive(
     routes: Sequence[str] = DEFAULT_DOWNLOAD_ROUTES,
     retries: int = 2,
     retry_wait: float = 2.0,
+    read_timeout: float = READ_TIMEOUT,
 ) -> list[Path]:
     """Downloads the article's files that hold `tiers`, md5-checked, and returns their local paths.
 
@@ -429,35 +528,29 @@ def download_archive(
     cached there too (`files.json`) and used when the API cannot be reached.
 
     Args:
-        dl_manager: a `datasets.DownloadManager` (the builder's); a streaming one or None gets a
-            regular one with the same download config, because md5 needs the whole file.
+        dl_manager: a `datasets.DownloadManager` (the builder's) whose download config (cache folder,
+            `force_download`, ...) is used; None for the defaults.
         article_id: the Figshare article (default 26889334).
         api_url: API base URL; see `resolve_api_url`.
         tiers: tiers to fetch (default all of `constants.TIERS`); see `select_files`.
         routes: download route templates with fields `{download_url}`, `{api_url}`, `{file_id}`.
         retries: attempts per route; `retry_wait` is the first back-off in seconds (doubled each time).
+        read_timeout: seconds without a byte after which an attempt is given up (`CONNECT_TIMEOUT` to connect).
 
     Returns:
-        Local paths of the downloaded files, in Figshare's order.
+        Local paths of the downloaded files, in Figshare's order. With the download config's
+        `force_download` (`download_mode="force_redownload"`), every file is downloaded again.
     """
     from datasets import DownloadConfig, DownloadManager
 
     api_url = resolve_api_url(api_url)
-    if dl_manager is None or getattr(dl_manager, "is_streaming", False):
-        config = getattr(dl_manager, "download_config", None) or DownloadConfig()
-        dl_manager = DownloadManager(dataset_name="ahu_ultrasound", download_config=config.copy())
+    config = getattr(dl_manager, "download_config", None) or DownloadConfig()
+    # A download manager of our own: regular (md5 needs the whole file) and with timeouts on every request.
+    dl_manager = DownloadManager(
+        dataset_name="ahu_ultrasound", download_config=with_timeouts(config, read=read_timeout)
+    )
     folder = Path(download_dir) if download_dir else default_download_dir(dl_manager, article_id)
-    listing_cache = folder / "files.json"
-    try:
-        files = list_files(article_id, api_url)
-    except DownloadError as err:
-        if not listing_cache.is_file():
-            raise
-        logger.warning("Figshare listing failed (%s); using the listing cached in %s", err, listing_cache)
-        files = [FigshareFile(**entry) for entry in json.loads(listing_cache.read_text())]
-    else:
-        folder.mkdir(parents=True, exist_ok=True)
-        listing_cache.write_text(json.dumps([asdict(file) for file in files], indent=1))
+    _, files = fetch_listing(article_id, api_url, folder)
     chosen = select_files(files, tiers)
     if not chosen:
         raise DownloadError(

@@ -50,25 +50,28 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .constants import (
-    DBSCAN_EPS,
-    DBSCAN_POOL_TIMES,
-    FRAME_SIZE,
-    FRAME_STRIDE,
-    GRAY_THRESHOLD,
-    IMAGE_SET_CROP_FRACTION,
-    NOISE_LIST_NAME,
+from modeling_rvit.ultrasound_frames import (
+    DEFAULT_NOISE_EPS,
+    NoiseSettings,
+    border_box,
+    chroma_aligned_box,
+    dbscan,
+    detect_noise,
+    find_region_box,
+    gray_levels,
+    noise_features,
 )
+
+from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD, IMAGE_SET_CROP_FRACTION, NOISE_LIST_NAME
 from .errors import AHUDataError, CorruptMediaError, DuplicateSampleError, EmptySampleError
 from .naming import EntryName, is_image_file, is_video_file, parse_filtered_name, sort_frame_names
 
-# The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
-DEFAULT_NOISE_EPS = 5.0
 JPEG_QUALITY = 95
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
 STATE_DIR_NAME = ".preprocess"
 
 __all__ = [
+    "DEFAULT_NOISE_EPS",
     "ImageSetFrames",
     "NoVideoStreamError",
     "NoiseSettings",
@@ -80,6 +83,7 @@ __all__ = [
     "detect_noise",
     "extract_video_frames",
     "find_filtered_entries",
+    "find_region_box",
     "frame_file_name",
     "noise_features",
     "preprocess_sample",
@@ -94,30 +98,6 @@ class NoVideoStreamError(CorruptMediaError):
     """A video file that holds no video stream (e.g. audio only)."""
 
     reason = "no video stream"
-
-
-@dataclass(frozen=True)
-class NoiseSettings:
-    """How noise frames are found (the paper's DBSCAN.py, with its parameters as fields).
-
-    Attributes:
-        eps: DBSCAN's neighbourhood radius, in units of the features (min-max normalized to 0..1, times
-            `feature_scale`). The paper's value is 15 (`NoiseSettings.paper()`).
-        min_samples_fraction: DBSCAN's `min_samples` is `max(1, int(num_frames * min_samples_fraction))`
-            (the paper: `max(1, N // 2)`).
-        pool_times: how many 2x2 average poolings shrink a frame before clustering (224 -> 14 with 4).
-        feature_scale: the normalized features are multiplied by this (1.0: 0..1; 255.0: 0..255).
-    """
-
-    eps: float = DEFAULT_NOISE_EPS
-    min_samples_fraction: float = 0.5
-    pool_times: int = DBSCAN_POOL_TIMES
-    feature_scale: float = 1.0
-
-    @classmethod
-    def paper(cls) -> NoiseSettings:
-        """The paper's exact parameters: eps=15 on 0..1 features, min_samples=max(1, N // 2), 4 poolings."""
-        return cls(eps=DBSCAN_EPS, min_samples_fraction=0.5, pool_times=DBSCAN_POOL_TIMES, feature_scale=1.0)
 
 
 @dataclass(frozen=True)
@@ -304,92 +284,12 @@ def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, num_source_frames - 1, num_frames)).astype(np.int64))
 
 
-def _grid_step(height: int, width: int) -> int:
-    # A coarse grid of ~64 samples on the short side finds the region in well under a millisecond.
-    return max(1, min(height, width) // 64)
-
-
-# 4-connected background (holes), 8-connected regions: as OpenCV's contours see them.
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-_SQUARE = np.ones((3, 3), dtype=bool)
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    """`mask` with its holes filled: background components that do not touch the border become foreground."""
-    from scipy import ndimage
-
-    background, count = ndimage.label(~mask, structure=_CROSS)
-    outside = np.zeros(count + 1, dtype=bool)
-    for edge in (background[0], background[-1], background[:, 0], background[:, -1]):
-        outside[edge] = True
-    outside[0] = False
-    return ~outside[background]
-
-
-def find_region_box(gray: np.ndarray, threshold: int) -> tuple[int, int, int, int] | None:
-    """Bounding box of the largest bright region: the paper's largest external contour, without OpenCV.
-
-    The mask `gray > threshold` is filled (holes belong to the region, as an external contour encloses
-    them) and split into 8-connected components; the one with the largest filled area wins. It is found on
-    a coarse grid and its edges are then refined to the pixel on the full-resolution mask.
-
-    Args:
-        gray: `(H, W)` uint8 grey levels (or a monotone transform of them, with `threshold` to match).
-        threshold: pixels strictly above it are bright.
-
-    Returns:
-        `(x0, y0, x1, y1)` in pixels (x1, y1 exclusive), or None if no pixel is bright.
-    """
-    from scipy import ndimage
-
-    height, width = gray.shape
-    step = _grid_step(height, width)
-    mask = gray[::step, ::step] > threshold
-    if not mask.any():
-        if step == 1 or not (gray > threshold).any():
-            return None
-        step, mask = 1, gray > threshold
-    labels, count = ndimage.label(mask, structure=_SQUARE)
-    objects = ndimage.find_objects(labels)
-    sizes = np.bincount(labels.ravel())[1:]
-    largest = int(sizes.argmax())
-    box_areas = [(rows.stop - rows.start) * (cols.stop - cols.start) for rows, cols in objects]
-    # A region's filled area lies between its pixel count and its box area: when the most populous region
-    # outnumbers every other region's box, it is the largest filled region without filling anything.
-    if count > 1 and sizes[largest] < max(area for index, area in enumerate(box_areas) if index != largest):
-        labels, _ = ndimage.label(_fill_holes(mask), structure=_SQUARE)
-        objects = ndimage.find_objects(labels)
-        largest = int(np.bincount(labels.ravel())[1:].argmax())
-    rows, cols = objects[largest]
-    if step == 1:
-        return cols.start, rows.start, cols.stop, rows.stop
-    # Grid sample j is pixel j*step; the true edge lies between the last dark and first bright sample.
-    top_lo, top_hi = max(0, (rows.start - 1) * step + 1), rows.start * step
-    bottom_lo, bottom_hi = (rows.stop - 1) * step, min(height - 1, rows.stop * step - 1)
-    left_lo, left_hi = max(0, (cols.start - 1) * step + 1), cols.start * step
-    right_lo, right_hi = (cols.stop - 1) * step, min(width - 1, cols.stop * step - 1)
-    x_lo, x_hi = left_lo, right_hi + 1
-    y_lo, y_hi = top_lo, bottom_hi + 1
-    top_rows = (gray[top_lo : top_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
-    bottom_rows = (gray[bottom_lo : bottom_hi + 1, x_lo:x_hi] > threshold).any(axis=1)
-    left_cols = (gray[y_lo:y_hi, left_lo : left_hi + 1] > threshold).any(axis=0)
-    right_cols = (gray[y_lo:y_hi, right_lo : right_hi + 1] > threshold).any(axis=0)
-    y0 = top_lo + int(top_rows.argmax())
-    y1 = bottom_lo + len(bottom_rows) - int(bottom_rows[::-1].argmax())
-    x0 = left_lo + int(left_cols.argmax())
-    x1 = right_lo + len(right_cols) - int(right_cols[::-1].argmax())
-    return x0, y0, x1, y1
-
-
 def _yuv420_crop_to_rgb(frame, box, size: int, reformatters: dict) -> np.ndarray:
     """Copy the `box` region of a 4:2:0 frame's planes into a small frame, then let swscale resize it and
     convert it to RGB in one pass (the same conversion as PyAV's `to_ndarray(format="rgb24")`)."""
     import av
 
-    x0, y0, x1, y1 = box
-    # 4:2:0 chroma covers 2x2 luma pixels: start the crop on even coordinates so both planes line up.
-    x0, y0 = x0 - x0 % 2, y0 - y0 % 2
-    x1, y1 = min(frame.width, x1 + x1 % 2), min(frame.height, y1 + y1 % 2)
+    x0, y0, x1, y1 = chroma_aligned_box(box, frame.width, frame.height)
     cropped = av.VideoFrame(x1 - x0, y1 - y0, frame.format.name)
     for index, (top, left) in enumerate(((y0, x0), (y0 // 2, x0 // 2), (y0 // 2, x0 // 2))):
         target = _plane_array(cropped, index)
@@ -425,7 +325,7 @@ def _process_video_frame(
     rgb = frame.to_ndarray(format="rgb24")
     box = None
     if options.crop:
-        box = find_region_box(np.asarray(Image.fromarray(rgb).convert("L")), options.gray_threshold)
+        box = find_region_box(gray_levels(rgb), options.gray_threshold)
     box = box or (0, 0, width, height)
     x0, y0, x1, y1 = box
     image = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
@@ -608,12 +508,7 @@ def process_image_set(
                 f"cannot be read as an image ({err}); replace or remove it.", entry=str(path)
             ) from err
         width, height = image.size
-        box = (
-            round(width * crop_fraction),
-            round(height * crop_fraction),
-            round(width * (1 - crop_fraction)),
-            round(height * (1 - crop_fraction)),
-        )
+        box = border_box(width, height, crop_fraction)
         # Pillow's default resampling for resize (bicubic), as the paper's To_NPY.py used.
         frames.append(np.asarray(image.crop(box).resize((size, size), Image.Resampling.BICUBIC)))
         boxes.append(box)
@@ -629,110 +524,6 @@ def process_image_set(
         crop_boxes=np.asarray(boxes, dtype=np.int64),
         skipped=skipped,
     )
-
-
-# Noise frames.
-
-
-def noise_features(
-    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
-) -> np.ndarray:
-    """The paper's clustering features: 2x2 average pooling `pool_times` times, min-max per frame, flatten.
-
-    Args:
-        frames: `(T, H, W, C)` (or `(T, H, W)`) uint8 frames, values 0..255.
-
-    Returns:
-        `(T, (H / 2**pool_times) * (W / 2**pool_times) * C)` float32, each row in `0..feature_scale`.
-    """
-    settings = settings or NoiseSettings()
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
-        frames = frames[..., None]
-    count, height, width, channels = frames.shape
-    block = 2**settings.pool_times
-    if frames.dtype == np.uint8 and height % block == 0 and width % block == 0 and block <= 256:
-        # Repeated 2x2 means of equal blocks are the block means: sum rows, then columns, in integers.
-        rows = frames.reshape(count * height // block, block, width * channels).sum(axis=1, dtype=np.uint16)
-        blocks = rows.reshape(-1, width // block, block, channels).sum(axis=2, dtype=np.uint32)
-        pooled = (
-            blocks.reshape(count, height // block, width // block, channels).astype(np.float32) / block**2
-        )
-    else:
-        pooled = frames.astype(np.float32)
-        for _ in range(settings.pool_times):
-            # Like torch's avg_pool2d(kernel_size=2): an odd last row/column is dropped.
-            t, h, w, c = pooled.shape
-            pooled = (
-                pooled[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-            )
-    flat = pooled.reshape(len(pooled), -1)
-    low = flat.min(axis=1, keepdims=True)
-    high = flat.max(axis=1, keepdims=True)
-    return ((flat - low) / (high - low + 1e-8) * settings.feature_scale).astype(np.float32)
-
-
-def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
-    """DBSCAN over a precomputed distance matrix, as `sklearn.cluster.DBSCAN(metric="precomputed")` labels it.
-
-    A sample's frames are few (tens to hundreds), so a dense `(N, N)` matrix is cheap, and this avoids importing
-    scikit-learn in every worker. Neighbourhoods include the point itself and points at distance <= eps;
-    clusters grow depth-first from core points in index order, as scikit-learn's `dbscan_inner` does.
-
-    Args:
-        distances: `(N, N)` symmetric distances.
-        eps: neighbourhood radius.
-        min_samples: neighbours (self included) that make a point a core point.
-
-    Returns:
-        `(N,)` int labels, `-1` for noise, clusters numbered from 0 in order of discovery.
-    """
-    neighbours = [np.flatnonzero(row <= eps) for row in distances]
-    is_core = np.array([len(indices) >= min_samples for indices in neighbours], dtype=bool)
-    labels = np.full(len(distances), -1, dtype=np.int64)
-    cluster = 0
-    for start in range(len(distances)):
-        if labels[start] != -1 or not is_core[start]:
-            continue
-        stack = [start]
-        while stack:
-            point = stack.pop()
-            if labels[point] != -1:
-                continue
-            labels[point] = cluster
-            if is_core[point]:
-                stack.extend(int(j) for j in neighbours[point] if labels[j] == -1)
-        cluster += 1
-    return labels
-
-
-def detect_noise(
-    frames: np.ndarray | Sequence[np.ndarray], settings: NoiseSettings | None = None
-) -> np.ndarray:
-    """Mark a sample's noise frames: those outside the most common DBSCAN cluster of `noise_features`.
-
-    Args:
-        frames: `(T, H, W, C)` uint8 frames of ONE sample.
-        settings: `NoiseSettings()` (default, tuned) or `NoiseSettings.paper()`.
-
-    Returns:
-        `(T,)` bool, True for noise. If DBSCAN's most common label is noise (-1), every frame is noise.
-    """
-    settings = settings or NoiseSettings()
-    if len(frames) == 0:
-        return np.zeros(0, dtype=bool)
-    features = noise_features(frames, settings).astype(np.float64)
-    min_samples = max(1, int(len(features) * settings.min_samples_fraction))
-    squared = (features**2).sum(axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * features @ features.T, 0.0))
-    np.fill_diagonal(distances, 0.0)
-    labels = dbscan(distances, eps=settings.eps, min_samples=min_samples)
-    values, counts = np.unique(labels, return_counts=True)
-    # np.unique sorts, so ties go to the smallest label, as in the paper's argmax over np.unique.
-    most_common = values[int(np.argmax(counts))]
-    if most_common == -1:
-        return np.ones(len(features), dtype=bool)
-    return labels != most_common
 
 
 # Samples and tiers.

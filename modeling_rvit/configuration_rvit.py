@@ -28,6 +28,13 @@ AHU_LABELS: tuple[str, ...] = (
 ATTENTION_TYPES = ("softmax", "linear")
 HEAD_TYPES = ("mlp", "layernorm_linear")
 POOLING_TYPES = ("cls_and_states", "cls")
+DROPOUT_FIELDS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "layer_input_dropout_prob",
+    "embedding_dropout_prob",
+    "classifier_dropout_prob",
+)
 
 
 class RViTConfigError(ValueError):
@@ -38,7 +45,9 @@ class RViTConfigError(ValueError):
 class RViTConfig(PreTrainedConfig):
     r"""
     Configuration of an RViT (recurrent video transformer, Yang et al., CVPR 2022) model. The defaults are the
-    AHU paper's model: 112×112 input, patch 8, hidden size 192, 2 layers, 8 heads, MLP 768, 36 frames, 13 labels.
+    AHU paper's model: 112×112 input, patch 8, hidden size 192, 2 layers, 8 heads, MLP 768, 36 frames, 13 labels,
+    without dropout; `RViTConfig.from_preset("ahu")` adds the reference's dropout (0.1 wherever it has one), with
+    which the paper trained. Dropout acts in training mode only.
     Without `id2label`, and with `num_labels` unset or 13, the labels are the 13 AHU labels in the paper's order
     (`AHU_LABELS`); other label counts get the usual `LABEL_i` names.
 
@@ -75,11 +84,21 @@ class RViTConfig(PreTrainedConfig):
         state token of every layer, `D = hidden_size * (num_hidden_layers + 1)` (the reference). `"cls"`: the class
         token of the last valid frame only, `D = hidden_size`.
     hidden_dropout_prob (`float`, *optional*, defaults to 0.0):
-        Dropout after the attention output projection and inside the layer MLPs.
+        Dropout on the attention output where it joins the frame tokens (the state takes it undropped, as in the
+        reference) and inside the layer MLPs, after the activation and after the second linear layer. The reference
+        hard-codes 0.1 for both (its blocks' `attention_dropout_rate` and `dropout_rate`).
     attention_probs_dropout_prob (`float`, *optional*, defaults to 0.0):
-        Dropout on the softmax attention probabilities.
+        Dropout on the softmax attention probabilities (the reference has none).
+    layer_input_dropout_prob (`float`, *optional*, defaults to 0.0):
+        Dropout on the frame tokens plus position embeddings at the input of every layer (the reference encoder's
+        `dropout_rate`, 0.1 in its model factories).
+    embedding_dropout_prob (`float`, *optional*, defaults to 0.0):
+        The reference's `emb_dropout` (0.1 in its model factories): dropout on the position embeddings, one mask
+        per frame shared by the clips of a batch, the layers and the state, and on the pooled clip representation
+        before the classification head.
     classifier_dropout_prob (`float`, *optional*, defaults to 0.0):
-        Dropout inside the classification head.
+        Dropout inside the `"mlp"` classification head, after the activation and after its second linear layer
+        (the reference hard-codes 0.1).
     layer_norm_eps (`float`, *optional*, defaults to 1e-5):
         Epsilon of every LayerNorm (the reference used PyTorch's default).
     initializer_range (`float`, *optional*, defaults to 0.02):
@@ -122,6 +141,8 @@ class RViTConfig(PreTrainedConfig):
     pooling_type: Literal["cls_and_states", "cls"] = "cls_and_states"
     hidden_dropout_prob: float | int = 0.0
     attention_probs_dropout_prob: float | int = 0.0
+    layer_input_dropout_prob: float | int = 0.0
+    embedding_dropout_prob: float | int = 0.0
     classifier_dropout_prob: float | int = 0.0
     layer_norm_eps: float = 1e-5
     initializer_range: float = 0.02
@@ -130,8 +151,14 @@ class RViTConfig(PreTrainedConfig):
 
     # Named configurations; `from_preset(name, **overrides)` builds one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        # The AHU paper's model (about 3.85 M parameters with 13 labels).
-        "ahu": {},
+        # The AHU paper's model (about 3.85 M parameters with 13 labels), with the reference code's dropout, which
+        # the paper trained with (its training script loads the reference model in train mode).
+        "ahu": {
+            "hidden_dropout_prob": 0.1,
+            "layer_input_dropout_prob": 0.1,
+            "embedding_dropout_prob": 0.1,
+            "classifier_dropout_prob": 0.1,
+        },
         # The reference's released Jester model: linear attention and a LayerNorm + Linear head, 27 gestures.
         "jester": {"attention_type": "linear", "head_type": "layernorm_linear", "num_labels": 27},
         # ViT-S/16 and ViT-B/16 frame encoders (so `from_vit_pretrained` can start from those checkpoints). With
@@ -164,6 +191,9 @@ class RViTConfig(PreTrainedConfig):
         if self.id2label is None and kwargs.get("num_labels") in (None, len(AHU_LABELS)):
             self.id2label = dict(enumerate(AHU_LABELS))
             self.label2id = {name: index for index, name in self.id2label.items()}
+        # Checked here first so that a bad value raises `RViTConfigError` (a `ValueError`) itself: `@strict` runs the
+        # `validate_*` methods again in `super().__post_init__` and would wrap it in its own exception class.
+        self.validate_rvit_architecture()
         super().__post_init__(**kwargs)
 
     @property
@@ -203,6 +233,9 @@ class RViTConfig(PreTrainedConfig):
             raise RViTConfigError(
                 f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads={self.num_attention_heads}."
             )
+        for name in DROPOUT_FIELDS:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise RViTConfigError(f"{name}={getattr(self, name)} is not a probability in [0, 1].")
 
 
 __all__ = ["AHU_LABELS", "RViTConfig", "RViTConfigError"]

@@ -10,6 +10,8 @@ Shapes: B clips, T frames, S = num_patches + 1 tokens per frame, C = hidden_size
 
 from __future__ import annotations
 
+import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -21,10 +23,12 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput, can_return_tuple
+from transformers.utils import ModelOutput, can_return_tuple, logging
 
 from .configuration_rvit import RViTConfig
 from .hub_card import ModelCardFromFolderMixin
+
+logger = logging.get_logger(__name__)
 
 
 class RViTInputError(ValueError):
@@ -152,6 +156,58 @@ class RViTEmbeddings(nn.Module):
         return torch.cat((cls_tokens, patch_tokens), dim=2)
 
 
+def dropout_mask(shape: tuple[int, ...], p: float, like: torch.Tensor) -> torch.Tensor:
+    """
+    A dropout mask of `shape` for tensors like `like` (its dtype and device): each element independently 0 with
+    probability `p`, else `1 / (1 - p)`, the scaling of `nn.functional.dropout`. Multiply it in.
+
+    On the CPU, each element's keep/drop decision uses 16 random bits: one 64-bit draw of torch's generator serves
+    four elements, where `bernoulli_` spends a draw of 64 bits on each (it costs ~8 ns an element there, more than
+    the matmuls it sits between; BENCHMARKS.md, "## RViT"). The keep probability is then `1 - p` rounded to a
+    multiple of 2⁻¹⁶ (0.899994 for p = 0.1). Elsewhere the mask comes from `bernoulli_`.
+    """
+    keep_probability = 1.0 - p
+    if like.device.type != "cpu":
+        mask = torch.empty(shape, dtype=like.dtype, device=like.device).bernoulli_(keep_probability)
+        return mask.div_(keep_probability)
+    numel = math.prod(shape)
+    words = torch.empty((numel + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
+    lanes = words.view(torch.int16)[:numel].view(shape).to(torch.float32)
+    # A lane is uniform on [-2¹⁵, 2¹⁵); it keeps its element when below `threshold`: `threshold - lane` is an integer,
+    # >= 1 then and <= 0 otherwise, so clamping it to [0, 1] gives exactly 1 or 0.
+    threshold = round(keep_probability * 2**16) - 2**15
+    mask = lanes.neg_().add_(threshold).clamp_(0.0, 1.0).mul_(1.0 / keep_probability)
+    return mask.to(like.dtype)
+
+
+class RViTDropout(nn.Module):
+    """`nn.Dropout` with masks from `dropout_mask`; `mask(shape, like)` gives one to fuse into another op."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = float(p)
+
+    def mask(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor | None:
+        """A mask for `shape`, or None when nothing is dropped (eval mode or p = 0)."""
+        if not self.training or self.p == 0.0:
+            return None
+        if self.p == 1.0:
+            return like.new_zeros(shape)
+        return dropout_mask(shape, self.p, like)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        mask = self.mask(hidden_states.shape, hidden_states)
+        return hidden_states if mask is None else hidden_states * mask
+
+    def add(self, residual: torch.Tensor, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`residual + dropout(hidden_states)` in one op."""
+        mask = self.mask(hidden_states.shape, hidden_states)
+        return residual + hidden_states if mask is None else torch.addcmul(residual, hidden_states, mask)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -186,12 +242,17 @@ def linear_attention_forward(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """
     The reference's kernel attention: `(elu(q) + 1) (elu(k) + 1)ᵀ v`, no scaling and no normalization.
-    Computed as `q' (k'ᵀ v)`, which costs `S·d²` instead of `S²·d`. Shapes as in `eager_attention_forward`.
+    Computed as `q' (k'ᵀ v)`, which costs `S·d²` instead of `S²·d`; with `output_attentions`, as `(q' k'ᵀ) v`, so
+    that the returned scores are the ones the output is computed from. Shapes as in `eager_attention_forward`.
     """
     query = nn.functional.elu(query) + 1.0
     key = nn.functional.elu(key) + 1.0
-    output = torch.matmul(query, torch.matmul(key.transpose(-1, -2), value))
-    scores = torch.matmul(query, key.transpose(-1, -2)) if output_attentions else None
+    if output_attentions:
+        scores = torch.matmul(query, key.transpose(-1, -2))
+        output = torch.matmul(scores, value)
+    else:
+        scores = None
+        output = torch.matmul(query, torch.matmul(key.transpose(-1, -2), value))
     return output.transpose(1, 2).contiguous(), scores
 
 
@@ -215,7 +276,6 @@ class RViTAttention(nn.Module):
         self.is_causal = False
         self.qkv = nn.Linear(2 * config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def project_frames(self, normed_frames: torch.Tensor) -> torch.Tensor:
         """`W_x LN_in(x̃) + b` for frame tokens of any leading shape `(…, S, C)` → `(…, S, 3C)`."""
@@ -239,7 +299,8 @@ class RViTAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """
         `frame_projections`: `(B, S, 3C)` from `project_frames`; `normed_state`: `(B, S, C)`, `LN_hid(h̃)`;
-        `state_weight`: from `state_weight()`. Returns `(B, S, C)` and the attention map.
+        `state_weight`: from `state_weight()`. Returns `(B, S, C)`, before dropout (the state takes it as it is),
+        and the attention map (with `output_attentions`: the softmax kind then runs eager attention).
         """
         batch_size, seq_len = normed_state.shape[:2]
         qkv = torch.addmm(
@@ -254,7 +315,9 @@ class RViTAttention(nn.Module):
             attn_output, attn_weights = linear_attention_forward(self, query, key, value, output_attentions)
         else:
             implementation = self.config._attn_implementation
-            if implementation == "sdpa" and query.device.type == "cpu" and query.dtype != torch.float32:
+            if output_attentions:
+                implementation = "eager"
+            elif implementation == "sdpa" and query.device.type == "cpu" and query.dtype != torch.float32:
                 # PyTorch's CPU SDPA kernel is slower than matmul → softmax → matmul in bf16/fp16, most of all
                 # in the backward pass (BENCHMARKS.md, "## RViT"); the two compute the same.
                 implementation = "eager"
@@ -270,8 +333,7 @@ class RViTAttention(nn.Module):
                 dropout=self.attention_dropout if self.training else 0.0,
                 scaling=self.scaling,
             )
-        attn_output = self.o_proj(attn_output.reshape(batch_size, seq_len, -1))
-        return self.dropout(attn_output), attn_weights
+        return self.o_proj(attn_output.reshape(batch_size, seq_len, -1)), attn_weights
 
 
 class RViTMLP(nn.Module):
@@ -280,29 +342,34 @@ class RViTMLP(nn.Module):
         self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
         self.activation_fn = ACT2FN[config.hidden_act]
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = RViTDropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.dropout(self.activation_fn(self.fc1(hidden_states)))
-        return self.dropout(self.fc2(hidden_states))
+    def forward(self, residual: torch.Tensor, normed: torch.Tensor) -> torch.Tensor:
+        """`residual + MLP(normed)`, with dropout after the activation and after `fc2` (as the reference)."""
+        return self.dropout.add(residual, self.fc2(self.dropout(self.activation_fn(self.fc1(normed)))))
 
 
 class RViTLayer(GradientCheckpointingLayer):
     """
     One recurrent layer over the frames of a chunk. With P the position embeddings, at frame t:
-    `x̃ = x_t + P`, `h̃ = h + P`, `A = Attention(W_x LN_in(x̃) + W_h LN_hid(h̃) + b)`,
-    `x'_t = x̃ + A + MLP(LN_out(x̃ + A))`, `h ← h̃ + A`.
+    `x̃ = drop(x_t + P)`, `h̃ = h + P`, `A = Attention(W_x LN_in(x̃) + W_h LN_hid(h̃) + b)`,
+    `x'_t = x̃ + drop(A) + MLP(LN_out(x̃ + drop(A)))`, `h ← h̃ + A` (the state takes `A` without dropout, as in the
+    reference).
 
     Only `W_h LN_hid(h̃)`, the attention and its output projection depend on the state. Everything else is computed
-    for all the chunk's frames at once, outside the frame loop: `LN_in` and `W_x` before it, the residual, `LN_out`
-    and the MLP after it. Layer by layer is the same computation as frame by frame, reordered.
+    for all the chunk's frames at once, outside the frame loop: the input dropout, `LN_in` and `W_x` before it, the
+    attention output's dropout, the residual, `LN_out` and the MLP after it. Layer by layer is the same computation
+    as frame by frame, reordered; each dropout draws one mask for the whole chunk, which is the same as one
+    independent mask per frame.
     """
 
     def __init__(self, config: RViTConfig):
         super().__init__()
+        self.input_dropout = RViTDropout(config.layer_input_dropout_prob)
         self.frame_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.state_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = RViTAttention(config)
+        self.attention_output_dropout = RViTDropout(config.hidden_dropout_prob)
         self.layernorm_after = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = RViTMLP(config)
 
@@ -315,24 +382,26 @@ class RViTLayer(GradientCheckpointingLayer):
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """
-        `frame_tokens`: `(B, T, S, C)`; `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`; `frame_mask`:
-        `(B, T)` bool, frames where it is False leave the state untouched. Returns the new frame tokens
-        `(B, T, S, C)`, the state after the last frame `(B, S, C)` and the attention maps `(B, T, heads, S, S)`
-        (or `None`).
+        `frame_tokens`: `(B, T, S, C)`; `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`, or `(T, S, C)`
+        when embedding dropout gives each frame its own; `frame_mask`: `(B, T)` bool, frames where it is False leave
+        the state untouched. Returns the new frame tokens `(B, T, S, C)`, the state after the last frame
+        `(B, S, C)` and the attention maps `(B, T, heads, S, S)` (or `None`).
         """
-        frame_tokens = frame_tokens + position_embeddings
+        num_frames = frame_tokens.shape[1]
+        frame_tokens = self.input_dropout(frame_tokens + position_embeddings)
         # Frame-major `(T, B, S, 3C)`, so that each frame's slice is contiguous. unbind, not indexing: each
         # index's backward would zero-fill a full gradient.
         per_frame_projections = self.attention.project_frames(
             self.frame_layernorm(frame_tokens).transpose(0, 1)
         ).unbind(0)
-        per_frame_valid = (
-            frame_mask.unbind(1) if frame_mask is not None else [None] * len(per_frame_projections)
-        )
+        per_frame_positions = position_embeddings.expand(num_frames, -1, -1).unbind(0)
+        per_frame_valid = frame_mask.unbind(1) if frame_mask is not None else [None] * num_frames
         state_weight = self.attention.state_weight()
         attn_outputs, attn_maps = [], []
-        for projections, valid in zip(per_frame_projections, per_frame_valid, strict=True):
-            state_tilde = state + position_embeddings
+        for projections, position, valid in zip(
+            per_frame_projections, per_frame_positions, per_frame_valid, strict=True
+        ):
+            state_tilde = state + position
             attn_output, attn_weights = self.attention(
                 projections, self.state_layernorm(state_tilde), state_weight, output_attentions
             )
@@ -340,9 +409,40 @@ class RViTLayer(GradientCheckpointingLayer):
             state = new_state if valid is None else torch.where(valid[:, None, None], new_state, state)
             attn_outputs.append(attn_output)
             attn_maps.append(attn_weights)
-        frame_tokens = frame_tokens + torch.stack(attn_outputs, dim=1)
-        frame_tokens = frame_tokens + self.mlp(self.layernorm_after(frame_tokens))
-        return frame_tokens, state, torch.stack(attn_maps, dim=1) if output_attentions else None
+        frame_tokens = self.attention_output_dropout.add(frame_tokens, torch.stack(attn_outputs, dim=1))
+        frame_tokens = self.mlp(frame_tokens, self.layernorm_after(frame_tokens))
+        attentions = None
+        if output_attentions:
+            attentions = torch.stack(attn_maps, dim=1)
+            _retain_frame_gradients(attentions, attn_maps)
+        return frame_tokens, state, attentions
+
+
+def _retain_frame_gradients(stacked: torch.Tensor, per_frame: list[torch.Tensor]) -> None:
+    """
+    Makes `retain_grad()` work on `stacked` `(B, T, …)`, the stack of per-frame tensors `per_frame` made after the
+    frame loop, which no later computation reads (each frame's attention map was used before the next frame's
+    existed): once `stacked.retain_grad()` was called, the gradient that reaches each frame's tensor in the backward
+    pass is added to `stacked.grad` at that frame. Gradient-based attribution on the returned attention maps thus
+    works as with any transformers model.
+    """
+    if not stacked.requires_grad:
+        return
+    stacked_ref = weakref.ref(stacked)  # the hooks must not keep the returned tensor alive
+
+    def hook_for(frame_index: int):
+        def hook(grad: torch.Tensor) -> None:
+            target = stacked_ref()
+            if target is None or not target.retains_grad:
+                return
+            if target.grad is None:
+                target.grad = torch.zeros_like(target)
+            target.grad[:, frame_index] += grad
+
+        return hook
+
+    for frame_index, tensor in enumerate(per_frame):
+        tensor.register_hook(hook_for(frame_index))
 
 
 # On the CPU, chunks of 4-9 frames train fastest; whole 36-frame clips train ~15 % slower (their batched activations
@@ -357,6 +457,7 @@ class RViTEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.state_tokens = nn.Parameter(torch.zeros(config.num_hidden_layers, config.hidden_size))
+        self.position_dropout = RViTDropout(config.embedding_dropout_prob)
         self.layer = nn.ModuleList([RViTLayer(config) for _ in range(config.num_hidden_layers)])
 
     def initial_hidden(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
@@ -383,25 +484,37 @@ class RViTEncoder(nn.Module):
         Runs the recurrence over the frames of `frame_tokens` `(B, T, S, C)`, starting from `state`: chunk by chunk
         of `frames_per_chunk` frames, and within a chunk layer by layer. `frame_mask` `(B, T)`, bool: frames where
         it is False leave the state and the output untouched.
+
+        With `output_hidden_states` or `output_attentions`, the whole call is one chunk, so that each returned
+        per-layer tensor is the one the next layer reads (part of the autograd graph: `retain_grad()` on it gets
+        the gradient); the result does not depend on the chunking.
         """
-        chunk_size = self.frames_per_chunk(frame_tokens)
+        if output_hidden_states or output_attentions:
+            chunk_size = max(1, frame_tokens.shape[1])
+        else:
+            chunk_size = self.frames_per_chunk(frame_tokens)
         hidden = list(state.hidden.unbind(0))
         last_frame_output = state.last_frame_output
-        layer_outputs = [[] for _ in range(len(self.layer))] if output_hidden_states else None
-        attention_maps = [[] for _ in range(len(self.layer))] if output_attentions else None
+        all_hidden_states = (frame_tokens,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
         token_chunks = frame_tokens.split(chunk_size, dim=1)
         mask_chunks = (
             frame_mask.split(chunk_size, dim=1) if frame_mask is not None else [None] * len(token_chunks)
         )
         for tokens, chunk_mask in zip(token_chunks, mask_chunks, strict=True):
+            # The reference drops out the position embeddings once per frame; that frame's layers and state share it.
+            position_mask = self.position_dropout.mask(
+                (tokens.shape[1], *position_embeddings.shape[1:]), position_embeddings
+            )
+            positions = position_embeddings if position_mask is None else position_embeddings * position_mask
             for index, layer in enumerate(self.layer):
                 tokens, hidden[index], attn_maps = layer(
-                    tokens, hidden[index], position_embeddings, chunk_mask, output_attentions
+                    tokens, hidden[index], positions, chunk_mask, output_attentions
                 )
                 if output_hidden_states:
-                    layer_outputs[index].append(tokens)
+                    all_hidden_states += (tokens,)
                 if output_attentions:
-                    attention_maps[index].append(attn_maps)
+                    all_attentions += (attn_maps,)
             last_frame_output = _last_valid_frame(tokens, chunk_mask, last_frame_output)
 
         if frame_mask is None:
@@ -409,14 +522,6 @@ class RViTEncoder(nn.Module):
         else:
             num_frames_seen = state.num_frames_seen + frame_mask.sum(dim=1)
         new_state = RViTState(torch.stack(hidden), last_frame_output, num_frames_seen)
-        all_hidden_states = (
-            (frame_tokens, *(torch.cat(outputs, dim=1) for outputs in layer_outputs))
-            if output_hidden_states
-            else None
-        )
-        all_attentions = (
-            tuple(torch.cat(maps, dim=1) for maps in attention_maps) if output_attentions else None
-        )
         return new_state, all_hidden_states, all_attentions
 
     def frames_per_chunk(self, frame_tokens: torch.Tensor) -> int:
@@ -644,12 +749,9 @@ class RViTModel(RViTPreTrainedModel):
             return state.last_frame_output[:, 0]
         return torch.cat((state.last_frame_output[:, 0], *state.hidden[:, :, 0].unbind(0)), dim=-1)
 
-    def _resolve_frame_mask(
-        self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None, attention_mask: torch.Tensor | None
+    def _check_frame_mask(
+        self, pixel_values: torch.Tensor, frame_mask: torch.Tensor | None
     ) -> torch.Tensor | None:
-        if frame_mask is not None and attention_mask is not None:
-            raise RViTInputError("Pass frame_mask or attention_mask (an alias), not both.")
-        frame_mask = frame_mask if frame_mask is not None else attention_mask
         if frame_mask is None:
             return None
         if tuple(frame_mask.shape) != tuple(pixel_values.shape[:2]):
@@ -664,7 +766,6 @@ class RViTModel(RViTPreTrainedModel):
         self,
         pixel_values: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
         past_state: RViTState | None = None,
         return_state: bool = False,
         output_attentions: bool | None = None,
@@ -678,15 +779,13 @@ class RViTModel(RViTPreTrainedModel):
             frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
                 1/True for real frames, 0/False for padding. A masked frame leaves the state and the output as
                 they were, so a clip padded at the end gives exactly the result of the clip alone.
-            attention_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
-                Alias of `frame_mask`, for callers that pass the usual name.
             past_state (`RViTState`, *optional*):
                 The state returned by the previous call (`return_state=True`) or `init_state`; the clip continues
                 from it. Without it the clip starts fresh.
             return_state (`bool`, *optional*, defaults to `False`):
                 Whether to return the state after this call in `state`.
             output_attentions (`bool`, *optional*):
-                Return per-frame attention maps (softmax kind: needs `attn_implementation="eager"`).
+                Return per-frame attention maps (softmax kind with SDPA: the call falls back to eager attention).
             output_hidden_states (`bool`, *optional*):
                 Return the per-frame frame tokens of every layer (memory grows with the number of frames).
         """
@@ -702,12 +801,13 @@ class RViTModel(RViTPreTrainedModel):
             and self.config.attention_type == "softmax"
             and self.config._attn_implementation not in (None, "eager")
         ):
-            raise RViTInputError(
-                f"output_attentions=True needs eager attention, this model uses "
-                f"{self.config._attn_implementation!r}; load it with attn_implementation='eager'."
+            logger.warning_once(
+                f"output_attentions=True: {self.config._attn_implementation!r} attention returns no attention maps, "
+                "so this call uses eager attention (the same result, slower). Load the model with "
+                "attn_implementation='eager' to silence this."
             )
         batch_size = pixel_values.shape[0]
-        frame_mask = self._resolve_frame_mask(pixel_values, frame_mask, attention_mask)
+        frame_mask = self._check_frame_mask(pixel_values, frame_mask)
         if past_state is not None and past_state.hidden.shape[1] != batch_size:
             raise RViTInputError(
                 f"past_state holds {past_state.hidden.shape[1]} clips but pixel_values holds {batch_size}."
@@ -741,6 +841,7 @@ class RViTClassificationHead(nn.Module):
     """
     `"mlp"`: `out_proj(fc2(act(fc1(pooled))))` (the reference's head, no residual).
     `"layernorm_linear"`: `out_proj(layernorm(pooled))` (the released Jester checkpoint's head).
+    Dropout: `embedding_dropout_prob` on `pooled`, `classifier_dropout_prob` after `act` and after `fc2`.
     """
 
     def __init__(self, config: RViTConfig):
@@ -753,10 +854,12 @@ class RViTClassificationHead(nn.Module):
             self.fc2 = nn.Linear(config.head_mlp_ratio * pooled_size, pooled_size)
         else:
             self.layernorm = nn.LayerNorm(pooled_size, eps=config.layer_norm_eps)
+        self.pooled_dropout = nn.Dropout(config.embedding_dropout_prob)
         self.dropout = nn.Dropout(config.classifier_dropout_prob)
         self.out_proj = nn.Linear(pooled_size, config.num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        pooled = self.pooled_dropout(pooled)
         if self.head_type == "mlp":
             hidden = self.dropout(self.activation_fn(self.fc1(pooled)))
             hidden = self.dropout(self.fc2(hidden))
@@ -785,7 +888,6 @@ class RViTForVideoClassification(RViTPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
         past_state: RViTState | None = None,
         return_state: bool = False,
         output_attentions: bool | None = None,
@@ -803,7 +905,6 @@ class RViTForVideoClassification(RViTPreTrainedModel):
         outputs = self.rvit(
             pixel_values,
             frame_mask=frame_mask,
-            attention_mask=attention_mask,
             past_state=past_state,
             return_state=return_state,
             output_attentions=output_attentions,

@@ -7,7 +7,6 @@ with HF_ENDPOINT / HF_TOKEN / HF_HUB_DISABLE_XET / HF_HOME set before import.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -18,7 +17,6 @@ import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
-sys.path.insert(0, str(REPO_ROOT))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,11 @@ Endpoints (all on 127.0.0.1, a random port):
     "truncated" 200 with the first half of the bytes and a matching (short) Content-Length
     "cut"       200 announcing the full Content-Length, then the connection closes halfway
     "corrupt"   200 with the right length but flipped bytes
+    "stall"     accepts the request, then sends nothing for `stall_seconds` (a hung server)
 `listing` is "ok", "paginated-404" (only the article record works) or "down" (500 everywhere).
+`version` is the article's version (in the article record); `replace(name, data)` publishes a new
+version of a file (same id, new bytes, new md5 and size) and bumps it. `announce_size=False` leaves
+`size` out of the listing (with `announce_md5=False`, nothing can be checked).
 Every request is logged in `requests` as (method, path) so tests can see which routes were used.
 The ETag of a file never changes with the behaviour, as on a real CDN serving a bad copy.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs, urlparse
@@ -43,7 +48,9 @@ class FigshareServer:
         files: file name -> content.
         article_id: the article id to answer for.
         first_file_id: ids are assigned from here, in the order of `files`.
-        announce_md5: put the md5 in `computed_md5` (True) or only in `supplied_md5` ("supplied").
+        announce_md5: put the md5 in `computed_md5` (True), only in `supplied_md5` ("supplied"), or nowhere
+            (False).
+        announce_size: put each file's size in the listing.
     """
 
     def __init__(
@@ -52,10 +59,14 @@ class FigshareServer:
         article_id: int = 26889334,
         first_file_id: int = 48000000,
         announce_md5: bool | str = True,
+        announce_size: bool = True,
     ):
         self.article_id = article_id
         self.files = {first_file_id + index: (name, data) for index, (name, data) in enumerate(files.items())}
         self.announce_md5 = announce_md5
+        self.announce_size = announce_size
+        self.version = 1
+        self.stall_seconds = 30.0
         self.behaviour = {route: "ok" for route in ROUTES}
         self.listing = "ok"
         self.requests: list[tuple[str, str]] = []
@@ -85,12 +96,12 @@ class FigshareServer:
     def file_entries(self) -> list[dict]:
         entries = []
         for file_id, (name, data) in self.files.items():
-            md5 = hashlib.md5(data).hexdigest()
+            md5 = hashlib.md5(data).hexdigest() if self.announce_md5 else ""
             entries.append(
                 {
                     "id": file_id,
                     "name": name,
-                    "size": len(data),
+                    "size": len(data) if self.announce_size else None,
                     "is_link_only": False,
                     "download_url": f"{self.base_url}/ndownloader/files/{file_id}",
                     "supplied_md5": md5,
@@ -99,6 +110,13 @@ class FigshareServer:
                 }
             )
         return entries
+
+    def replace(self, name: str, data: bytes) -> None:
+        """Publish new bytes for the file called `name` (same id), as a new version of the article."""
+        with self._lock:
+            file_id = next(file_id for file_id, (file_name, _) in self.files.items() if file_name == name)
+            self.files[file_id] = (name, data)
+            self.version += 1
 
     def downloads(self, route: str, name: str | None = None) -> int:
         """How many GET requests reached `route` (for the file called `name`, or any file)."""
@@ -184,7 +202,15 @@ class FigshareServer:
                     return self._json({"message": "server error"}, head, status=500)
                 entries = server.file_entries()
                 if url.path == article:
-                    return self._json({"id": server.article_id, "title": "AHU", "files": entries}, head)
+                    return self._json(
+                        {
+                            "id": server.article_id,
+                            "title": "AHU",
+                            "version": server.version,
+                            "files": entries,
+                        },
+                        head,
+                    )
                 if server.listing == "paginated-404":
                     return self._json({"message": "not found"}, head, status=404)
                 query = parse_qs(url.query)
@@ -199,6 +225,9 @@ class FigshareServer:
                 etag = hashlib.md5(data).hexdigest()
                 mode = server.behaviour[route]
                 binary = "application/octet-stream"
+                if mode == "stall":
+                    time.sleep(server.stall_seconds)
+                    return self._send(503, b"", "text/plain", head, close=True)
                 if mode == "403":
                     return self._send(403, b"Forbidden", "text/plain", head, close=True)
                 if mode == "empty":

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -281,3 +283,131 @@ def test_label_features_use_the_one_label_list_in_paper_order(config_name):
     assert features["primary_label"].names == list(constants.LABELS)
     assert features["labels"].feature.names == list(constants.LABELS)
     assert features["primary_label"].names[:3] == ["Tumor", "Cyst", "Inflammation"]
+
+
+def _rebuild(tmp_path, config_name, data_dir, **kwargs) -> dict[int | str, dict]:
+    """Build again into the same cache; rows by sample id (raw: by post id)."""
+    dataset = _build(tmp_path, config_name, data_dir, **kwargs).as_dataset()
+    key = "post_id" if config_name == "raw" else "sample_id"
+    return {row[key]: row for split in dataset.values() for row in split}
+
+
+def test_an_unchanged_archive_is_served_from_the_cache(sample_archive, sample_manifest, tmp_path):
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", _video_and_image_set(sample_manifest))
+    first = _build(tmp_path, "processed", data_dir, split_scheme="paper")
+    second = AHUUltrasound(
+        config_name="processed",
+        data_dir=str(data_dir),
+        cache_dir=str(tmp_path / "cache"),
+        decode_video=False,
+        split_scheme="paper",
+    )
+    assert second.cache_dir == first.cache_dir and os.path.isdir(second.cache_dir)
+
+
+def test_a_comment_table_edited_in_place_is_not_served_stale(sample_archive, sample_manifest, tmp_path):
+    video, image_set = chosen = _video_and_image_set(sample_manifest)
+    samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
+    data_dir = copy_samples(sample_archive, tmp_path / "archive", chosen, tiers=("raw",))
+    post = samples[video]["raw_path"].removeprefix("raw/")
+    before = _rebuild(tmp_path, "raw", data_dir, split_scheme="paper")
+    edited = data_dir / samples[video]["raw_path"] / "comments.xlsx"
+    other = data_dir / samples[image_set]["raw_path"] / "comments.xlsx"
+    shutil.copyfile(other, edited)  # rewritten in place, four levels below data_dir
+    after = _rebuild(tmp_path, "raw", data_dir, split_scheme="paper")
+    assert [c["text"] for c in after[post]["comments"]] == [
+        c["text"] for c in after[samples[image_set]["raw_path"].removeprefix("raw/")]["comments"]
+    ]
+    assert after[post]["comments"] != before[post]["comments"]
+
+
+def test_a_replaced_raw_video_is_not_served_stale(sample_archive, sample_manifest, tmp_path):
+    videos = [s for s in sample_manifest["samples"] if s["kind"] == "video"][:2]
+    data_dir = copy_samples(
+        sample_archive, tmp_path / "archive", [s["sample_id"] for s in videos], tiers=("raw",)
+    )
+    first, second = (data_dir / s["raw_path"] / s["raw_files"][0] for s in videos)
+    _rebuild(tmp_path, "raw", data_dir, split_scheme="paper")
+    shutil.copyfile(second, first)
+    after = _rebuild(tmp_path, "raw", data_dir, split_scheme="paper")
+    assert after[videos[0]["raw_path"].removeprefix("raw/")]["video"]["bytes"] == second.read_bytes()
+
+
+def test_a_changed_frame_one_folder_down_is_not_served_stale(sample_archive, sample_manifest, tmp_path):
+    video, image_set = chosen = _video_and_image_set(sample_manifest)
+    samples = {s["sample_id"]: s for s in sample_manifest["samples"]}
+    data_dir = tmp_path / "data"
+    copy_samples(sample_archive, data_dir / "AHU", chosen, tiers=("processed",))
+    _rebuild(tmp_path, "processed", data_dir, split_scheme="paper", drop_noise=False)
+    frame = data_dir / "AHU" / samples[video]["processed_path"] / "01.jpg"
+    replacement = data_dir / "AHU" / samples[image_set]["processed_path"] / "01.jpg"
+    shutil.copyfile(replacement, frame)
+    after = _rebuild(tmp_path, "processed", data_dir, split_scheme="paper", drop_noise=False)
+    assert np.array_equal(np.asarray(after[video]["frames"][0]), np.asarray(Image.open(replacement)))
+
+
+def test_the_cache_key_follows_a_zip_member_crc_even_with_the_old_size_and_time(tmp_path):
+    from hf_loader.archive import archive_fingerprint
+
+    zip_path = tmp_path / "processed.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("1_Cyst/01.jpg", b"frame one")
+    stat = zip_path.stat()
+    before = archive_fingerprint(tmp_path)
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        archive.writestr("1_Cyst/01.jpg", b"frame two")
+    os.utime(zip_path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert zip_path.stat().st_size == stat.st_size
+    assert archive_fingerprint(tmp_path) != before
+    assert archive_fingerprint(zip_path) != archive_fingerprint(tmp_path)
+
+
+def test_splits_are_cut_into_shards_that_num_proc_and_dataloader_workers_share(
+    sample_archive, sample_manifest, tmp_path, monkeypatch
+):
+    import datasets
+    from torch.utils.data import DataLoader
+
+    from hf_loader.builder import MIN_SHARDS
+
+    monkeypatch.setattr(datasets.config, "SAVE_ORIGINAL_SHARD_LENGTHS", True)
+    one = _build(tmp_path, "processed", sample_archive)
+    two = AHUUltrasound(
+        config_name="processed",
+        data_dir=str(sample_archive),
+        cache_dir=str(tmp_path / "cache2"),
+        decode_video=False,
+    )
+    two.download_and_prepare(num_proc=2)
+    for split, info in one.info.splits.items():
+        # Keys are datasets' `Key(shard, position)`: datasets counts each shard's examples, alike whether one
+        # process or two jobs generated them.
+        assert len(info.original_shard_lengths) == min(info.num_examples, MIN_SHARDS)
+        assert sum(info.original_shard_lengths) == info.num_examples
+        assert two.info.splits[split].original_shard_lengths == info.original_shard_lengths
+        assert two.as_dataset(split)["sample_id"] == one.as_dataset(split)["sample_id"]
+
+    stream = one.as_streaming_dataset("train")
+    assert stream.num_shards == min(one.info.splits["train"].num_examples, MIN_SHARDS) > 1
+    loader = DataLoader(stream.select_columns(["sample_id"]), batch_size=None, num_workers=2)
+    assert sorted(int(row["sample_id"]) for row in loader) == sorted(one.as_dataset("train")["sample_id"])
+
+
+def test_samples_skipped_in_num_proc_workers_are_reported(sample_archive, sample_manifest, tmp_path):
+    data_dir = copy_samples(
+        sample_archive,
+        tmp_path / "archive",
+        [s["sample_id"] for s in sample_manifest["samples"]],
+        tiers=("processed",),
+    )
+    frame = max((data_dir / "processed").glob("*_*/02.jpg"))
+    frame.write_bytes(frame.read_bytes()[:200])
+    builder = AHUUltrasound(
+        config_name="processed", data_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), errors="skip"
+    )
+    builder.download_and_prepare(num_proc=2)
+    assert builder.skipped.counts == {"corrupt media": 1}
+    assert frame.parent.name in builder.skipped.entries[0][2]
+    assert (
+        sum(info.num_examples for info in builder.info.splits.values()) == len(sample_manifest["samples"]) - 1
+    )

@@ -218,10 +218,7 @@ def test_export_dataset_builds_from_the_archive(sample_archive, tmp_path):
 
 
 def test_export_script(sample_archive, tmp_path, capsys):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from export_dataset import main
+    from hf_loader.cli.export_dataset import main
 
     code = main(
         [

@@ -18,6 +18,7 @@ from figshare_server import FigshareServer
 
 from hf_loader import figshare
 from hf_loader.errors import AHUDataError, ChecksumError, DownloadError
+from hf_loader.sample_archive import load_manifest
 
 FILES = {
     "processed.zip": bytes(range(256)) * 400,
@@ -271,3 +272,116 @@ def test_streaming_build_downloads_verified_zips_first(sample_archive, tmp_path,
         ids = [row["sample_id"] for row in streamed]
     assert ids and server.downloads("api") == 3
     assert (tmp_path / "downloads/figshare/26889334/processed.zip").read_bytes() == zips["processed.zip"]
+
+
+def _tier_zips(archive) -> dict[str, bytes]:
+    return {name: (archive / name).read_bytes() for name in ("raw.zip", "filtered.zip", "processed.zip")}
+
+
+def _figshare_builder(server, tmp_path):
+    from hf_loader.builder import AHUUltrasound
+
+    return AHUUltrasound(
+        config_name="processed", figshare_api_url=server.api_url, cache_dir=str(tmp_path), decode_video=False
+    )
+
+
+def _ids(builder) -> list[int]:
+    return sorted(sample_id for split in builder.as_dataset().values() for sample_id in split["sample_id"])
+
+
+@pytest.fixture(scope="module")
+def smaller_archive(tmp_path_factory):
+    """Another version of the archive: 14 other samples."""
+    from hf_loader.sample_archive import make_sample_archive
+
+    return make_sample_archive(tmp_path_factory.mktemp("ahu_v2") / "archive", seed=1, num_samples=14)
+
+
+def test_a_new_version_of_a_figshare_file_is_fetched_and_built(sample_archive, smaller_archive, tmp_path):
+    with FigshareServer(_tier_zips(sample_archive)) as server:
+        first = _figshare_builder(server, tmp_path)
+        first.download_and_prepare()
+        server.replace("processed.zip", (smaller_archive / "processed.zip").read_bytes())
+        second = _figshare_builder(server, tmp_path)
+        assert second.cache_dir != first.cache_dir  # the article's version and md5s are in the cache key
+        second.download_and_prepare()
+        assert server.downloads("primary", "processed.zip") == 2
+        assert server.downloads("primary", "raw.zip") == 1  # unchanged files are not fetched again
+    assert _ids(second) == sorted(s["sample_id"] for s in load_manifest(smaller_archive)["samples"])
+
+
+def test_an_unchanged_figshare_article_is_served_from_the_cache(sample_archive, tmp_path):
+    with FigshareServer(_tier_zips(sample_archive)) as server:
+        first = _figshare_builder(server, tmp_path)
+        first.download_and_prepare()
+        second = _figshare_builder(server, tmp_path)
+        second.download_and_prepare()
+        assert second.cache_dir == first.cache_dir and server.downloads("primary") == 3
+
+
+def test_force_redownload_fetches_every_file_again_and_builds(sample_archive, smaller_archive, tmp_path):
+    with FigshareServer(_tier_zips(sample_archive)) as server:
+        _figshare_builder(server, tmp_path).download_and_prepare()
+        server.replace("processed.zip", (smaller_archive / "processed.zip").read_bytes())
+        builder = _figshare_builder(server, tmp_path)
+        builder.download_and_prepare(download_mode="force_redownload")
+        assert (
+            server.downloads("primary", "raw.zip") == 2 and server.downloads("primary", "processed.zip") == 2
+        )
+        again = _figshare_builder(server, tmp_path)
+        again.download_and_prepare(download_mode="force_redownload")
+        assert server.downloads("primary", "processed.zip") == 3
+    assert _ids(again) == sorted(s["sample_id"] for s in load_manifest(smaller_archive)["samples"])
+
+
+def test_an_empty_download_is_refused_even_when_figshare_announces_no_size_or_md5(dl_manager):
+    with FigshareServer(FILES, announce_md5=False, announce_size=False) as server:
+        server.behaviour["primary"] = "empty"
+        (path, *_) = fetch(server, dl_manager)
+        assert path.read_bytes() == FILES["processed.zip"] and server.downloads("api", "processed.zip") == 1
+        server.behaviour["primary"] = "ok"
+        assert fetch(server, dl_manager)[0].read_bytes() == FILES["processed.zip"]
+
+
+def test_an_empty_file_on_every_route_is_never_kept_as_verified(dl_manager):
+    with FigshareServer(FILES, announce_md5=False, announce_size=False) as server:
+        for route in server.behaviour:
+            server.behaviour[route] = "empty"
+        with pytest.raises(ChecksumError, match="empty file"):
+            fetch(server, dl_manager)
+        for route in server.behaviour:
+            server.behaviour[route] = "ok"
+        assert fetch(server, dl_manager)[0].read_bytes() == FILES["processed.zip"]
+
+
+def test_a_stalled_server_costs_seconds_not_minutes(server, dl_manager):
+    import time
+
+    server.behaviour["primary"] = "stall"
+    started = time.monotonic()
+    (path, *_) = fetch(server, dl_manager, read_timeout=1.0)
+    assert time.monotonic() - started < 10
+    assert path.read_bytes() == FILES["processed.zip"] and server.downloads("api", "processed.zip") == 1
+
+
+@pytest.mark.parametrize("mode", ["cut", "stall"])
+def test_interrupted_downloads_leave_no_incomplete_file(server, dl_manager, mode):
+    server.behaviour["primary"] = mode
+    fetch(server, dl_manager, read_timeout=1.0)
+    assert list(Path(dl_manager.download_config.cache_dir).rglob("*.incomplete")) == []
+
+
+def test_a_tier_is_named_by_a_whole_word_of_the_file_name():
+    from hf_loader.archive import tier_of_file_name
+
+    names = {
+        "processed.zip": "processed",
+        "AHU_raw (1).zip": "raw",
+        "unprocessed.zip": None,
+        "rawdata.zip": None,
+        "raw_and_filtered.zip": None,
+    }
+    for name, tier in names.items():
+        assert tier_of_file_name(name) == tier, name
+        assert figshare.FigshareFile(id=1, name=name, size=1, download_url="u").tier == tier, name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,8 +158,7 @@ def test_unknown_label_column_is_refused(processed):
 
 
 def test_preview_script_writes_png_and_gif(sample_archive, tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from preview_dataset import main
+    from hf_loader.cli.preview_dataset import main
 
     code = main(
         [

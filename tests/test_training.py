@@ -190,16 +190,30 @@ def test_missing_frames_column_names_the_sample_and_the_fix(ahu_dataset):
 
 
 def test_clip_starts_cover_the_whole_video():
-    from ahu_train.data import clip_starts, iter_video_clips
+    from PIL import Image
+
+    from ahu_train.data import VideoClipCollator, clip_starts, iter_video_clips
+    from modeling_rvit import RViTVideoProcessor
 
     assert clip_starts(10, 4) == [0, 4, 6]
     assert clip_starts(8, 4) == [0, 4]
     assert clip_starts(3, 4) == [0]
-    clips = list(iter_video_clips([{"frames": list(range(10)), "sample_id": 1}], 4))
-    assert [start for _, start in clips] == [0, 4, 6]
-    assert set().union(*(set(row["frames"]) for row, _ in clips)) == set(range(10))
-    centred = list(iter_video_clips([{"frames": list(range(10)), "sample_id": 1}], 4, all_clips=False))
-    assert [(row["frames"], start) for row, start in centred] == [([3, 4, 5, 6], 3)]
+    # Frame i is grey level 20 * i, so each clip's frames can be read back from its pixels.
+    frames = [Image.new("RGB", (8, 8), (20 * i,) * 3) for i in range(10)]
+    collator = VideoClipCollator(RViTVideoProcessor(num_frames=4, size={"height": 8, "width": 8}))
+
+    def levels(clip):
+        return [round(((frame.mean() * 0.5 + 0.5) * 255).item() / 20) for frame in clip]
+
+    clips = list(iter_video_clips([{"frames": frames, "sample_id": 1, "primary_label": 0}], collator))
+    assert [start for _, start, _, _ in clips] == [0, 4, 6]
+    assert [levels(clip) for _, _, clip, _ in clips] == [[0, 1, 2, 3], [4, 5, 6, 7], [6, 7, 8, 9]]
+    centred = list(iter_video_clips([{"frames": frames, "sample_id": 1}], collator, all_clips=False))
+    assert [(levels(clip), start, mask.tolist()) for _, start, clip, mask in centred] == [
+        ([3, 4, 5, 6], 3, [1, 1, 1, 1])
+    ]
+    short = list(iter_video_clips([{"frames": frames[:2], "sample_id": 2}], collator))
+    assert [(levels(clip), mask.tolist()) for _, _, clip, mask in short] == [([0, 1, 1, 1], [1, 1, 0, 0])]
 
 
 def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample_archive, data_cache):

@@ -45,9 +45,13 @@ def write_mp4(path: Path, num_frames: int, height: int = 48, width: int = 64, fp
     return path
 
 
+# Frames that already are processed-tier frames: no stride, crop or noise removal (what training passes).
+PROCESSED_FRAMES = {"frame_stride": 1, "crop_mode": None, "processed_size": None, "do_remove_noise": False}
+
+
 @pytest.fixture(scope="module")
 def processor() -> RViTVideoProcessor:
-    return RViTVideoProcessor()
+    return RViTVideoProcessor(**PROCESSED_FRAMES)
 
 
 def test_defaults_are_the_papers_training_input(processor):
@@ -59,7 +63,7 @@ def test_defaults_are_the_papers_training_input(processor):
 
 
 def test_output_is_pixel_values_of_the_papers_shape(processor):
-    batch = processor(level_clip(40, height=60, width=80), return_tensors="pt")
+    batch = processor(level_clip(40, height=60, width=80), return_tensors="pt", return_frame_mask=False)
     assert set(batch.keys()) == {"pixel_values"}
     assert batch["pixel_values"].shape == (1, 36, 3, 112, 112)
     assert batch["pixel_values"].dtype == torch.float32
@@ -93,7 +97,7 @@ def test_long_clip_start_window(processor):
 
 
 def test_random_window_is_contiguous_varies_and_follows_the_torch_seed():
-    processor = RViTVideoProcessor(clip_window="random", num_frames=4)
+    processor = RViTVideoProcessor(clip_window="random", num_frames=4, **PROCESSED_FRAMES)
     clip = level_clip(60)
     starts = []
     for seed in range(8):
@@ -108,7 +112,9 @@ def test_random_window_is_contiguous_varies_and_follows_the_torch_seed():
 
 
 def test_frame_stride_keeps_every_nth_frame_before_windowing():
-    processor = RViTVideoProcessor(num_frames=4, frame_stride=10, clip_window="start")
+    processor = RViTVideoProcessor(
+        num_frames=4, clip_window="start", **{**PROCESSED_FRAMES, "frame_stride": 10}
+    )
     levels = frame_levels(processor(level_clip(100), return_tensors="pt")["pixel_values"][0])
     assert levels == [0, 20, 40, 60]
 
@@ -163,7 +169,7 @@ def test_rgba_frames_are_blended_onto_white(processor):
 @pytest.mark.parametrize("backend", ["torchcodec", "pyav"])
 def test_video_file_is_decoded_windowed_and_padded(tmp_path, backend):
     video = write_mp4(tmp_path / "clip.mp4", num_frames=30)
-    processor = RViTVideoProcessor(decoder_backend=backend)
+    processor = RViTVideoProcessor(decoder_backend=backend, **PROCESSED_FRAMES)
     long_clip = processor(str(video), num_frames=10, return_tensors="pt")["pixel_values"][0]
     assert [round(level / 8) for level in frame_levels(long_clip)] == list(range(10, 20))
     padded = processor(video, num_frames=40, return_tensors="pt", return_frame_mask=True)
@@ -174,8 +180,10 @@ def test_video_file_is_decoded_windowed_and_padded(tmp_path, backend):
 
 def test_torchcodec_and_pyav_decode_the_same_frames(tmp_path):
     video = write_mp4(tmp_path / "clip.mp4", num_frames=12)
-    by_torchcodec = RViTVideoProcessor(decoder_backend="torchcodec")(str(video), return_tensors="pt")
-    by_pyav = RViTVideoProcessor(decoder_backend="pyav")(str(video), return_tensors="pt")
+    by_torchcodec = RViTVideoProcessor(decoder_backend="torchcodec", **PROCESSED_FRAMES)(
+        str(video), return_tensors="pt"
+    )
+    by_pyav = RViTVideoProcessor(decoder_backend="pyav", **PROCESSED_FRAMES)(str(video), return_tensors="pt")
     assert torch.allclose(by_torchcodec["pixel_values"], by_pyav["pixel_values"], atol=2 / 255 * 2)
 
 
@@ -247,9 +255,27 @@ def test_without_frame_sampling_clips_keep_their_length(processor):
         processor([level_clip(10), level_clip(40)], do_sample_frames=False, return_tensors="pt")
 
 
-def test_fps_sampling_is_refused_with_the_alternative(processor):
-    with pytest.raises(ValueError, match="use frame_stride"):
-        processor(level_clip(10), fps=2)
+def test_fps_sampling_takes_frames_at_the_rate_and_keeps_their_number(processor):
+    metadata = {"total_num_frames": 40, "fps": 10.0, "duration": 4.0}
+    clip = processor(level_clip(40), fps=2, video_metadata=metadata, return_tensors="pt")
+    assert frame_levels(clip["pixel_values"][0]) == [2 * index for index in range(0, 40, 5)]
+    assert clip["frame_mask"].tolist() == [[1] * 8]
+    windowed = processor(level_clip(40), fps=2, num_frames=4, video_metadata=metadata, return_tensors="pt")
+    assert frame_levels(windowed["pixel_values"][0]) == [20, 30, 40, 50]
+    with pytest.raises(ValueError, match="no original FPS"):
+        processor(level_clip(40), fps=2)
+
+
+def test_nested_video_metadata_gives_each_clip_its_own_rate(processor):
+    clips = [level_clip(20), level_clip(40)]
+    nested = [[{"total_num_frames": 20, "fps": 10.0}], [{"total_num_frames": 40, "fps": 20.0}]]
+    batch = processor(clips, fps=5, video_metadata=nested, return_tensors=None)
+    assert [frame_levels(clip) for clip in batch["pixel_values"]] == [
+        [2 * index for index in range(0, 20, 2)],
+        [2 * index for index in range(0, 40, 4)],
+    ]
+    with pytest.raises(RViTInputError, match="2 videos but 1"):
+        processor(clips, fps=5, video_metadata=[nested[0][0]])
 
 
 def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
@@ -257,7 +283,7 @@ def test_datasets_video_decoder_gives_the_same_clip_as_the_file(tmp_path):
 
     video = write_mp4(tmp_path / "clip.mp4", num_frames=20)
     decoder = datasets.Video().decode_example({"path": str(video), "bytes": None})
-    processor = RViTVideoProcessor(num_frames=8, decoder_backend="torchcodec")
+    processor = RViTVideoProcessor(num_frames=8, decoder_backend="torchcodec", **PROCESSED_FRAMES)
     from_decoder = processor(decoder, return_tensors="pt", return_frame_mask=True)
     from_file = processor(str(video), return_tensors="pt")
     assert torch.equal(from_decoder["pixel_values"], from_file["pixel_values"])
@@ -272,3 +298,100 @@ def test_frames_already_in_0_1_warn_before_a_second_rescale(processor):
         processor(clip, num_frames=4)
     pixel_values = processor(clip, num_frames=4, do_rescale=False, return_tensors="pt")["pixel_values"]
     assert frame_levels(pixel_values[0]) == [0, 2, 4, 6]
+
+
+def test_defaults_are_the_papers_raw_video_path():
+    from hf_loader.preprocess import PreprocessOptions
+    from modeling_rvit import ultrasound_frames
+
+    processor, options = RViTVideoProcessor(), PreprocessOptions()
+    assert (processor.frame_stride, processor.processed_size) == (options.stride, options.size)
+    assert (processor.crop_mode, processor.crop_threshold) == ("region", options.gray_threshold)
+    assert processor.crop_border_fraction == options.crop_fraction
+    assert processor.do_remove_noise and processor.return_frame_mask
+    assert (
+        processor.noise_eps,
+        processor.noise_min_samples_fraction,
+        processor.noise_pool_times,
+        processor.noise_feature_scale,
+    ) == tuple(vars(options.noise).values())
+    for name in ("FRAME_STRIDE", "FRAME_SIZE", "GRAY_THRESHOLD", "IMAGE_SET_CROP_FRACTION", "DBSCAN_EPS"):
+        assert getattr(ultrasound_frames, name) == getattr(constants, name), name
+
+
+def _raw_frames(processor: RViTVideoProcessor, video, **kwargs) -> np.ndarray:
+    """The processor's frames before its final resize: (T, 224, 224, 3), values 0-255."""
+    clip = processor(
+        video, num_frames=None, do_resize=False, do_rescale=False, do_normalize=False, **kwargs
+    )["pixel_values"][0]
+    return clip.permute(0, 2, 3, 1).numpy()
+
+
+def test_raw_mp4_becomes_the_processed_tier_frames(sample_archive):
+    from hf_loader.preprocess import preprocess_sample
+
+    videos = sorted((sample_archive / "filtered").glob("Video_*.mp4"))[:2]
+    processor = RViTVideoProcessor()
+    for video in videos:
+        sample = preprocess_sample(video)
+        assert sample.noise.any(), f"{video.name}: pick a sample with noise frames"
+        expected = sample.frames[~sample.noise].astype(np.float32)
+        frames = _raw_frames(processor, str(video))
+        assert frames.shape == expected.shape, video.name
+        # The same crop boxes and noise flags; resampling (swscale vs torch) differs by about one grey level.
+        assert np.abs(frames - expected).mean() < 2.5, video.name
+
+
+def test_noise_frames_are_removed_before_the_window():
+    from modeling_rvit.ultrasound_frames import detect_noise
+
+    rng = np.random.default_rng(0)
+    scan = np.zeros((12, 224, 224, 3), np.uint8)
+    scan[:, 32:192, 24:200] = 100 + rng.integers(0, 30, size=(12, 160, 176, 1), dtype=np.uint8)
+    title_cards = np.full((3, 224, 224, 3), 255, np.uint8)
+    title_cards[:, 80:140] = 0
+    clip = np.concatenate([scan[:6], title_cards, scan[6:]])
+    processor = RViTVideoProcessor(frame_stride=1, crop_mode=None)
+    noise = detect_noise(clip)
+    assert noise.tolist() == [False] * 6 + [True] * 3 + [False] * 6
+    batch = processor(clip, num_frames=16, return_tensors="pt")
+    assert batch["frame_mask"].sum().item() == 12
+    kept = processor(clip[~noise], num_frames=16, do_remove_noise=False, return_tensors="pt")
+    torch.testing.assert_close(batch["pixel_values"], kept["pixel_values"])
+
+
+def test_region_crop_cuts_the_phone_frame_down_to_the_ultrasound_image():
+    frame = np.zeros((1, 128, 72, 3), np.uint8)
+    frame[0, 40:90, 10:60] = 200  # the ultrasound image
+    frame[0, 40:90, 30] = 90  # structure inside it
+    processor = RViTVideoProcessor(frame_stride=1, do_remove_noise=False, processed_size=50)
+    crop = _raw_frames(processor, frame)
+    assert crop.shape == (1, 50, 50, 3)
+    assert crop.min() > 80  # no black phone-frame border is left
+
+
+def test_border_crop_of_image_sets_matches_preprocess(tmp_path):
+    from hf_loader.preprocess import process_image_set
+
+    rng = np.random.default_rng(1)
+    paths = []
+    for index in range(3):
+        image = np.kron(rng.integers(0, 255, size=(10, 12, 3)), np.ones((30, 30, 1))).astype(np.uint8)
+        paths.append(tmp_path / f"{index + 1}.jpg")
+        Image.fromarray(image).save(paths[-1], quality=95)
+    expected = process_image_set(paths).frames.astype(np.float32)
+    processor = RViTVideoProcessor(frame_stride=1, crop_mode="border", do_remove_noise=False)
+    frames = _raw_frames(processor, [Image.open(path) for path in paths])
+    assert frames.shape == expected.shape
+    assert np.abs(frames - expected).mean() < 4  # bicubic (Pillow) against antialiased bilinear (torch)
+
+
+def test_without_frame_sampling_no_frame_is_dropped_or_strided():
+    clip = np.concatenate([level_clip(6, height=32, width=32), np.full((2, 32, 32, 3), 255, np.uint8)])
+    batch = RViTVideoProcessor(crop_mode=None)(clip, do_sample_frames=False, return_tensors="pt")
+    assert batch["pixel_values"].shape[1] == 8
+
+
+def test_crop_needs_a_processed_size():
+    with pytest.raises(ValueError, match="needs processed_size"):
+        RViTVideoProcessor(crop_mode="region", processed_size=None)

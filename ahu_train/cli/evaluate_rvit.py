@@ -86,7 +86,7 @@ def run(argv=None) -> dict:
     if args.update_card:
         if not Path(args.model).is_dir():
             raise SystemExit("--update_card needs --model to be a local folder")
-        card = write_model_card(args.model, results=results)
+        card = write_model_card(args.model, results=results, trust_remote_code=args.trust_remote_code)
         print(f"model card updated: {card}")
     return results
 

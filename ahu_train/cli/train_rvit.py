@@ -40,6 +40,8 @@ def run(argv: list[str] | None = None) -> dict:
     # Trainer must not push on its own: the card goes up with the weights, after training.
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False
+    # Trainer pickles its arguments into training_args.bin (run folder and every checkpoint): keep the token out.
+    hub_token, training_args.hub_token = training_args.hub_token, None
     result = run_training(model_args, data_args, training_args)
     if result.trainer.is_world_process_zero():
         card = write_model_card(result.output_dir, model_name=Path(result.output_dir).name)
@@ -49,7 +51,7 @@ def run(argv: list[str] | None = None) -> dict:
             sha = publish(
                 result.output_dir,
                 repo_id,
-                token=training_args.hub_token,
+                token=hub_token,
                 private=bool(training_args.hub_private_repo),
             )
             print(f"pushed to {repo_id} (commit {sha})")
