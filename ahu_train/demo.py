@@ -255,10 +255,12 @@ def run_demo(
     step("evaluate", f"{test_split} split, clip and video level (95 % bootstrap CIs):\n{table}")
     for name, setting in results.items():
         step("evaluate", f"{name}: " + ", ".join(str(Path(p)) for p in setting["files"].values()))
+    headline = ("top1_accuracy", "top3_accuracy", "macro_f1")
     summary["test"] = {
         name: {
             "n": setting["n"],
-            **{k: setting["ci"].get(k, setting[k]) for k in ("top1_accuracy", "top3_accuracy", "macro_f1")},
+            **{k: setting[k] for k in headline},
+            "ci": {k: setting["ci"][k] for k in headline if k in setting["ci"]},
         }
         for name, setting in results.items()
     }
