@@ -296,8 +296,8 @@ def run_demo(
     sample = next((s for s in videos if s["sample_id"] in test_ids), videos[0])
     video_path = archive / sample["filtered_path"]
     processed = preprocess_sample(video_path)
-    frames = processed.frames[~processed.noise] if (~processed.noise).any() else processed.frames
-    inputs = processor(list(frames), return_tensors="pt", return_frame_mask=True)
+    # The saved processor applies the paper's frame path (stride, crop, noise removal) to the mp4 itself.
+    inputs = processor(str(video_path), return_tensors="pt")
     with torch.no_grad():
         probabilities = model(**inputs).logits.softmax(-1)[0].numpy()
     top3 = np.argsort(-probabilities)[:3]

@@ -10,9 +10,10 @@ import json
 import re
 from pathlib import Path
 
-from hf_loader.constants import DATASET_DOI, PAPER_DOI
+from hf_loader.constants import DATASET_DOI, PAPER_CITATION, PAPER_DOI
 from modeling_rvit.hub_card import card_with_repo_id
 
+from .data_contract import contract_summary, read_data_contract
 from .evaluation import HEADLINE_METRICS, metrics_table
 
 # Files of a model folder that a Hub repo needs; checkpoints and run logs stay local.
@@ -28,12 +29,7 @@ PUBLISH_IGNORE = [
 ]
 
 _CITATION = f"""```bibtex
-@article{{yang2025ahu,
-  title   = {{An annotated heterogeneous ultrasound database}},
-  journal = {{Scientific Data}}, volume = {{12}}, pages = {{148}}, year = {{2025}},
-  doi     = {{{PAPER_DOI}}}
-}}
-@inproceedings{{yang2022rvit,
+{PAPER_CITATION}@inproceedings{{yang2022rvit,
   title     = {{Recurring the Transformer for Video Action Recognition}},
   author    = {{Yang, Jiewen and Dong, Xingbo and Liu, Liujun and Zhang, Chao and Shen, Jiajun and Yu, Dahai}},
   booktitle = {{CVPR}}, year = {{2022}}
@@ -270,9 +266,9 @@ def write_model_card(
 ) -> Path:
     """Render the card of the model saved in `output_dir` into `output_dir/README.md`.
 
-    Reads `config.json`, and `ahu_run.json` / `all_results.json` (written by `run_training`) when present: the
-    run's `--dataset_name`, when it is a Hub id, becomes the card's `datasets` (unless `dataset_id` is given),
-    and its `--model_name_or_path`, when it is a Hub id, the card's `base_model`.
+    Reads `config.json`, and `ahu_run.json` / `data_contract.json` / `all_results.json` (written by
+    `run_training`) when present: the run's `--dataset_name`, when it is a Hub id, becomes the card's `datasets`
+    (unless `dataset_id` is given), and its `--model_name_or_path`, when it is a Hub id, the card's `base_model`.
 
     Args:
         trust_remote_code: allow a folder whose `auto_map` names code other than RViT's, and run that code.
@@ -302,6 +298,10 @@ def write_model_card(
         if start:
             summary["started from"] = start
             base_model = start if _is_hub_id(start) else None
+    contract = read_data_contract(output_dir)
+    if contract is not None:
+        # What the run really used (the export's own splits, the resolved config, the sample counts).
+        summary.update(contract_summary(contract))
     all_results_path = output_dir / "all_results.json"
     if all_results_path.is_file():
         logged = json.loads(all_results_path.read_text(encoding="utf-8"))

@@ -267,7 +267,7 @@ def load_pretrained_model(
     """A saved model (folder or Hub repo) to fine-tune or evaluate, with its video processor.
 
     A video checkpoint (any `AutoModelForVideoClassification`) with another number of classes than
-    `label_names` (default: the 13 AHU labels), e.g. a Kinetics-400 model, loads with a new head for them. With `family="frame_pooling"`, an image-classification checkpoint (e.g. a ResNet or
+    `label_names`, when given (to fine-tune), e.g. a Kinetics-400 model, loads with a new head for them. With `family="frame_pooling"`, an image-classification checkpoint (e.g. a ResNet or
     ViT) becomes the frame classifier of a new `FramePoolingForVideoClassification`. The processor is the one
     saved with the model when it is the harness's (`RViTVideoProcessor`), else `video_processor_for` the
     model's clip shape, so a foreign checkpoint sees the same pixels as the harness's own runs.
@@ -296,7 +296,7 @@ def load_pretrained_model(
             "leave --model_family out to take the checkpoint's own"
         )
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if config.num_labels != len(label_names or LABELS):
+    if label_names is not None and config.num_labels != len(label_names):
         kwargs.update(_label_kwargs(multi_label, label_names), ignore_mismatched_sizes=True)
     model = AutoModelForVideoClassification.from_pretrained(name_or_path, **kwargs)
     try:

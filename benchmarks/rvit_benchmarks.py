@@ -39,6 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("videomae", "timesformer", "vivit")
@@ -46,6 +47,8 @@ BASELINES = ("videomae", "timesformer", "vivit")
 RVIT_MODELS = ("rvit", "rvit_p16")
 BATCH_SIZE = 2
 IMAGE_SIZE = 112
+# The dropout rate of the reference code (its model factories and block defaults; CONTEXT.md §8).
+REFERENCE_DROPOUT = 0.1
 # The AHU paper's RViT (RViTConfig defaults): hidden 192, 8 heads, MLP 768. The baselines use the same width;
 # only their depth is chosen to match RViT's parameter count.
 BASELINE_WIDTH = {"hidden_size": 192, "num_attention_heads": 8, "intermediate_size": 768}
@@ -59,16 +62,21 @@ def configure_threads(num_threads: int) -> None:
     torch.set_num_threads(num_threads)
 
 
-def build_paper_pair(seed: int = 0, device: str = "cpu"):
-    """The AHU paper's RViT as `(RViTForVideoClassification, UnfusedRViT)` holding the same weights, on `device`."""
+def build_paper_pair(seed: int = 0, device: str = "cpu", with_dropout: bool = False):
+    """
+    The AHU paper's RViT as `(RViTForVideoClassification, UnfusedRViT)` holding the same weights, on `device`.
+    `with_dropout`: RViT from `RViTConfig.from_preset("ahu")` (the reference's dropout) and the unfused equations
+    with the reference's dropout (`reference_dropout=0.1`); otherwise both without dropout.
+    """
     from modeling_rvit import RViTConfig, RViTForVideoClassification
     from modeling_rvit.convert_rvit_reference import convert_reference_state_dict
 
     from .rvit_unfused import UnfusedRViT
 
     torch.manual_seed(seed)
-    config = RViTConfig()
+    config = RViTConfig.from_preset("ahu") if with_dropout else RViTConfig()
     unfused = UnfusedRViT(
+        reference_dropout=REFERENCE_DROPOUT if with_dropout else 0.0,
         image_size=config.image_size,
         patch_size=config.patch_size,
         hidden_size=config.hidden_size,
@@ -278,6 +286,52 @@ def compare_with_unfused(
                 )
     roofs = {precision: matmul_roof_gflops(precision, device=device) for precision in precisions}
     return {"logits_relative_difference": difference, "rows": rows, "matmul_roof_gflops": roofs}
+
+
+def compare_paper_preset(
+    frames: tuple[int, ...] = (8, 16, 36, 64),
+    repeats: int = 3,
+    precisions: tuple[str, ...] = ("fp32", "bf16"),
+    batch_size: int = BATCH_SIZE,
+    device: str = "cpu",
+) -> dict:
+    """
+    The paper preset's training step (forward, backward, AdamW) with the reference's dropout: RViT built from
+    `RViTConfig.from_preset("ahu")` against the unfused reference equations with the reference's dropout
+    (`UnfusedRViT(reference_dropout=0.1)`), same weights (eval-mode logits checked to agree first), at each clip
+    length of `frames`, both in train mode, runs interleaved. Returns `{"logits_relative_difference": float,
+    "rows": [{num_frames, precision, model, cpu_s, wall_s, clips_per_cpu_s, clips_per_wall_s}, ...]}`.
+    """
+    model, unfused = build_paper_pair(device=device, with_dropout=True)
+    probe, _ = random_batch(2, batch_size, model.config.num_labels, device)
+    difference = logits_difference(model, unfused, probe)
+    if difference > 1e-4:
+        raise AssertionError(
+            f"RViT and the unfused equations disagree: relative logit difference {difference:.2e}"
+        )
+    model.train(), unfused.train()
+    forwards = {"rvit": functools.partial(_logits_of, model), "unfused": unfused}
+    modules = {"rvit": model, "unfused": unfused}
+    rows = []
+    cases = tqdm([(num_frames, precision) for num_frames in frames for precision in precisions], desc="paper")
+    for num_frames, precision in cases:
+        pixel_values, labels = random_batch(num_frames, batch_size, model.config.num_labels, device)
+        steps = {
+            name: make_training_step(modules[name], forward, pixel_values, labels, precision)
+            for name, forward in forwards.items()
+        }
+        timings = {
+            name: timing_fields(seconds, batch_size)
+            for name, seconds in interleaved_seconds(steps, repeats).items()
+        }
+        for name, timing in timings.items():
+            rows.append(dict(num_frames=num_frames, precision=precision, model=name, **timing))
+        cases.write(
+            f"{num_frames} frames, {precision}: reference equations / RViT = "
+            f"{timings['unfused']['wall_s'] / timings['rvit']['wall_s']:.2f}x wall, "
+            f"{timings['unfused']['cpu_s'] / timings['rvit']['cpu_s']:.2f}x CPU"
+        )
+    return {"logits_relative_difference": difference, "rows": rows}
 
 
 def compare_frames_per_chunk(

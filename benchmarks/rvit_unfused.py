@@ -7,6 +7,13 @@ matmul, and frames and layers are plain Python loops. Its modules carry the refe
 reference state dict loads into it unchanged (`load_reference_state_dict`).
 
 It is a measuring stick, not a model to train: no config, no `PreTrainedModel`.
+
+`reference_dropout` (default 0, off) puts in the reference code's dropout, each an `nn.Dropout` called where
+the reference calls it (its model/RViT.py; CONTEXT.md §8): at every frame on the position embeddings (its
+`emb_dropout`), at every frame and layer on the frame tokens plus position embeddings (the encoder's `dropout_rate`),
+on the attention output on its way into the frame tokens (the block's `attention_dropout_rate`; the state takes it
+undropped) and twice in the MLP (the block's `dropout_rate`); then on the pooled features (`emb_dropout`) and twice
+in the head's MLP. The reference's model factories and block defaults set all of them to 0.1.
 """
 
 from __future__ import annotations
@@ -46,16 +53,16 @@ class UnfusedAttention(nn.Module):
 
 
 class UnfusedMLP(nn.Module):
-    """Linear → GELU → Linear, indices 0 and 3 as in the reference's `net`."""
+    """Linear → GELU → Dropout → Linear → Dropout, indices 0 and 3 as in the reference's `net`."""
 
-    def __init__(self, dim: int, hidden_dim: int):
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0):
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(dim, hidden_dim),
             nn.GELU(),
-            nn.Dropout(0.0),
+            nn.Dropout(dropout),
             nn.Linear(hidden_dim, dim),
-            nn.Dropout(0.0),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,46 +70,59 @@ class UnfusedMLP(nn.Module):
 
 
 class UnfusedLayer(nn.Module):
-    def __init__(self, hidden_size: int, num_heads: int, mlp_dim: int, attention_type: str):
+    def __init__(
+        self, hidden_size: int, num_heads: int, mlp_dim: int, attention_type: str, dropout: float = 0.0
+    ):
         super().__init__()
+        self.input_dropout = nn.Dropout(dropout)
         self.layer_norm_input = nn.LayerNorm(hidden_size)
         self.layer_norm_hidden = nn.LayerNorm(hidden_size)
         self.layer_norm_out = nn.LayerNorm(hidden_size)
         self.attention = UnfusedAttention(hidden_size, num_heads, attention_type)
-        self.mlp = UnfusedMLP(hidden_size, mlp_dim)
+        self.attention_dropout = nn.Dropout(dropout)
+        self.mlp = UnfusedMLP(hidden_size, mlp_dim, dropout)
 
     def forward(
         self, x: torch.Tensor, h: torch.Tensor, pos: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame through one layer: (x, h[l]) → (new x, new h[l]), all (B, N+1, C)."""
-        x = x + pos
+        x = self.input_dropout(x + pos)
         h = h + pos
         attn = self.attention(self.layer_norm_input(x), self.layer_norm_hidden(h))
-        x = x + attn
+        x = x + self.attention_dropout(attn)
         x = x + self.mlp(self.layer_norm_out(x))
         return x, h + attn
 
 
 class UnfusedTransformer(nn.Module):
-    def __init__(self, depth: int, hidden_size: int, num_heads: int, mlp_dim: int, attention_type: str):
+    def __init__(
+        self,
+        depth: int,
+        hidden_size: int,
+        num_heads: int,
+        mlp_dim: int,
+        attention_type: str,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         # `layers.{l}.0` as in the reference.
         self.layers = nn.ModuleList(
             [
-                nn.ModuleList([UnfusedLayer(hidden_size, num_heads, mlp_dim, attention_type)])
+                nn.ModuleList([UnfusedLayer(hidden_size, num_heads, mlp_dim, attention_type, dropout)])
                 for _ in range(depth)
             ]
         )
 
 
 class UnfusedHead(nn.Module):
-    def __init__(self, pooled_size: int, num_labels: int, ratio: int = 4):
+    def __init__(self, pooled_size: int, num_labels: int, ratio: int = 4, dropout: float = 0.0):
         super().__init__()
-        self.mlp = UnfusedMLP(pooled_size, ratio * pooled_size)
+        self.pooled_dropout = nn.Dropout(dropout)
+        self.mlp = UnfusedMLP(pooled_size, ratio * pooled_size, dropout)
         self.class_ = nn.Linear(pooled_size, num_labels)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        return self.class_(self.mlp(pooled))
+        return self.class_(self.mlp(self.pooled_dropout(pooled)))
 
 
 class UnfusedRViT(nn.Module):
@@ -118,6 +138,7 @@ class UnfusedRViT(nn.Module):
         mlp_dim: int = 768,
         num_labels: int = 13,
         attention_type: str = "softmax",
+        reference_dropout: float = 0.0,
     ):
         super().__init__()
         num_patches = (image_size // patch_size) ** 2
@@ -126,8 +147,11 @@ class UnfusedRViT(nn.Module):
         self._cls = nn.Parameter(torch.randn(1, 1, hidden_size) * 0.02)
         self._seq = nn.Parameter(torch.randn(depth, 1, 1, hidden_size) * 0.02)
         self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, hidden_size) * 0.02)
-        self.transformer = UnfusedTransformer(depth, hidden_size, heads, mlp_dim, attention_type)
-        self.fc = UnfusedHead(hidden_size * (depth + 1), num_labels)
+        self.position_dropout = nn.Dropout(reference_dropout)
+        self.transformer = UnfusedTransformer(
+            depth, hidden_size, heads, mlp_dim, attention_type, reference_dropout
+        )
+        self.fc = UnfusedHead(hidden_size * (depth + 1), num_labels, dropout=reference_dropout)
 
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """h[l] = [_seq[l]; zeros(N, C)] for every layer, each (B, N+1, C)."""
@@ -141,8 +165,9 @@ class UnfusedRViT(nn.Module):
         x = self.embedding(frame).flatten(2).transpose(1, 2)
         x = torch.cat([self._cls.expand(batch, 1, -1), x], dim=1)
         new_state = []
+        pos = self.position_dropout(self.pos_embedding)  # one mask per frame, for every layer and the state
         for (layer,), h in zip(self.transformer.layers, state):
-            x, h = layer(x, h, self.pos_embedding)
+            x, h = layer(x, h, pos)
             new_state.append(h)
         return x, new_state
 

@@ -39,7 +39,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
-from .constants import DATASET_DOI, LABELS, PAPER_DOI
+from .constants import DATASET_DOI, LABELS, PAPER_CITATION, PAPER_DOI
 from .errors import AHUDataError
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 CARD_TEMPLATE = importlib.resources.files("hf_loader") / "dataset_card.md"
 DATA_DIR = "data"
 DEFAULT_MAX_SHARD_SIZE = "500MB"
+# Shards per split at least (fewer only when a split has fewer rows): a streaming reader's DataLoader
+# workers each take whole shards, so this many workers can share every split.
+DEFAULT_MIN_SHARDS = 8
 ROW_GROUP_BYTES = "64MB"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # YAML key of a card whose rows come from a generated sample archive (its seed, scale and size).
@@ -123,13 +126,15 @@ def write_split_shards(
     split: str,
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     row_group_size: int | str = ROW_GROUP_BYTES,
+    min_shards: int = DEFAULT_MIN_SHARDS,
 ) -> tuple[list[Path], SplitInfo]:
     """Writes one split as `<split>-0000i-of-0000N.parquet` shards with the media bytes in the rows.
 
     Rows are read a few at a time, their media embedded (`embed_table_storage`) and appended to
     the current shard; a new shard starts once the current one holds `max_shard_size` bytes of
-    (uncompressed) rows, and row groups hold about `row_group_size` bytes so a streaming reader
-    fetches little more than it needs. Memory stays at one read batch.
+    (uncompressed) rows or its share of the rows for `min_shards` shards of equal rows, so a split has
+    at least `min(min_shards, rows)` shards. Row groups hold about `row_group_size` bytes so
+    a streaming reader fetches little more than it needs. Memory stays at one read batch.
 
     Returns:
         The shard paths, and a `SplitInfo` whose `num_bytes` is the rows' in-memory size with
@@ -139,12 +144,18 @@ def write_split_shards(
     folder.mkdir(parents=True, exist_ok=True)
     shard_limit = parse_size(max_shard_size)
     group_limit = parse_size(row_group_size)
+    if min_shards < 1:
+        raise ExportError(f"min_shards must be at least 1, got {min_shards}", entry="min_shards")
+    # Row counts at which a shard ends at the latest: `min_shards` shards of (nearly) equal rows.
+    num_shards = max(1, min(min_shards, len(dataset)))
+    row_bounds = [(index * len(dataset)) // num_shards for index in range(1, num_shards + 1)]
     features = dataset.features
     schema = features.arrow_schema
     options = _parquet_writer_options(features, schema)
     parts: list[Path] = []
     writer: pq.ParquetWriter | None = None
-    shard_bytes = total_bytes = 0
+    shard_bytes = total_bytes = written = 0
+    shard_end = 0
     progress = tqdm(total=len(dataset), desc=f"Writing {split} shards", unit=" samples")
     try:
         for batch in dataset.with_format("arrow").iter(batch_size=_read_batch_size(features)):
@@ -152,16 +163,18 @@ def write_split_shards(
             row_bytes = max(1, table.nbytes // max(1, table.num_rows))
             start = 0
             while start < table.num_rows:
-                if writer is None or shard_bytes >= shard_limit:
+                if writer is None or shard_bytes >= shard_limit or written >= shard_end:
                     if writer is not None:
                         writer.close()
                     parts.append(folder / f".{split}-part{len(parts):05d}.parquet")
                     writer = pq.ParquetWriter(parts[-1], schema=schema, **options)
                     shard_bytes = 0
+                    shard_end = next(bound for bound in row_bounds if bound > written)
                 budget = min(shard_limit - shard_bytes, group_limit)
-                count = max(1, min(table.num_rows - start, -(-budget // row_bytes)))
+                count = max(1, min(table.num_rows - start, -(-budget // row_bytes), shard_end - written))
                 writer.write_table(table.slice(start, count))
                 shard_bytes += count * row_bytes
+                written += count
                 start += count
             total_bytes += table.nbytes
             progress.update(table.num_rows)
@@ -428,6 +441,7 @@ def write_dataset_card(
         "label_table": _markdown_table(["index", "label"], list(enumerate(LABELS))),
         "dataset_doi": DATASET_DOI,
         "paper_doi": PAPER_DOI,
+        "citation": PAPER_CITATION,
     }
     readme = out_dir / "README.md"
     readme.write_text(f"---\n{data.to_yaml()}\n---\n{_render(card.text, values)}", encoding="utf-8")
@@ -452,6 +466,7 @@ def export_dataset_dict(
     config_name: str = "processed",
     *,
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    min_shards: int = DEFAULT_MIN_SHARDS,
     set_default: bool | None = None,
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
@@ -462,6 +477,9 @@ def export_dataset_dict(
     this config's old shards are replaced.
 
     Args:
+        max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
+        min_shards: shards per split at least (fewer only for a split with fewer rows), so that
+            `load_dataset(out_dir, streaming=True)` can feed that many DataLoader workers.
         set_default: mark this config as the one `load_dataset(out_dir)` loads; by default the
             first config exported to the folder is the default.
         sample_archive: `sample_archive_origin(archive)` when the rows come from a generated sample archive.
@@ -490,7 +508,9 @@ def export_dataset_dict(
     for split, dataset in dataset_dict.items():
         if dataset.features != features:
             raise ExportError(f"split {split} has other features than the first split", entry=config_name)
-        shards, split_info = write_split_shards(dataset, config_dir, split, max_shard_size)
+        shards, split_info = write_split_shards(
+            dataset, config_dir, split, max_shard_size, min_shards=min_shards
+        )
         info.splits.add(split_info)
         info.download_size += sum(shard.stat().st_size for shard in shards)
         info.dataset_size += split_info.num_bytes
@@ -520,6 +540,7 @@ def export_dataset(
     config_name: str = "processed",
     *,
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    min_shards: int = DEFAULT_MIN_SHARDS,
     set_default: bool | None = None,
     push_to_hub: str | None = None,
     token: str | None = None,
@@ -532,6 +553,7 @@ def export_dataset(
         data_dir: the archive folder (zips or extracted tiers); None downloads it from Figshare.
         out_dir: the export folder (created; other configs in it are kept).
         max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
+        min_shards: shards per split at least (see `export_dataset_dict`).
         push_to_hub: a Hub dataset repo id to upload the folder to afterwards.
         **builder_kwargs: passed to `AHUUltrasound` (e.g. `cache_dir`, split options).
 
@@ -544,6 +566,7 @@ def export_dataset(
         out_dir,
         config_name,
         max_shard_size=max_shard_size,
+        min_shards=min_shards,
         set_default=set_default,
         sample_archive=sample_archive_origin(data_dir),
     )

@@ -14,6 +14,9 @@ Parts:
 - unfused:  RViT (the AHU paper's config) vs the reference equations written out directly, same weights
             (logits checked to agree within 1e-4 first): training step (forward + backward + AdamW) and
             inference, float32 and bfloat16 autocast, batch 2, 112 px, 36 frames, runs interleaved.
+- paper:    the training step of the paper preset (`RViTConfig.from_preset("ahu")`, the reference's dropout)
+            against the unfused equations with the reference's dropout, at each of `--frames`, fp32 and bf16,
+            interleaved; run it with `--threads 2`. With `--write-md` alone it rewrites only its own subsection.
 - chunks:   RViT's training step with `frames_per_chunk` 1, 4, 8, 18, 36 (frames that go through a layer
             together), fp32 and bf16, against the unfused step; 36 frames, runs interleaved.
 - compile:  the training step of RViT and of the unfused equations, each eager and under torch.compile
@@ -50,7 +53,8 @@ from tqdm.auto import tqdm  # noqa: E402
 from benchmarks import rvit_benchmarks as bench  # noqa: E402
 from benchmarks.report import cpu_model, write_section  # noqa: E402
 
-PARTS = ("unfused", "chunks", "compile", "profile", "scaling", "stateful")
+PARTS = ("unfused", "paper", "chunks", "compile", "profile", "scaling", "stateful")
+PAPER_SUBSECTION_TITLE = "### The paper preset against the reference equations with the reference's dropout"
 SECTION_TITLE = "## RViT"
 GPU_SECTION_TITLE = "## RViT on a GPU"
 # Which clock the tables read: CPU time on the CPU (steady on a shared machine), wall time with the GPU
@@ -160,6 +164,14 @@ def run_parts(args) -> dict:
         results["unfused"] = bench.compare_with_unfused(**common)
         results["unfused"]["num_frames"] = args.unfused_frames
         print(format_unfused(results["unfused"]), flush=True)
+    if "paper" in args.parts:
+        print(
+            f"paper preset with dropout ({', '.join(map(str, args.frames))} frames, batch 2) ...", flush=True
+        )
+        results["paper"] = bench.compare_paper_preset(
+            frames=tuple(args.frames), repeats=args.repeats, precisions=tuple(args.precisions), device=device
+        )
+        print(format_paper(results["paper"]), flush=True)
     if "chunks" in args.parts:
         print(f"frames per chunk ({args.unfused_frames} frames, batch 2) ...", flush=True)
         results["chunks"] = bench.compare_frames_per_chunk(**common)
@@ -260,6 +272,86 @@ def format_unfused(result: dict) -> str:
     ]
     lines += ["", *reading_of_unfused(rows, roofs)]
     return "\n".join(lines)
+
+
+def format_paper(result: dict) -> str:
+    """One line per clip length and precision: both steps' seconds and RViT's speed-up, by wall and CPU time."""
+    rows = {(row["num_frames"], row["precision"], row["model"]): row for row in result["rows"]}
+    header = [
+        "frames",
+        "precision",
+        "RViT s/step (wall)",
+        "reference equations s/step (wall)",
+        "speed-up, wall time",
+        "speed-up, CPU time",
+    ]
+    lines = [
+        f"Eval-mode logits of the two on the same weights: max relative difference "
+        f"{result['logits_relative_difference']:.1e}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    order = sorted(rows, key=lambda key: (key[0], ("fp32", "bf16").index(key[1])))
+    for num_frames, precision, model in order:
+        if model != "rvit":
+            continue
+        ours, theirs = rows[(num_frames, precision, model)], rows[(num_frames, precision, "unfused")]
+        cells = [
+            str(num_frames),
+            precision,
+            f"{ours['wall_s']:.3f}",
+            f"{theirs['wall_s']:.3f}",
+            f"{theirs['wall_s'] / ours['wall_s']:.2f}x",
+            f"{theirs['cpu_s'] / ours['cpu_s']:.2f}x",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paper_subsection(results: dict, command: str) -> str:
+    return "\n".join(
+        [
+            PAPER_SUBSECTION_TITLE,
+            "",
+            f"Command: `{command}`  ",
+            f"Machine: {results['machine']}.  ",
+            f"Run: {results['started']} to {results['finished']}. The training step (forward, cross-entropy, "
+            "backward, AdamW) in train mode, batch 2, 112×112 frames: RViT built from "
+            '`RViTConfig.from_preset("ahu")` (dropout 0.1 where the reference code has it) against '
+            "`benchmarks/rvit_unfused.py` with `reference_dropout=0.1` (the reference's equations and its "
+            "`nn.Dropout` calls, frame by frame), the same weights, the two runs interleaved in one process "
+            "(median of the timed rounds after a warm-up). Wall time is what two threads give a step; CPU time "
+            "adds up both threads' work. The machine was shared with other jobs during the run, so read ratios, "
+            "not seconds.",
+            "",
+            format_paper(results["paper"]),
+            "",
+        ]
+    )
+
+
+def write_paper_subsection(markdown_file: Path, results: dict, command: str) -> None:
+    """Replaces (or appends) the paper-preset subsection inside '## RViT', leaving the rest of the file as it was."""
+    text = markdown_file.read_text(encoding="utf-8")
+    subsection = paper_subsection(results, command).rstrip("\n") + "\n"
+    lines = text.splitlines(keepends=True)
+    section = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_TITLE), None)
+    if section is None:
+        raise SystemExit(f"{markdown_file} has no {SECTION_TITLE!r} section")
+    section_end = next((i for i in range(section + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    start = next(
+        (i for i in range(section, section_end) if lines[i].rstrip() == PAPER_SUBSECTION_TITLE), None
+    )
+    if start is None:
+        start = end = section_end
+        subsection = subsection + "\n"
+    else:
+        end = next(
+            (i for i in range(start + 1, section_end) if lines[i].startswith(("## ", "### "))), section_end
+        )
+        subsection = subsection + ("\n" if end < len(lines) else "")
+    markdown_file.write_text("".join(lines[:start]) + subsection + "".join(lines[end:]), encoding="utf-8")
 
 
 def eager_cell(eager: dict | None, unfused: dict) -> str:
@@ -487,6 +579,8 @@ def markdown_section(results: dict, command: str) -> str:
             format_unfused(results["unfused"]),
             "",
         ]
+    if "paper" in results:
+        parts += [paper_subsection(results, command)]
     if "chunks" in results:
         parts += [
             "### Frames per chunk",
@@ -551,6 +645,11 @@ def markdown_section(results: dict, command: str) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def only_paper(results: dict) -> bool:
+    """Whether `results` hold the paper-preset part and no other (its table then goes in on its own)."""
+    return "paper" in results and not any(part in results for part in PARTS if part != "paper")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -558,6 +657,10 @@ def main(argv=None) -> None:
         if not args.previous_json:
             raise SystemExit("--render-only needs --previous-json")
         results = json.loads(args.previous_json.read_text())
+        if only_paper(results):
+            write_paper_subsection(args.markdown_file, results, results["command"])
+            print(f"wrote {PAPER_SUBSECTION_TITLE!r} in {args.markdown_file} from {args.previous_json}")
+            return
         title = section_title(results)
         write_section(args.markdown_file, title, markdown_section(results, results["command"]))
         print(f"wrote {title!r} in {args.markdown_file} from {args.previous_json}")
@@ -573,7 +676,16 @@ def main(argv=None) -> None:
     if previous is not None:
         kept = [
             key
-            for key in ("unfused", "chunks", "compile", "profile", "profile_frames", "scaling", "stateful")
+            for key in (
+                "unfused",
+                "paper",
+                "chunks",
+                "compile",
+                "profile",
+                "profile_frames",
+                "scaling",
+                "stateful",
+            )
             if key not in results
         ]
         kept = [key for key in kept if key in previous]
@@ -585,7 +697,10 @@ def main(argv=None) -> None:
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    if args.write_md:
+    if args.write_md and only_paper(results):
+        write_paper_subsection(args.markdown_file, results, results["command"])
+        print(f"wrote {PAPER_SUBSECTION_TITLE!r} in {args.markdown_file}")
+    elif args.write_md:
         title = section_title(results)
         write_section(args.markdown_file, title, markdown_section(results, results["command"]))
         print(f"wrote {title!r} in {args.markdown_file}")

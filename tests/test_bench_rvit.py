@@ -157,3 +157,47 @@ def test_device_check_passes_on_the_cpu_and_reports_a_failure(tmp_path, monkeypa
     monkeypatch.setattr(rvit_device_check, "run_checks", lambda *args, **kwargs: broken)
     assert rvit_device_check.main(["--device", "cpu", "--small"]) == 1
     assert "FAIL cpu logits vs cpu" in capsys.readouterr().out
+
+
+def test_unfused_reference_dropout_acts_in_train_mode_only():
+    from benchmarks.rvit_unfused import UnfusedRViT
+
+    torch.manual_seed(0)
+    plain = UnfusedRViT(image_size=16, patch_size=8, hidden_size=32, heads=4, mlp_dim=64, num_labels=5)
+    dropped = UnfusedRViT(
+        image_size=16, patch_size=8, hidden_size=32, heads=4, mlp_dim=64, num_labels=5, reference_dropout=0.1
+    )
+    dropped.load_state_dict(plain.state_dict())
+    # Where the reference calls dropout: per layer the input, the attention output and twice the MLP; the position
+    # embeddings; the pooled features and twice the head's MLP.
+    rates = [module.p for module in dropped.modules() if isinstance(module, torch.nn.Dropout)]
+    assert rates.count(0.1) == 2 * 4 + 1 + 3
+    clip = torch.randn(2, 3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(dropped.eval()(clip), plain.eval()(clip))
+        dropped.train()
+        assert not torch.allclose(dropped(clip), dropped(clip))
+
+
+def test_paper_table_goes_into_its_own_subsection(tmp_path):
+    script = load_bench_script()
+    rows = [
+        dict(num_frames=8, precision="fp32", model=name, cpu_s=cpu, wall_s=wall)
+        for name, cpu, wall in (("rvit", 1.0, 0.5), ("unfused", 2.0, 0.8))
+    ]
+    results = {
+        "machine": "test machine",
+        "started": "then",
+        "finished": "later",
+        "paper": {"logits_relative_difference": 1e-7, "rows": rows},
+    }
+    assert script.only_paper(results)
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## RViT\n\n### Other table\n\nkeep me\n\n## Training\n\nkeep too\n")
+    script.write_paper_subsection(markdown, results, "python scripts/bench_rvit.py --parts paper")
+    script.write_paper_subsection(markdown, results, "python scripts/bench_rvit.py --parts paper")
+    text = markdown.read_text()
+    assert text.count(script.PAPER_SUBSECTION_TITLE) == 1
+    assert "| 8 | fp32 | 0.500 | 0.800 | 1.60x | 2.00x |" in text
+    assert text.index("keep me") < text.index(script.PAPER_SUBSECTION_TITLE) < text.index("## Training")
+    assert text.rstrip().endswith("keep too")

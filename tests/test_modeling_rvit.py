@@ -659,3 +659,83 @@ def test_trainer_prediction_step_returns_only_the_logits(tmp_path):
     loss, logits, labels = trainer.prediction_step(model, inputs, prediction_loss_only=False)
     assert isinstance(logits, torch.Tensor) and logits.shape == (2, 5)
     assert loss is not None and torch.equal(labels, inputs["labels"])
+
+
+def test_dropout_mask_drops_with_probability_p_and_scales_the_rest():
+    from modeling_rvit.modeling_rvit import dropout_mask
+
+    torch.manual_seed(0)
+    mask = dropout_mask((8, 16, 64, 64), 0.1, torch.zeros(()))  # (clips, frames, tokens, channels)
+    kept = mask != 0
+    # 524,288 draws: the keep rate's standard deviation is 4.1e-4.
+    assert abs(kept.float().mean().item() - 0.9) < 2e-3
+    torch.testing.assert_close(mask.unique(), torch.tensor([0.0, 1 / 0.9]))
+    # Independent across neighbouring elements (which share a 64-bit random word), frames and tokens.
+    for dim in (3, 1, 2):
+        first, second = kept.narrow(dim, 0, kept.shape[dim] - 1), kept.narrow(dim, 1, kept.shape[dim] - 1)
+        assert abs((first & second).float().mean().item() - 0.81) < 3e-3, dim
+    assert not torch.equal(kept[:, 0], kept[:, 1])
+    torch.manual_seed(0)
+    assert torch.equal(dropout_mask((8, 16, 64, 64), 0.1, torch.zeros(())), mask)
+    half = dropout_mask((1000, 1000), 0.5, torch.zeros((), dtype=torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+    assert abs((half != 0).float().mean().item() - 0.5) < 3e-3
+    assert set(half.unique().tolist()) == {0.0, 2.0}
+
+
+def test_ahu_preset_has_the_reference_dropout_and_eval_mode_ignores_it():
+    config = RViTConfig.from_preset("ahu")
+    assert config.hidden_dropout_prob == config.layer_input_dropout_prob == 0.1
+    assert config.embedding_dropout_prob == config.classifier_dropout_prob == 0.1
+    assert config.attention_probs_dropout_prob == 0.0
+    dropout_fields = {
+        "hidden_dropout_prob": 0.1,
+        "layer_input_dropout_prob": 0.1,
+        "embedding_dropout_prob": 0.1,
+        "classifier_dropout_prob": 0.1,
+    }
+    plain, with_dropout = tiny_model(seed=3), tiny_model(seed=3, **dropout_fields)
+    clip = random_clip(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(with_dropout(clip).logits, plain(clip).logits, rtol=0, atol=0)
+        with_dropout.train()
+        first, second = with_dropout(clip).logits, with_dropout(clip).logits
+    assert not torch.allclose(first, second)
+
+
+def test_state_takes_the_attention_output_without_dropout():
+    """The reference drops the attention output on its way into the frame tokens only: with that dropout (and the
+    MLP's) at 1, a one-layer model's state is the dropout-free one and its frame tokens are `x + P` alone."""
+    model = RViTModel(tiny_config(num_hidden_layers=1, hidden_dropout_prob=1.0))
+    clip = random_clip(2, 3)
+    with torch.no_grad():
+        expected = model.eval()(clip, return_state=True)
+        dropped = model.train()(clip, return_state=True)
+        last_frame_tokens = model.embeddings(clip)[:, -1] + model.embeddings.position_embeddings
+    torch.testing.assert_close(dropped.state.hidden, expected.state.hidden)
+    torch.testing.assert_close(dropped.last_hidden_state, last_frame_tokens)
+
+
+def test_position_dropout_is_one_mask_per_frame_shared_by_the_batch():
+    clip = random_clip(1, 4).expand(2, -1, -1, -1, -1)  # two identical clips
+    model = RViTModel(tiny_config(embedding_dropout_prob=0.5)).train()
+    positions = []
+    layer = model.encoder.layer[1]
+    original_forward = layer.forward
+
+    def capturing_forward(tokens, state, position_embeddings, *args, **kwargs):
+        positions.append(position_embeddings)
+        return original_forward(tokens, state, position_embeddings, *args, **kwargs)
+
+    layer.forward = capturing_forward
+    with torch.no_grad():
+        outputs = model(clip, return_state=True)
+    torch.testing.assert_close(outputs.last_hidden_state[0], outputs.last_hidden_state[1])
+    torch.testing.assert_close(outputs.state.hidden[:, 0], outputs.state.hidden[:, 1])
+    frame_masks = [(position != 0) for position in positions[0]]  # default chunking: one call, 4 frames
+    assert len(frame_masks) == 4 and not torch.equal(frame_masks[0], frame_masks[1])
+    # Layer input dropout, by contrast, draws for every clip.
+    model = RViTModel(tiny_config(layer_input_dropout_prob=0.5)).train()
+    with torch.no_grad():
+        outputs = model(clip)
+    assert not torch.allclose(outputs.last_hidden_state[0], outputs.last_hidden_state[1])

@@ -11,6 +11,7 @@ Examples:
         --loss_type rank_weighted --class_weighting inverse_sqrt --max_steps 50 --eval_strategy epoch
     # from an exported folder or a Hub repo, streamed (needs --max_steps), several processes:
     torchrun --nproc_per_node 2 scripts/train_rvit.py --dataset_name user/ahu-ultrasound --streaming --max_steps 500 ...
+    # (installed: torchrun --nproc_per_node 2 -m ahu_train.cli.train_rvit ...)
     # resume: --resume_from_checkpoint outputs/tiny/checkpoint-20 (or "last")
     # another model family through the same harness (ahu_train.models): videomae, timesformer, vivit, frame_pooling;
     # or any AutoModelForVideoClassification checkpoint (an image classifier with --model_family frame_pooling):
