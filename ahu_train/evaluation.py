@@ -390,6 +390,7 @@ def predict_clips(
     from tqdm.auto import tqdm
 
     from .data import VideoClipCollator
+    from .models import model_forward_inputs
 
     collator_kwargs = {"layout": layout} if layout is not None else {}
     collator = VideoClipCollator(
@@ -410,8 +411,9 @@ def predict_clips(
         pixel_values, frame_mask = torch.stack(clips), torch.stack(masks)
         if frame_mode == "single":
             pixel_values, frame_mask = collator._single_frame(pixel_values, frame_mask)
+        inputs = {"pixel_values": pixel_values.to(device), "frame_mask": frame_mask.to(device)}
         with torch.no_grad():
-            output = model(pixel_values=pixel_values.to(device), frame_mask=frame_mask.to(device))
+            output = model(**model_forward_inputs(model, inputs))
         logits.append(output.logits.float().cpu().numpy())
         clips.clear()
         masks.clear()
@@ -581,12 +583,11 @@ def run_evaluation(
     Returns:
         `evaluate_model`'s results.
     """
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
 
     from .data import TrainingDataError, column_names_of, load_ahu_dataset, resolve_layout
     from .data_contract import check_no_train_overlap, contract_source, read_data_contract, sample_ids_of
+    from .models import load_pretrained_model
 
     contract = read_data_contract(model)
     if data_dir is None and dataset_name is None:
@@ -624,8 +625,8 @@ def run_evaluation(
         frames_column_name=frames_column_name,
         label_column_name=label_column_name,
     )
-    loaded = AutoModelForVideoClassification.from_pretrained(model, trust_remote_code=trust_remote_code)
-    processor = AutoVideoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    # Any family of ahu_train.models (RViT, VideoMAE, TimeSformer, ViViT, frame pooling), with the harness's processor.
+    loaded, processor = load_pretrained_model(model, trust_remote_code=trust_remote_code)
     logger.info(
         "evaluating %s on %s (config %s, split scheme %s): %s",
         model,

@@ -357,3 +357,46 @@ print(json.dumps({{"files": files, "rows": rows}}))
         f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)
     ]
     assert answer["rows"] == processed["train"].num_rows
+
+
+def test_card_of_a_generated_sample_archive_says_synthetic_at_the_top(sample_archive, tmp_path):
+    readme = export_dataset(
+        sample_archive, tmp_path / "export", "processed", cache_dir=str(tmp_path / "cache")
+    )
+    meta = front_matter(readme)
+    assert "synthetic" in meta["tags"]
+    assert meta["ahu_sample_archive"] == {"seed": 0, "scale": "default", "num_samples": 26}
+    assert "synthetic" in meta["pretty_name"] and meta["annotations_creators"] == ["machine-generated"]
+    body = readme.read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    title, opening = re.search(r"^# (.+)\n\n(.+)$", body, flags=re.MULTILINE).groups()
+    assert "synthetic" in title and "not the AHU database" in title
+    assert opening.startswith("> **Synthetic data.**") and "hf_loader.sample_archive" in opening
+    assert "26 generated samples" in body
+
+
+def test_synthetic_notice_survives_exporting_another_config_to_the_folder(
+    sample_archive, processed, tmp_path
+):
+    from hf_loader.export import sample_archive_origin
+
+    export_dataset_dict(
+        processed, tmp_path, "processed", sample_archive=sample_archive_origin(sample_archive)
+    )
+    export_dataset_dict(processed, tmp_path, "again")  # no origin given: the folder's card keeps it
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "> **Synthetic data.**" in text and "synthetic" in front_matter(tmp_path / "README.md")["tags"]
+
+
+def test_card_of_a_real_archive_has_no_synthetic_notice(exported, sample_archive, tmp_path):
+    from hf_loader.export import sample_archive_origin
+
+    text = (exported / "README.md").read_text(encoding="utf-8")
+    assert "Synthetic" not in text and "synthetic" not in front_matter(exported / "README.md")["tags"]
+    assert (
+        text.split("\n---\n", 1)[1].lstrip().startswith("<!--")
+        and "# AHU Heterogeneous Ultrasound Database\n" in text
+    )
+    archive_without_manifest = tmp_path / "archive"
+    archive_without_manifest.mkdir()
+    assert sample_archive_origin(archive_without_manifest) is None and sample_archive_origin(None) is None
+    assert sample_archive_origin(sample_archive)["seed"] == 0

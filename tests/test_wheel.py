@@ -224,8 +224,9 @@ def test_installed_wheel_runs_the_demo_and_exports_a_dataset_with_its_card(insta
     )
     assert export.returncode == 0, export.stdout[-3000:] + export.stderr[-3000:]
     card = (work / "export" / "README.md").read_text(encoding="utf-8")
-    # The card is rendered from the template the wheel ships: its title, with the counts filled in.
-    assert "# AHU Heterogeneous Ultrasound Database" in card
+    # The card is rendered from the template the wheel ships: its title (the demo's archive is generated, so the
+    # synthetic one), with the counts filled in.
+    assert "# AHU ultrasound: generated sample archive (synthetic, not the AHU database)" in card
     assert "{{" not in card
     shards = sorted((work / "export" / "data").rglob("*.parquet"))
     assert shards, f"no Parquet shards in {work / 'export'}: {export.stdout[-2000:]}"

@@ -1,7 +1,8 @@
-"""Evaluate a trained RViT on AHU splits: metrics table (bootstrap 95 % CIs), confusion-matrix and per-class
-PNGs, predictions CSVs, at clip level (one centred clip per video, the paper) and video level (all clips of a
-video, scores aggregated). Thin command line over `ahu_train.evaluation.run_evaluation`; without --data_dir or
---dataset_name it evaluates the held-out split of the data the model was trained on (its data_contract.json).
+"""Evaluate a trained RViT (or any model family of `ahu_train.models`) on AHU splits: metrics table (bootstrap
+95 % CIs), confusion-matrix and per-class PNGs, predictions CSVs, at clip level (one centred clip per video, the
+paper) and video level (all clips of a video, scores aggregated). Thin command line over
+`ahu_train.evaluation.run_evaluation`; without --data_dir or --dataset_name it evaluates the held-out split of
+the data the model was trained on (its data_contract.json).
 
 Example:
     ahu-evaluate --model outputs/tiny --data_dir archive/ --splits validation test \\
