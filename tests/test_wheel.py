@@ -200,7 +200,22 @@ def test_wheel_installed_outside_the_checkout_has_its_files_commands_and_depende
 @pytest.mark.slow  # the demo at its fastest settings (one epoch) and an export, from the installed wheel
 def test_installed_wheel_runs_the_demo_and_exports_a_dataset_with_its_card(installed_wheel):
     work, env, bin_dir = installed_wheel["work"], installed_wheel["env"], installed_wheel["venv"] / "bin"
-    demo = _run([str(bin_dir / "ahu-demo"), "--out", "demo", "--epochs", "1"], cwd=work, env=env, timeout=900)
+    demo = _run(
+        [
+            str(bin_dir / "ahu-demo"),
+            "--out",
+            "demo",
+            "--num_samples",
+            "26",
+            "--epochs",
+            "1",
+            "--num_resamples",
+            "20",
+        ],
+        cwd=work,
+        env=env,
+        timeout=900,
+    )
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     summary = json.loads((work / "demo" / "demo_summary.json").read_text())
     assert len(summary["prediction"]["top3"]) == 3
