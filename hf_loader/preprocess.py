@@ -66,6 +66,7 @@ from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD, IMAGE_SET_CROP_
 from .errors import AHUDataError, CorruptMediaError, DuplicateSampleError, EmptySampleError
 from .naming import EntryName, is_image_file, is_video_file, parse_filtered_name, sort_frame_names
 from .noise_list import write_noise_list
+from .video_io import NoVideoStreamError, open_video
 
 JPEG_QUALITY = 95
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
@@ -92,12 +93,6 @@ __all__ = [
     "process_image_set",
     "processed_folder_name",
 ]
-
-
-class NoVideoStreamError(CorruptMediaError):
-    """A video file that holds no video stream (e.g. audio only)."""
-
-    reason = "no video stream"
 
 
 @dataclass(frozen=True)
@@ -250,33 +245,6 @@ def _plane_array(frame, index: int) -> np.ndarray:
     return data.reshape(plane.height, plane.line_size)[:, : plane.width]
 
 
-def _open_video(path: Path, thread_type: str | None):
-    import av
-
-    if not path.is_file():
-        raise CorruptMediaError("file not found; check the path.", entry=str(path))
-    if path.stat().st_size == 0:
-        raise CorruptMediaError("the file is empty (0 bytes); download or extract it again.", entry=str(path))
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as err:
-        raise CorruptMediaError(
-            f"cannot be opened as a video ({err.strerror or err}); the file is corrupt or truncated: "
-            "download or extract it again.",
-            entry=str(path),
-        ) from err
-    if not container.streams.video:
-        container.close()
-        raise NoVideoStreamError(
-            "holds no video stream (audio only, or not a video); replace it with the original video.",
-            entry=str(path),
-        )
-    stream = container.streams.video[0]
-    if thread_type:
-        stream.thread_type = thread_type
-    return container, stream
-
-
 def _keep_indices(num_source_frames: int, num_frames: int) -> np.ndarray:
     """`num_frames` indices spread evenly over `[0, num_source_frames)`, first and last included."""
     if num_source_frames <= 0:
@@ -375,7 +343,7 @@ def extract_video_frames(
     if num_frames is not None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-        container, stream = _open_video(path, thread_type)
+        container, stream = open_video(path, str(path), thread_type)
         try:
             # Demuxing (no decoding) counts the frames when the header does not.
             total = stream.frames or sum(1 for packet in container.demux(stream) if packet.size > 0)
@@ -388,7 +356,7 @@ def extract_video_frames(
         finally:
             container.close()
         keep = _keep_indices(total, num_frames)
-    container, stream = _open_video(path, thread_type)
+    container, stream = open_video(path, str(path), thread_type)
     reformatters: dict[tuple[int, int], object] = {}
     fps = float(stream.average_rate or stream.guessed_rate or 0) or None
     declared = stream.frames
