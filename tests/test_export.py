@@ -263,11 +263,14 @@ def test_export_script(sample_archive, tmp_path, capsys):
             str(tmp_path / "build"),
             "--max_shard_size",
             "1GB",
+            "--min_shards",
+            "3",
         ]
     )
     assert code == 0
     assert "Parquet shards" in capsys.readouterr().out
-    assert (tmp_path / "out/data/processed").is_dir()
+    train_shards = sorted((tmp_path / "out/data/processed").glob("train-*.parquet"))
+    assert [shard.name for shard in train_shards] == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
 
 
 def test_empty_dataset_is_refused(tmp_path):

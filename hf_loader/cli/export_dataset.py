@@ -1,7 +1,7 @@
 """Builds AHU configs and exports them as Parquet shards + dataset card, in the Hub's layout.
 
     ahu-export --data_dir /path/to/archive --out ahu_export [--config processed]
-        [--config filtered ...] [--max_shard_size 500MB] [--split_scheme stratified] [--push_to_hub me/ahu]
+        [--config filtered ...] [--max_shard_size 500MB] [--min_shards 8] [--split_scheme stratified] [--push_to_hub me/ahu]
 
 Without --data_dir the archive is downloaded from Figshare. The folder then loads with
 `datasets.load_dataset("ahu_export", "processed")`, offline or streaming.
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from hf_loader.errors import AHUDataError
-from hf_loader.export import DEFAULT_MAX_SHARD_SIZE, export_dataset, push_export
+from hf_loader.export import DEFAULT_MAX_SHARD_SIZE, DEFAULT_MIN_SHARDS, export_dataset, push_export
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         help="config to export; repeat for several (default: processed)",
     )
     parser.add_argument("--max_shard_size", default=DEFAULT_MAX_SHARD_SIZE, help="largest shard, e.g. 500MB")
+    parser.add_argument(
+        "--min_shards",
+        type=int,
+        default=DEFAULT_MIN_SHARDS,
+        help="Parquet shards per split at least (fewer only for a split with fewer rows): as many streaming "
+        "DataLoader workers can share a split",
+    )
     parser.add_argument("--split_scheme", default="stratified", choices=["stratified", "paper", "creator"])
     parser.add_argument("--cache_dir", type=Path, default=None, help="datasets cache for the build")
     parser.add_argument(
@@ -57,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         for config_name in configs:
             start = time.perf_counter()
             readme = export_dataset(
-                args.data_dir, args.out, config_name, max_shard_size=args.max_shard_size, **builder_kwargs
+                args.data_dir,
+                args.out,
+                config_name,
+                max_shard_size=args.max_shard_size,
+                min_shards=args.min_shards,
+                **builder_kwargs,
             )
             print(f"{config_name}: exported to {args.out} in {time.perf_counter() - start:.1f} s")
         if args.push_to_hub:
