@@ -7,8 +7,8 @@ from .errors import AHUDataError
 _LAZY_EXPORTS = {
     "AHUUltrasound": ".builder",
     "AHUUltrasoundConfig": ".builder",
-    "scan_archive": ".archive",
-    "index_archive": ".archive",
+    "scan_archive": ".scan_report",
+    "index_archive": ".archive_index",
     "assign_splits": ".splits",
 }
 

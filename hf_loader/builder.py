@@ -14,12 +14,12 @@ datasets 5.2 has no loading scripts; use the class directly:
 downloaded, or both (each sample is read once: a tier found as a folder is not read again from its
 zip), or a single zip. Without `data_dir` the archive is downloaded from Figshare
 (`hf_loader.figshare.download_archive`). Zips are read member by member through their central directory,
-never extracted (`hf_loader.archive.MemberReader`: a damaged member costs only its own sample; members
+never extracted (`hf_loader.member_reader.MemberReader`: a damaged member costs only its own sample; members
 too large or too compressed to be media are refused unread).
 
 The cache key (`hash`, part of `builder.cache_dir`) follows the data: with `data_dir`, every file under it at
 any depth (path, size, modification time) and each zip's central directory (member CRCs and sizes,
-`hf_loader.archive.archive_fingerprint`, tens of milliseconds on a bench-scale archive, see BENCHMARKS.md);
+`hf_loader.archive_fingerprint.archive_fingerprint`, tens of milliseconds on a bench-scale archive, see BENCHMARKS.md);
 from Figshare, the article's version and each file's size and md5. An edited file is never served stale.
 
 Configs (`config_name`):
@@ -94,19 +94,12 @@ from datasets.builder import Key
 from datasets.exceptions import DatasetGenerationError
 from PIL import Image, UnidentifiedImageError
 
-from .archive import (
-    Entry,
-    MemberReader,
-    archive_fingerprint,
-    index_archive,
-    iter_entry_files,
-    parse_link_target,
-    read_entry_files,
-    tier_of_file_name,
-)
-from .comments import read_comment_table, read_rename_table
+from .archive_fingerprint import archive_fingerprint
+from .archive_index import Entry, index_archive, tier_of_file_name
+from .comments import parse_link_target, read_comment_table, read_rename_table
 from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, PAPER_CITATION, RENAME_TABLE_NAME
 from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
+from .member_reader import MemberReader, iter_entry_files, read_entry_files
 from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
 from .noise_list import parse_noise_list
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names

@@ -15,17 +15,20 @@ Column names are matched loosely (English or Chinese, any case). A `.csv` table 
 columns is read too (depth from leading spaces; `by_creator` only from a column).
 
 `rename.xlsx`: columns `original_path | encoded_path | filtered_name` (the last one optional:
-it links a raw post to its filtered entry, which the `full` config and the `creator` split need).
+it links a raw post to its filtered entry, which the `full` config and the `creator` split need;
+`parse_link_target` reads that name).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import posixpath
 import zipfile
 from dataclasses import dataclass
 
 from .errors import CommentTableError
+from .naming import EntryName, parse_filtered_name
 
 COMMENT_FIELDS = ("text", "depth", "parent", "likes", "liked_by_creator", "by_creator", "time")
 
@@ -300,3 +303,13 @@ def read_rename_table(data: bytes, entry: str = "rename.xlsx") -> list[RenameRow
             )
         )
     return table
+
+
+def parse_link_target(filtered_name: str) -> EntryName:
+    """The filtered entry a rename.xlsx row's `filtered_name` names: `Video_<N>_<Labels>` (extension optional)
+    or `Photos_<N>_<Labels>`; folders before it, which some rows carry, are ignored.
+
+    Raises:
+        NameParseError: the name does not follow the pattern.
+    """
+    return parse_filtered_name(posixpath.basename(filtered_name.replace("\\", "/")), require_extension=False)

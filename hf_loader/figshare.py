@@ -37,7 +37,7 @@ from typing import Any
 
 import requests
 
-from .archive import tier_of_file_name
+from .archive_index import tier_of_file_name
 from .constants import DATASET_DOI, FIGSHARE_API_URL, FIGSHARE_ARTICLE_ID, TIERS
 from .errors import ChecksumError, DownloadError
 
@@ -99,7 +99,7 @@ class FigshareFile:
     @property
     def tier(self) -> str | None:
         """The archive tier (`raw`, `filtered`, `processed`) the file's name names as a whole word, if exactly
-        one (`archive.tier_of_file_name`: `unprocessed.zip` names none)."""
+        one (`archive_index.tier_of_file_name`: `unprocessed.zip` names none)."""
         return tier_of_file_name(self.name)
 
     @property

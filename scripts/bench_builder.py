@@ -35,7 +35,7 @@ zip members"):
 - streaming the `processed` train split through `torch.utils.data.DataLoader` with 0 and 2 workers (each worker
   reads its own shards of the split);
 - zip member memory: peak RSS reading a 200 MB member of zeros (a 200 KB deflated zip) with the previous
-  reader's call (`zipfile.ZipFile.read`, the whole member into memory) and with `archive.MemberReader.read`
+  reader's call (`zipfile.ZipFile.read`, the whole member into memory) and with `member_reader.MemberReader.read`
   (refused from the zip's directory before any byte is inflated).
 """
 
@@ -139,7 +139,7 @@ def _child(task: dict) -> dict:
         extra["ms_per_call"] = (time.perf_counter() - start) * 1000 / calls
         examples = sum(split.num_examples for split in builder.info.splits.values())
     elif op == "fingerprint":
-        from hf_loader.archive import archive_fingerprint
+        from hf_loader.archive_fingerprint import archive_fingerprint
 
         calls = task["calls"]
         for _ in range(calls):
@@ -162,7 +162,8 @@ def _child(task: dict) -> dict:
     elif op == "zip_member":
         import zipfile
 
-        from hf_loader.archive import MemberReader, OversizedMemberError, Source
+        from hf_loader.archive_index import Source
+        from hf_loader.member_reader import MemberReader, OversizedMemberError
 
         baseline = _max_rss_mb()
         start = time.perf_counter()
@@ -576,7 +577,7 @@ def shards_main(args, argv) -> int:
             (
                 f"- Reading a {ZIP_MEMBER_MB} MB member of zeros from a {zip_bytes / 1e3:.0f} KB zip: {before:.0f} MB peak before "
                 f"(`zipfile.ZipFile.read`, what `MemberReader.read` did), {after:.0f} MB now (refused from the directory's sizes: "
-                "`archive.MAX_COMPRESSION_RATIO`, `MAX_MEMBER_BYTES`)."
+                "`member_reader.MAX_COMPRESSION_RATIO`, `MAX_MEMBER_BYTES`)."
             ),
             "",
         ]

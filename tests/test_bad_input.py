@@ -330,7 +330,7 @@ def test_half_cut_processed_zip_in_lenient_mode_says_frames_come_from_the_filter
 def test_a_zip_bomb_member_is_refused_unread_and_costs_only_its_sample(
     small_archive, sample_manifest, tmp_path, caplog
 ):
-    from hf_loader.archive import OversizedMemberError
+    from hf_loader.member_reader import OversizedMemberError
 
     chosen = _chosen(sample_manifest)
     bomb_id = chosen[0]

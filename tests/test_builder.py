@@ -347,7 +347,7 @@ def test_a_changed_frame_one_folder_down_is_not_served_stale(sample_archive, sam
 
 
 def test_the_cache_key_follows_a_zip_member_crc_even_with_the_old_size_and_time(tmp_path):
-    from hf_loader.archive import archive_fingerprint
+    from hf_loader.archive_fingerprint import archive_fingerprint
 
     zip_path = tmp_path / "processed.zip"
     with zipfile.ZipFile(zip_path, "w") as archive:

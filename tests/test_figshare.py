@@ -373,7 +373,7 @@ def test_interrupted_downloads_leave_no_incomplete_file(server, dl_manager, mode
 
 
 def test_a_tier_is_named_by_a_whole_word_of_the_file_name():
-    from hf_loader.archive import tier_of_file_name
+    from hf_loader.archive_index import tier_of_file_name
 
     names = {
         "processed.zip": "processed",

@@ -14,7 +14,8 @@ import numpy as np
 from archive_helpers import zip_folder
 from PIL import Image
 
-from hf_loader.archive import index_archive, scan_archive
+from hf_loader.archive_index import index_archive
+from hf_loader.scan_report import scan_archive
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import dataclasses
 import json
 import sys
 
-from hf_loader.archive import scan_archive
 from hf_loader.errors import AHUDataError
+from hf_loader.scan_report import scan_archive
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Find the archive's tiers in folders and zips, index their entries, and read them safely.
+"""Find the archive's tiers in folders and zips and index their entries; nothing is extracted.
 
 The archive may come as a folder holding the tier folders (`raw/`, `filtered/`, `processed/`),
 as the tier zips as downloaded (`raw.zip`, ...), or both. `index_archive(paths)` walks every
@@ -13,43 +13,35 @@ folder, lists every zip (central directory only: nothing is extracted) and recog
 A tier found as a folder is read from that folder only; its zips are then ignored (listed as
 `shadowed`), so a folder holding both the extracted tiers and their zips counts each sample once.
 
-Zip members are never extracted. A member whose path escapes its folder (`../`, an absolute
-path, a drive letter) is refused (`UnsafeArchiveMemberError`) and never opened. Hidden files
-(`.DS_Store`, `__MACOSX/`, names starting with `.` or `__`) are skipped, as
-`datasets.DownloadManager.iter_archive` skips them. `MemberReader` reads one member at a time (a bad
-CRC fails that member alone) and refuses, unread, a member larger than `MAX_MEMBER_BYTES` or a zip
-member inflating more than `MAX_COMPRESSION_RATIO`-fold. `archive_fingerprint(path)` is the builder's
-cache key: every file's path, size and time at any depth, and each zip's central directory.
+A member whose path escapes its folder (`../`, an absolute path, a drive letter) is refused
+(`UnsafeArchiveMemberError`) and never opened. Hidden files (`.DS_Store`, `__MACOSX/`, names starting
+with `.` or `__`) are skipped, as `datasets.DownloadManager.iter_archive` skips them. Members are read by
+`member_reader.MemberReader`; `archive_fingerprint.archive_fingerprint` is the builder's cache key;
+`scan_report.scan_archive` summarises an index.
 
 Processed frames may be `.jpg`/`.png` (the paper) or `.npy` (the paper's code): an `.npy` frame of a
 video is BGR (OpenCV order, as the paper's To_NPY.py saved it) and is converted to RGB by the builder;
 an `.npy` frame of an image set is already RGB.
-
-`scan_archive(path)` reports what was recognised per tier, counts, the label histogram and every
-entry that could not be used with the reason (`scripts/scan_archive.py` prints it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import posixpath
 import re
-import struct
 import zipfile
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .constants import COMMENTS_TABLE_NAME, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME, TIERS
+from .constants import COMMENTS_TABLE_NAME, NOISE_LIST_NAME, RENAME_TABLE_NAME, TIERS
 from .errors import (
     AHUDataError,
     ArchiveNotFoundError,
     CorruptMediaError,
     DuplicateSampleError,
     EmptySampleError,
-    NameParseError,
     UnsafeArchiveMemberError,
 )
 from .naming import (
@@ -589,342 +581,3 @@ def index_archive(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Arc
         )
         index.tiers[tier] = tier_index
     return index
-
-
-# Members are read whole into memory (a frame, a video, a table): refuse what cannot be one. Real media
-# compress at most ~10:1 in a zip; a zip bomb ~1000:1. Small members (an all-black .npy frame) may compress
-# far better and cost nothing, so the ratio is only checked above RATIO_CHECKED_ABOVE bytes.
-MAX_MEMBER_BYTES = 2 << 30
-MAX_COMPRESSION_RATIO = 100
-RATIO_CHECKED_ABOVE = 1 << 20
-
-
-class OversizedMemberError(AHUDataError):
-    """A file or zip member too large (or too compressed) to be one sample's media: never read."""
-
-    reason = "oversized member"
-
-
-class MemberReader:
-    """Random-access reads of members from folders and zips (zips kept open until `close()`).
-
-    Each read is independent: a member with a bad CRC or a cut-off body fails alone, naming itself, and
-    the next read goes on. Sizes are checked before reading (`MAX_MEMBER_BYTES`, and
-    `MAX_COMPRESSION_RATIO` for a zip member), so memory holds at most one capped member at a time.
-    """
-
-    def __init__(
-        self, max_member_bytes: int = MAX_MEMBER_BYTES, max_compression_ratio: float = MAX_COMPRESSION_RATIO
-    ):
-        self.max_member_bytes = max_member_bytes
-        self.max_compression_ratio = max_compression_ratio
-        self._zips: dict[str, zipfile.ZipFile] = {}
-
-    def read(self, source: Source, member: str) -> bytes:
-        """The bytes of `member` of `source`.
-
-        Raises:
-            UnsafeArchiveMemberError: the path escapes its folder.
-            OversizedMemberError: larger than `max_member_bytes`, or (zip) compressed more than
-                `max_compression_ratio` times.
-            CorruptMediaError: missing, unreadable or failing its CRC.
-        """
-        location = source.location(member)
-        if is_unsafe_member(member):
-            raise UnsafeArchiveMemberError("refused: the path escapes its folder.", entry=location)
-        try:
-            if not source.is_zip:
-                path = os.path.join(source.path, *member.split("/"))
-                self._check_size(os.path.getsize(path), None, location)
-                with open(path, "rb") as file:
-                    return file.read()
-            if source.path not in self._zips:
-                self._zips[source.path] = open_zip(source.path)
-            archive = self._zips[source.path]
-            info = archive.getinfo(member)
-            self._check_size(info.file_size, info.compress_size, location)
-            # zipfile stops at the size the central directory announces, so a lying header cannot exceed it.
-            with archive.open(info) as file:
-                return file.read()
-        except (OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
-            raise CorruptMediaError(
-                f"cannot be read ({type(error).__name__}: {error}); the archive may be truncated or damaged: "
-                "download it again.",
-                entry=location,
-            ) from None
-
-    def _check_size(self, size: int, compressed_size: int | None, location: str) -> None:
-        if size > self.max_member_bytes:
-            raise OversizedMemberError(
-                f"{size / 2**20:.0f} MiB is more than the {self.max_member_bytes / 2**20:.0f} MiB a member may hold; "
-                "it was not read. Remove it from the archive, or raise archive.MAX_MEMBER_BYTES if it is real.",
-                entry=location,
-            )
-        if (
-            compressed_size is not None
-            and size > RATIO_CHECKED_ABOVE
-            and size > self.max_compression_ratio * max(compressed_size, 1)
-        ):
-            raise OversizedMemberError(
-                f"expands {size / max(compressed_size, 1):.0f}-fold ({compressed_size} bytes to {size}), more than "
-                f"the {self.max_compression_ratio:.0f}-fold any real media file does (a zip bomb?); it was not read. "
-                "Remove it from the archive.",
-                entry=location,
-            )
-
-    def close(self) -> None:
-        for archive in self._zips.values():
-            archive.close()
-        self._zips.clear()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-def read_entry_files(entry: Entry, reader: MemberReader) -> dict[str, bytes]:
-    """`{member: bytes}` of an entry's members, read one at a time; the first bad member raises, naming itself."""
-    return {member: reader.read(entry.source, member) for member in entry.members}
-
-
-def iter_entry_files(
-    entries: Iterable[Entry], reader: MemberReader | None = None
-) -> Iterator[tuple[Entry, dict[str, bytes] | AHUDataError]]:
-    """Yield `(entry, {member: bytes})` for every entry, in the given order, one entry in memory at a time.
-
-    Zips are read by random access through their central directory (local files, or seekable fsspec
-    URLs), so a damaged member costs only its own entry: the error is yielded in place of the files
-    (`(entry, error)`), the caller decides to raise or skip, and reading goes on with the next entry.
-    """
-    own_reader = reader is None
-    reader = reader or MemberReader()
-    try:
-        for entry in entries:
-            try:
-                yield entry, read_entry_files(entry, reader)
-            except AHUDataError as error:
-                yield entry, error
-    finally:
-        if own_reader:
-            reader.close()
-
-
-def _zip_directory_digest(path: str) -> str:
-    """A digest of a zip's central directory (every member's name, CRC, sizes, offset): read from the
-    file's tail, a few hundred KiB for ten thousand members."""
-    with open(path, "rb") as file:
-        file.seek(0, os.SEEK_END)
-        size = file.tell()
-        tail_size = min(size, (1 << 16) + 22)
-        file.seek(size - tail_size)
-        tail = file.read()
-        end = tail.rfind(b"PK\x05\x06")
-        digest = hashlib.blake2b(digest_size=16)
-        if end < 0 or end + 22 > len(tail):
-            digest.update(tail)  # not a zip (the reader will say so): its tail still changes with it
-            return digest.hexdigest()
-        directory_size, directory_offset = struct.unpack("<II", tail[end + 12 : end + 20])
-        if directory_offset == 0xFFFFFFFF or directory_offset + directory_size > size:
-            digest.update(tail)  # zip64 or damaged: the tail (end records) still moves with the directory
-            return digest.hexdigest()
-        file.seek(directory_offset)
-        digest.update(file.read(directory_size))
-        return digest.hexdigest()
-
-
-def _walk_records(root: str, relative: str, records: list) -> None:
-    """Append `(relative path, size, mtime_ns[, zip directory digest])` of every file under `root/relative`,
-    and `(relative folder,)` of every folder (an empty sample folder is an entry too), in sorted order."""
-    records.append((relative,))
-    with os.scandir(os.path.join(root, relative)) as scan:
-        found = sorted(
-            (entry for entry in scan if not entry.name.startswith((".", "__"))), key=lambda e: e.name
-        )
-    for entry in found:
-        name = posixpath.join(relative, entry.name) if relative else entry.name
-        if entry.is_dir(follow_symlinks=False):  # as os.walk, which lists the archive, does
-            _walk_records(root, name, records)
-            continue
-        stat = entry.stat()  # follows links, as the reader does
-        record = (name, stat.st_size, stat.st_mtime_ns)
-        if entry.name.lower().endswith(".zip"):
-            record += (_zip_directory_digest(entry.path),)
-        records.append(record)
-
-
-def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> str | None:
-    """A key that changes whenever a byte the builder may read changes, cheap enough for every call.
-
-    Covers every file under the folders at any depth (relative path, size, modification time in ns; hidden
-    files are skipped as the reader skips them) and, for each zip, its central directory (each member's
-    name, CRC-32 and sizes), so a zip rewritten with its old time still changes the key. URLs give None.
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    records = []
-    for path in (os.fspath(path) for path in paths):
-        if "://" in path or not os.path.exists(path):
-            return None
-        if os.path.isfile(path):
-            stat = os.stat(path)
-            records.append((path, stat.st_size, stat.st_mtime_ns, _zip_directory_digest(path)))
-            continue
-        _walk_records(path, "", records)
-    digest = hashlib.blake2b(repr(records).encode("utf-8", "surrogateescape"), digest_size=16)
-    return digest.hexdigest()
-
-
-@dataclass
-class TierSummary:
-    """Counts of one tier in a `ScanReport`."""
-
-    tier: str
-    sources: list[str]
-    num_entries: int
-    kinds: dict[str, int]
-    primary_labels: dict[str, int]
-    all_labels: dict[str, int]
-    metadata: list[str]
-
-
-@dataclass
-class ScanReport:
-    """What `scan_archive` found.
-
-    Attributes:
-        paths: what was scanned.
-        tiers: `{tier: TierSummary}` for every tier found.
-        problems: `(entry, reason, message)` for every entry that could not be used.
-        ignored: files that belong to no entry.
-        shadowed: zips not read because their tier was found as a folder.
-        linked: samples that rename.xlsx links to a raw post (None when there is no raw tier).
-    """
-
-    paths: tuple[str, ...]
-    tiers: dict[str, TierSummary]
-    problems: list[tuple[str, str, str]]
-    ignored: list[str]
-    shadowed: list[str]
-    linked: int | None = None
-
-    @property
-    def problem_counts(self) -> dict[str, int]:
-        return dict(Counter(reason for _, reason, _ in self.problems))
-
-    def __str__(self) -> str:
-        lines = [f"Scanned: {', '.join(self.paths)}"]
-        if not self.tiers:
-            lines.append("No tier recognised (expected raw/, filtered/, processed/ folders or zips).")
-        for tier in TIERS:
-            summary = self.tiers.get(tier)
-            if summary is None:
-                lines.append(f"\n[{tier}] not found")
-                continue
-            lines.append(f"\n[{tier}] {summary.num_entries} entries from {', '.join(summary.sources)}")
-            if summary.kinds:
-                lines.append(
-                    "  kinds: "
-                    + ", ".join(f"{kind} {count}" for kind, count in sorted(summary.kinds.items()))
-                )
-            if summary.metadata:
-                lines.append("  tables: " + ", ".join(summary.metadata))
-            if summary.primary_labels:
-                lines.append("  primary label histogram:")
-                width = max(len(label) for label in LABELS)
-                for label in LABELS:
-                    count = summary.primary_labels.get(label, 0)
-                    if count:
-                        lines.append(
-                            f"    {label:<{width}} {count:6d} (any position: {summary.all_labels.get(label, 0)})"
-                        )
-        if self.linked is not None:
-            lines.append(f"\nrename.xlsx links {self.linked} samples to raw posts (creators).")
-        if self.shadowed:
-            lines.append("\nNot read (tier already found as a folder): " + "; ".join(self.shadowed))
-        lines.append(f"\nUnusable entries: {len(self.problems)}")
-        for reason, count in sorted(self.problem_counts.items()):
-            lines.append(f"  {reason}: {count}")
-        for _, reason, message in self.problems:
-            lines.append(f"  - [{reason}] {message}")
-        if self.ignored:
-            lines.append(f"\nIgnored files (not part of any entry): {len(self.ignored)}")
-            lines.extend(f"  - {path}" for path in self.ignored[:50])
-            if len(self.ignored) > 50:
-                lines.append(f"  ... and {len(self.ignored) - 50} more")
-        return "\n".join(lines)
-
-
-def parse_link_target(filtered_name: str) -> EntryName:
-    """The filtered entry a rename.xlsx row's `filtered_name` names: `Video_<N>_<Labels>` (extension optional)
-    or `Photos_<N>_<Labels>`; folders before it, which some rows carry, are ignored.
-
-    Raises:
-        NameParseError: the name does not follow the pattern.
-    """
-    return parse_filtered_name(posixpath.basename(filtered_name.replace("\\", "/")), require_extension=False)
-
-
-def count_links(index: ArchiveIndex) -> int | None:
-    """How many rename.xlsx rows link a parseable filtered name to a raw post (None without rename.xlsx)."""
-    from .comments import read_rename_table
-
-    raw = index.tier("raw")
-    if raw is None or RENAME_TABLE_NAME not in raw.metadata:
-        return None
-    source, member = raw.metadata[RENAME_TABLE_NAME]
-    with MemberReader() as reader:
-        rows = read_rename_table(reader.read(source, member), entry=source.location(member))
-    linked = 0
-    for row in rows:
-        if row.filtered_name:
-            try:
-                parse_link_target(row.filtered_name)
-                linked += 1
-            except NameParseError:
-                pass
-    return linked
-
-
-def scan_archive(path: str | os.PathLike | Iterable[str | os.PathLike]) -> ScanReport:
-    """Index `path` (a folder and/or zips) and summarise it per tier; decodes no media.
-
-    Returns:
-        `ScanReport`; `print(report)` gives the human-readable summary.
-    """
-    index = index_archive(path)
-    problems = [(problem.entry, problem.reason, problem.message) for problem in index.problems]
-    tiers = {}
-    # Processed names do not say video or image set: take it from the filtered entry of the same number.
-    filtered_kinds = (
-        {e.sample_id: e.kind for e in index.tiers["filtered"].entries} if "filtered" in index.tiers else {}
-    )
-    for tier, tier_index in index.tiers.items():
-        kinds = Counter(
-            entry.kind or filtered_kinds.get(entry.sample_id) or "unknown" for entry in tier_index.entries
-        )
-        primary = Counter(entry.labels[0] for entry in tier_index.entries if entry.labels)
-        every = Counter(label for entry in tier_index.entries for label in entry.labels)
-        tiers[tier] = TierSummary(
-            tier=tier,
-            sources=[source.path for source in tier_index.sources],
-            num_entries=len(tier_index.entries),
-            kinds=dict(kinds),
-            primary_labels=dict(primary),
-            all_labels=dict(every),
-            metadata=sorted(tier_index.metadata),
-        )
-    linked = None
-    try:
-        linked = count_links(index)
-    except AHUDataError as error:
-        problems.append((error.entry or RENAME_TABLE_NAME, error.reason, str(error)))
-    return ScanReport(
-        paths=index.paths,
-        tiers=tiers,
-        problems=problems,
-        ignored=index.ignored,
-        shadowed=index.shadowed,
-        linked=linked,
-    )
