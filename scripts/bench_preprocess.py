@@ -31,15 +31,10 @@ from PIL import Image  # noqa: E402
 
 from benchmarks.report import cpu_model, write_section  # noqa: E402
 from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD  # noqa: E402
-from hf_loader.preprocess import (  # noqa: E402
-    NoiseSettings,
-    PreprocessOptions,
-    detect_noise,
-    extract_video_frames,
-    find_region_box,
-    preprocess_sample,
-    preprocess_tier,
-)
+from hf_loader.preprocess import PreprocessOptions, preprocess_sample  # noqa: E402
+from hf_loader.processed_tier import preprocess_tier  # noqa: E402
+from hf_loader.video_frames import extract_video_frames  # noqa: E402
+from modeling_rvit.ultrasound_frames import NoiseSettings, detect_noise, find_region_box  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Preprocessing"

@@ -1,4 +1,5 @@
-"""The paper's frame pipeline (hf_loader.preprocess): frames, crop, noise filter, tier writing, bad input."""
+"""The paper's frame pipeline (hf_loader.preprocess, video_frames, image_sets, processed_tier): frames, crop,
+noise filter, tier writing, bad input."""
 
 from __future__ import annotations
 
@@ -15,19 +16,18 @@ from PIL import Image
 
 from hf_loader.constants import DBSCAN_EPS, DBSCAN_POOL_TIMES, FRAME_SIZE, NOISE_LIST_NAME
 from hf_loader.errors import CorruptMediaError, EmptySampleError
+from hf_loader.image_sets import process_image_set
 from hf_loader.noise_list import read_noise_list
-from hf_loader.preprocess import (
+from hf_loader.preprocess import PreprocessOptions, preprocess_sample
+from hf_loader.processed_tier import preprocess_tier
+from hf_loader.video_frames import extract_video_frames
+from hf_loader.video_io import NoVideoStreamError
+from modeling_rvit.ultrasound_frames import (
     NoiseSettings,
-    NoVideoStreamError,
-    PreprocessOptions,
     dbscan,
     detect_noise,
-    extract_video_frames,
     find_region_box,
     noise_features,
-    preprocess_sample,
-    preprocess_tier,
-    process_image_set,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

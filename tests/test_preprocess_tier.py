@@ -21,12 +21,9 @@ from hf_loader.constants import NOISE_LIST_NAME
 from hf_loader.errors import DuplicateSampleError
 from hf_loader.naming import parse_filtered_name
 from hf_loader.noise_list import read_noise_list
-from hf_loader.preprocess import (
-    NoiseSettings,
-    PreprocessOptions,
-    preprocess_tier,
-    processed_folder_name,
-)
+from hf_loader.preprocess import PreprocessOptions, processed_folder_name
+from hf_loader.processed_tier import preprocess_tier
+from modeling_rvit.ultrasound_frames import NoiseSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Every frame is noise: each finished sample gets a block in noise_files.txt.
@@ -124,7 +121,7 @@ def test_changed_options_are_redone(two_videos, tmp_path):
 KILLED_PARENT = textwrap.dedent(
     """
     import sys
-    from hf_loader.preprocess import preprocess_tier
+    from hf_loader.processed_tier import preprocess_tier
 
     print("started", flush=True)
     preprocess_tier(sys.argv[1], sys.argv[2], num_workers=2, progress=False)

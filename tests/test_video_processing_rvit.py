@@ -371,7 +371,7 @@ def test_region_crop_cuts_the_phone_frame_down_to_the_ultrasound_image():
 
 
 def test_border_crop_of_image_sets_matches_preprocess(tmp_path):
-    from hf_loader.preprocess import process_image_set
+    from hf_loader.image_sets import process_image_set
 
     rng = np.random.default_rng(1)
     paths = []

@@ -2,7 +2,7 @@
 
     ahu-preprocess FILTERED_DIR OUT_DIR [--workers 2] [--noise default|paper|off]
 
-The work is done by `hf_loader.preprocess.preprocess_tier`; a rerun resumes where a run stopped.
+The work is done by `hf_loader.processed_tier.preprocess_tier`; a rerun resumes where a run stopped.
 
 `ahu-preprocess` once the package is installed; `python scripts/preprocess_archive.py` in a checkout.
 """
@@ -15,7 +15,9 @@ from pathlib import Path
 
 from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE
 from hf_loader.errors import AHUDataError
-from hf_loader.preprocess import NoiseSettings, PreprocessOptions, preprocess_tier
+from hf_loader.preprocess import PreprocessOptions
+from hf_loader.processed_tier import preprocess_tier
+from modeling_rvit.ultrasound_frames import NoiseSettings
 
 
 def build_options(args: argparse.Namespace) -> PreprocessOptions:
