@@ -19,7 +19,8 @@ too large or too compressed to be media are refused unread).
 
 The cache key (`hash`, part of `builder.cache_dir`) follows the data: with `data_dir`, every file under it at
 any depth (path, size, modification time) and each zip's central directory (member CRCs and sizes,
-`hf_loader.archive_fingerprint.archive_fingerprint`, tens of milliseconds on a bench-scale archive, see BENCHMARKS.md);
+`hf_loader.archive_fingerprint.archive_fingerprint`, tens of milliseconds on a bench-scale archive, see
+BENCHMARKS.md);
 from Figshare, the article's version and each file's size and md5. An edited file is never served stale.
 
 Configs (`config_name`):

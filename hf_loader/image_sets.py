@@ -1,5 +1,5 @@
-"""Read a filtered image set (`Photos_<N>_<Labels>/`): crop 10 % from every side of each image, resize to 224x224
-(the paper)."""
+"""Read a filtered image set (`Photos_<N>_<Labels>/`): crop 10 % from every side of each image and resize
+it to 224x224 (the paper)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Write the processed tier from the filtered tier on disk: `preprocess_tier(filtered_dir, out_dir)`, resumable
-(a done-marker per sample under `out_dir/.preprocess/`) and parallel over samples (spawned worker processes);
-`noise_files.txt` is written at the end from every finished sample."""
+"""Write the processed tier from the filtered tier on disk: `preprocess_tier(filtered_dir, out_dir)`,
+resumable (a done-marker per sample under `out_dir/.preprocess/`) and parallel over samples (spawned worker
+processes); `noise_files.txt` is written at the end from every finished sample."""
 
 from __future__ import annotations
 

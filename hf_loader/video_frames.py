@@ -1,4 +1,5 @@
-"""Decode a filtered video and keep the paper's frames (every 10th), cropped to the ultrasound region and resized.
+"""Decode a filtered video and keep the paper's frames (every 10th), cropped to the ultrasound region and
+resized.
 
 Every frame must be decoded, but only the kept ones are touched: the crop is found on the decoder's luma
 plane (no colour conversion), and swscale resizes and converts only the cropped region to RGB, in one pass.
