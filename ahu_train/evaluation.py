@@ -8,6 +8,7 @@ so it is testable without a model; `ahu_train.trainer.predict_clips` produces th
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 from hf_loader.constants import LABELS
 
 from .metrics import single_label_metrics
+
+logger = logging.getLogger(__name__)
 
 HEADLINE_METRICS = ("top1_accuracy", "top3_accuracy", "top5_accuracy", "macro_f1")
 AGGREGATIONS = ("mean_probability", "mean_logit", "max_probability")
@@ -387,6 +390,7 @@ def predict_clips(
     from tqdm.auto import tqdm
 
     from .data import VideoClipCollator
+    from .models import model_forward_inputs
 
     collator_kwargs = {"layout": layout} if layout is not None else {}
     collator = VideoClipCollator(
@@ -407,8 +411,9 @@ def predict_clips(
         pixel_values, frame_mask = torch.stack(clips), torch.stack(masks)
         if frame_mode == "single":
             pixel_values, frame_mask = collator._single_frame(pixel_values, frame_mask)
+        inputs = {"pixel_values": pixel_values.to(device), "frame_mask": frame_mask.to(device)}
         with torch.no_grad():
-            output = model(pixel_values=pixel_values.to(device), frame_mask=frame_mask.to(device))
+            output = model(**model_forward_inputs(model, inputs))
         logits.append(output.logits.float().cpu().numpy())
         clips.clear()
         masks.clear()
@@ -543,3 +548,98 @@ def evaluate_model(
     }
     (out_dir / "metrics.md").write_text(metrics_table(table_rows) + "\n", encoding="utf-8")
     return results
+
+
+def run_evaluation(
+    model: str,
+    out_dir: str | Path,
+    data_dir: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    dataset_revision: str | None = None,
+    split_scheme: str | None = None,
+    splits: Sequence[str] | None = None,
+    video_column_name: str | None = None,
+    frames_column_name: str | None = None,
+    label_column_name: str | None = None,
+    allow_train_overlap: bool = False,
+    trust_remote_code: bool = False,
+    cache_dir: str | None = None,
+    **evaluate_kwargs,
+) -> dict:
+    """Load a saved model and its processor, the data, and `evaluate_model` it (what `evaluate_rvit.py` does).
+
+    The model's `data_contract.json` (written by `run_training`) decides the defaults: without `data_dir` /
+    `dataset_name` the run's own data, config and split scheme are reloaded and its held-out split (`test`, else
+    its evaluation split) is evaluated. Any split that shares `sample_id`s with the run's training split is
+    refused (`TrainOverlapError`) unless `allow_train_overlap`.
+
+    Args:
+        model: a saved model folder or Hub repo id.
+        splits: split names (default: `test`, else the run's evaluation split); an unknown one is an error.
+        **evaluate_kwargs: `evaluate_model` options (`video_level`, `aggregation`, `num_resamples`,
+            `batch_size`, `frame_mode`, `seed`, `num_workers`).
+
+    Returns:
+        `evaluate_model`'s results.
+    """
+    import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
+
+    from .data import TrainingDataError, column_names_of, load_ahu_dataset, resolve_layout
+    from .data_contract import check_no_train_overlap, contract_source, read_data_contract, sample_ids_of
+    from .models import load_pretrained_model
+
+    contract = read_data_contract(model)
+    if data_dir is None and dataset_name is None:
+        if contract is None:
+            raise TrainingDataError(
+                f"{model} has no {'data_contract.json'} recording its data; give --data_dir or --dataset_name"
+            )
+        source = contract_source(contract)
+        if dataset_config_name is not None:
+            source["config_name"] = dataset_config_name
+        if split_scheme is not None:
+            source["split_scheme"] = split_scheme
+    else:
+        source = {
+            "data_dir": data_dir,
+            "dataset_name": dataset_name,
+            "config_name": dataset_config_name,
+            "revision": dataset_revision,
+            "split_scheme": split_scheme,
+        }
+    dataset = load_ahu_dataset(cache_dir=cache_dir, **source)
+    if splits is None:
+        held_out = contract.get("eval_split") if contract else None
+        splits = ["test"] if "test" in dataset or held_out is None else [held_out]
+    missing = [split for split in splits if split not in dataset]
+    if missing:
+        raise TrainingDataError(f"no split {missing} in the dataset; it has {sorted(dataset)}")
+    where = source.get("data_dir") or source.get("dataset_name")
+    if contract is not None and not allow_train_overlap:
+        for split in splits:
+            check_no_train_overlap(contract, split, sample_ids_of(dataset[split]), str(where))
+    layout = resolve_layout(
+        column_names_of(dataset[splits[0]]),
+        video_column_name=video_column_name,
+        frames_column_name=frames_column_name,
+        label_column_name=label_column_name,
+    )
+    # Any family of ahu_train.models (RViT, VideoMAE, TimeSformer, ViViT, frame pooling), with the harness's processor.
+    loaded, processor = load_pretrained_model(model, trust_remote_code=trust_remote_code)
+    logger.info(
+        "evaluating %s on %s (config %s, split scheme %s): %s",
+        model,
+        where,
+        source.get("config_name") or "default",
+        source.get("split_scheme") or "the dataset's",
+        ", ".join(splits),
+    )
+    return evaluate_model(
+        loaded,
+        processor,
+        {split: dataset[split] for split in splits},
+        out_dir,
+        layout=layout,
+        **evaluate_kwargs,
+    )

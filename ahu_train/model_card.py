@@ -7,11 +7,13 @@ repo_id)` uploads weights, config, processor, remote code and card in one commit
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
 from pathlib import Path
 
-from hf_loader.constants import DATASET_DOI, PAPER_DOI
+from hf_loader.constants import DATASET_DOI, PAPER_CITATION, PAPER_DOI
+from modeling_rvit.hub_card import card_with_repo_id
 
+from .data_contract import contract_summary, read_data_contract
 from .evaluation import HEADLINE_METRICS, metrics_table
 
 # Files of a model folder that a Hub repo needs; checkpoints and run logs stay local.
@@ -27,12 +29,7 @@ PUBLISH_IGNORE = [
 ]
 
 _CITATION = f"""```bibtex
-@article{{yang2025ahu,
-  title   = {{An annotated heterogeneous ultrasound database}},
-  journal = {{Scientific Data}}, volume = {{12}}, pages = {{148}}, year = {{2025}},
-  doi     = {{{PAPER_DOI}}}
-}}
-@inproceedings{{yang2022rvit,
+{PAPER_CITATION}@inproceedings{{yang2022rvit,
   title     = {{Recurring the Transformer for Video Action Recognition}},
   author    = {{Yang, Jiewen and Dong, Xingbo and Liu, Liujun and Zhang, Chao and Shen, Jiajun and Yu, Dahai}},
   booktitle = {{CVPR}}, year = {{2022}}
@@ -40,31 +37,76 @@ _CITATION = f"""```bibtex
 ```"""
 
 
-def _yaml_list(values: Sequence[str], indent: int = 0) -> str:
-    pad = " " * indent
-    return "\n".join(f"{pad}- {value}" for value in values)
+# The Hub's model-index metric of each headline metric: (evaluate metric type, display name).
+HUB_METRICS = {
+    "top1_accuracy": ("accuracy", "Top-1 accuracy"),
+    "top3_accuracy": ("accuracy", "Top-3 accuracy"),
+    "top5_accuracy": ("accuracy", "Top-5 accuracy"),
+    "macro_f1": ("f1", "Macro-F1"),
+}
+DEFAULT_DATASET_TYPE = "ahu-ultrasound"
 
 
-def _model_index(model_name: str, dataset_name: str, results: dict) -> str:
-    """The `model-index` YAML block: one entry per evaluated split/setting (headline metrics only)."""
-    entries = []
-    dataset_type = dataset_name.lower().replace(" ", "-")
+def _is_hub_id(name: str | None) -> bool:
+    """Whether `name` reads as a Hub repo id ("user/name" or "name") rather than a local path."""
+    return bool(name) and not Path(name).exists() and re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name) is not None
+
+
+def _eval_results(
+    results: dict, dataset_name: str, dataset_id: str | None, dataset_config: str | None
+) -> list:
+    """One `EvalResult` per evaluated split/setting and headline metric, in the Hub's metric vocabulary."""
+    from huggingface_hub import EvalResult
+
+    evals = []
     for setting, values in results.items():
-        metric_lines = "\n".join(
-            f"          - type: {metric}\n            name: {metric.replace('_', ' ')} ({setting})\n"
-            f"            value: {float(values[metric]):.4f}"
-            for metric in HEADLINE_METRICS
-            if metric in values
+        split, _, level = setting.partition("/")
+        for metric, (metric_type, display_name) in HUB_METRICS.items():
+            if metric not in values:
+                continue
+            evals.append(
+                EvalResult(
+                    task_type="video-classification",
+                    task_name="Video classification",
+                    dataset_type=dataset_id or DEFAULT_DATASET_TYPE,
+                    dataset_name=dataset_name,
+                    dataset_config=dataset_config,
+                    dataset_split=split,
+                    metric_type=metric_type,
+                    metric_name=f"{display_name} ({split}, {level or 'clip'} level)",
+                    metric_value=round(float(values[metric]), 4),
+                    metric_args={"average": "macro"} if metric_type == "f1" else {"k": int(metric[3])},
+                )
+            )
+    return evals
+
+
+def _architecture(config) -> str:
+    """One line describing the model of `config`, whatever its family."""
+    from .models import FramePoolingConfig, clip_shape_of
+
+    num_frames, image_size = clip_shape_of(config)
+    clip = f"{num_frames} frames per clip at {image_size}×{image_size} px"
+    if isinstance(config, FramePoolingConfig):
+        image = config.image_config
+        return (
+            f"per-frame {image.model_type} image classifier ({type(image).__name__}), frame logits averaged over "
+            f"the clip's real frames; {clip}"
         )
-        split = setting.split("/")[0]
-        entries.append(
-            "      - task:\n          type: video-classification\n          name: Video classification\n"
-            f"        dataset:\n          name: {dataset_name}\n          type: {dataset_type}\n"
-            f"          split: {split}\n        metrics:\n{metric_lines}"
-        )
-    if not entries:
-        return ""
-    return f"model-index:\n  - name: {model_name}\n    results:\n" + "\n".join(entries) + "\n"
+    parts = [f"{config.model_type}"]
+    for field_name, label in (
+        ("num_hidden_layers", "layer(s)"),
+        ("hidden_size", "hidden size"),
+        ("num_attention_heads", "heads"),
+        ("intermediate_size", "MLP"),
+        ("patch_size", "patch"),
+        ("tubelet_size", "tubelet"),
+        ("attention_type", "attention"),
+    ):
+        value = getattr(config, field_name, None)
+        if value is not None:
+            parts.append(f"{label} {value}" if label != "layer(s)" else f"{value} {label}")
+    return ", ".join(parts) + f"; {clip}"
 
 
 def render_model_card(
@@ -74,16 +116,26 @@ def render_model_card(
     dataset_name: str = "AHU ultrasound",
     training_summary: dict | None = None,
     notes: str = "",
+    model_id: str | None = None,
+    dataset_id: str | None = None,
+    dataset_config: str | None = None,
+    base_model: str | None = None,
 ) -> str:
     """The card's Markdown text (with YAML metadata) for a model of `config` and its measured `results`.
 
     Args:
-        config: the model's `RViTConfig`.
+        config: the model's config (RViT or any family of `ahu_train.models`).
         results: {"<split>/<clip|video>": {metric: value, "n": count, "ci": {metric: (v, lo, hi)}}}, as
             returned by `ahu_train.evaluation.evaluate_model`; None when not evaluated.
         training_summary: key facts of the run (data source, split scheme, epochs, steps, loss, ...).
         notes: free text appended under "Limitations".
+        model_id: what the usage snippet loads (a Hub repo id, or the local folder); default `model_name`.
+        dataset_id: the Hub dataset repo trained on (YAML `datasets` and the model-index dataset type).
+        dataset_config: its config name (e.g. `processed`).
+        base_model: the Hub checkpoint training started from (YAML `base_model`).
     """
+    from huggingface_hub import ModelCardData
+
     results = results or {}
     label_names = [config.id2label[i] for i in range(config.num_labels)]
     table = ""
@@ -97,46 +149,54 @@ def render_model_card(
         }
         table = metrics_table(rows)
     summary_lines = "\n".join(f"- **{key}**: {value}" for key, value in (training_summary or {}).items())
-    architecture = (
-        f"{config.num_hidden_layers} layer(s), hidden size {config.hidden_size}, {config.num_attention_heads} heads, "
-        f"MLP {config.intermediate_size}, patch {config.patch_size}, {config.image_size}×{config.image_size} px, "
-        f"{config.num_frames} frames per clip, {config.attention_type} attention"
+    is_rvit = config.model_type == "rvit"
+    tags = ["video-classification", "ultrasound", "medical", config.model_type]
+    if is_rvit:
+        tags.append("custom_code")
+    card_data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="video-classification",
+        license="mit",
+        tags=tags,
+        datasets=[dataset_id] if dataset_id else None,
+        base_model=base_model,
+        metrics=["accuracy", "f1"],
+        model_name=model_name,
+        eval_results=_eval_results(results, dataset_name, dataset_id, dataset_config) or None,
     )
-    metadata = (
-        "---\n"
-        "library_name: transformers\n"
-        "pipeline_tag: video-classification\n"
-        "license: mit\n"
-        "tags:\n"
-        + _yaml_list(["video-classification", "ultrasound", "medical", "rvit", "custom_code"], 2)
-        + "\n"
-        "metrics:\n"
-        + _yaml_list(["accuracy", "f1"], 2)
-        + "\n"
-        + _model_index(model_name, dataset_name, results)
-        + "---\n"
+    remote_code = ", trust_remote_code=True" if is_rvit else ""
+    remote_note = (
+        "`trust_remote_code=True` loads the RViT code shipped in this repository; with the `modeling_rvit` "
+        "package imported it is not needed."
+        if is_rvit
+        else "Import `ahu_train.models` (and `modeling_rvit`, for the video processor) before loading."
     )
-    return f"""{metadata}
+    num_frames = getattr(config, "num_frames", "?")
+    image_size = getattr(config, "image_size", "?")
+    return f"""---
+{card_data.to_yaml()}
+---
+
 # {model_name}
 
-RViT (recurrent video transformer) classifying ultrasound clips into the 13 labels of the AHU heterogeneous
-ultrasound database (Scientific Data 12:148, 2025, doi:{PAPER_DOI}; data doi:{DATASET_DOI}).
+A video classifier of ultrasound clips into the 13 labels of the AHU heterogeneous ultrasound database
+(Scientific Data 12:148, 2025, doi:{PAPER_DOI}; data doi:{DATASET_DOI}).
 
-Architecture: {architecture}. Labels, in the paper's index order: {", ".join(label_names)}.
+Architecture: {_architecture(config)}. Labels, in the paper's index order: {", ".join(label_names)}.
 
 ## How to use
 
 ```python
 from transformers import AutoModelForVideoClassification, AutoVideoProcessor
 
-model = AutoModelForVideoClassification.from_pretrained(REPO_ID, trust_remote_code=True)
-processor = AutoVideoProcessor.from_pretrained(REPO_ID, trust_remote_code=True)
-inputs = processor(frames_or_video_path, return_tensors="pt")  # {config.num_frames} frames, {config.image_size} px
+model_id = "{model_id or model_name}"
+model = AutoModelForVideoClassification.from_pretrained(model_id{remote_code})
+processor = AutoVideoProcessor.from_pretrained(model_id{remote_code})
+inputs = processor(frames_or_video_path, return_tensors="pt")  # {num_frames} frames, {image_size} px
 label = model.config.id2label[model(**inputs).logits.argmax(-1).item()]
 ```
 
-`trust_remote_code=True` loads the RViT code shipped in this repository; with the `modeling_rvit` package
-imported it is not needed.
+{remote_note}
 
 ## Training
 
@@ -201,13 +261,23 @@ def write_model_card(
     dataset_name: str = "AHU ultrasound",
     notes: str = "",
     trust_remote_code: bool = False,
+    repo_id: str | None = None,
+    dataset_id: str | None = None,
 ) -> Path:
     """Render the card of the model saved in `output_dir` into `output_dir/README.md`.
 
-    Reads `config.json`, and `ahu_run.json` / `all_results.json` (written by `run_training`) when present.
-    `trust_remote_code`: allow a folder whose `auto_map` names code other than RViT's, and run that code.
+    Reads `config.json`, and `ahu_run.json` / `data_contract.json` / `all_results.json` (written by
+    `run_training`) when present: the run's `--dataset_name`, when it is a Hub id, becomes the card's `datasets`
+    (unless `dataset_id` is given), and its `--model_name_or_path`, when it is a Hub id, the card's `base_model`.
+
+    Args:
+        trust_remote_code: allow a folder whose `auto_map` names code other than RViT's, and run that code.
+        repo_id: the Hub repo the usage snippet loads; default: the folder (`publish` fills in the repo id).
     """
+    from . import models  # noqa: F401  (registers the frame-pooling model's config)
+
     output_dir = Path(output_dir)
+    base_model = dataset_config = None
     config = _load_config(output_dir, trust_remote_code)
     summary: dict[str, str] = {}
     run_info_path = output_dir / "ahu_run.json"
@@ -221,13 +291,35 @@ def write_model_card(
         summary["loss"] = "multi_label" if data_args.get("multi_label") else model_args.get("loss_type", "?")
         summary["class weighting"] = model_args.get("class_weighting", "none")
         summary["frame mode"] = data_args.get("frame_mode", "clip")
+        dataset_config = data_args.get("dataset_config_name")
+        if dataset_id is None and _is_hub_id(data_args.get("dataset_name")):
+            dataset_id = data_args["dataset_name"]
+        start = model_args.get("model_name_or_path")
+        if start:
+            summary["started from"] = start
+            base_model = start if _is_hub_id(start) else None
+    contract = read_data_contract(output_dir)
+    if contract is not None:
+        # What the run really used (the export's own splits, the resolved config, the sample counts).
+        summary.update(contract_summary(contract))
     all_results_path = output_dir / "all_results.json"
     if all_results_path.is_file():
         logged = json.loads(all_results_path.read_text(encoding="utf-8"))
         for key in ("epoch", "train_loss", "train_runtime", "eval_top1_accuracy", "eval_top3_accuracy"):
             if key in logged:
                 summary[key] = f"{logged[key]:.4g}" if isinstance(logged[key], float) else logged[key]
-    text = render_model_card(config, results, model_name or output_dir.name, dataset_name, summary, notes)
+    text = render_model_card(
+        config,
+        results,
+        model_name or output_dir.name,
+        dataset_name,
+        summary,
+        notes,
+        model_id=repo_id or str(output_dir),
+        dataset_id=dataset_id,
+        dataset_config=dataset_config,
+        base_model=base_model,
+    )
     path = output_dir / "README.md"
     path.write_text(text, encoding="utf-8")
     return path
@@ -243,9 +335,14 @@ def publish(
 ) -> str:
     """Upload a saved model folder (weights, config, processor, remote code, card, evaluation files).
 
-    Checkpoints and trainer state are left out (`PUBLISH_IGNORE`). Returns the commit sha.
+    Checkpoints and trainer state are left out (`PUBLISH_IGNORE`). The folder's card is updated first to load
+    `repo_id` in its usage snippet. Returns the commit sha.
     """
     from hf_loader.hub import push_folder
+
+    card = Path(output_dir) / "README.md"
+    if card.is_file():
+        card.write_text(card_with_repo_id(card.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
 
     return push_folder(
         output_dir,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import torch
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_loader.constants import LABELS, TRAIN_IMAGE_SIZE, TRAIN_MEAN, TRAIN_NUM_FRAMES, TRAIN_STD
+from hf_loader.constants import LABELS, TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
 
 from .data import (
     ClipAugmentation,
@@ -45,6 +46,7 @@ from .data import (
 )
 from .data_contract import build_data_contract, write_data_contract
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
+from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
 from .trainer import AHUTrainer, make_compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,17 @@ class ModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "A saved RViT (folder or Hub repo) to fine-tune; default: a new model."},
+        metadata={
+            "help": "A saved video classifier (folder or Hub repo) to fine-tune, or with --model_family "
+            "frame_pooling an image classifier; default: a new model."
+        },
+    )
+    model_family: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Model family of a new model: one of {MODEL_FAMILIES} (default rvit); for a checkpoint, "
+            "its config's (ahu_train.models)."
+        },
     )
     init_from_vit: str | None = field(
         default=None,
@@ -137,6 +149,8 @@ class ModelArguments:
             raise ValueError(f"--loss_type {self.loss_type!r}: choose one of {LOSS_TYPES}")
         if self.class_weighting not in CLASS_WEIGHTINGS:
             raise ValueError(f"--class_weighting {self.class_weighting!r}: choose one of {CLASS_WEIGHTINGS}")
+        if self.model_family is not None and self.model_family not in MODEL_FAMILIES:
+            raise ValueError(f"--model_family {self.model_family!r}: choose one of {MODEL_FAMILIES}")
 
 
 @dataclass
@@ -227,9 +241,11 @@ def preset_defaults(name: str | None) -> dict[str, Any]:
 
 
 def parse_config_overrides(text: str | None) -> dict[str, Any]:
-    """'hidden_size=32,attention_type=linear' → {'hidden_size': 32, 'attention_type': 'linear'} (JSON values)."""
+    """'hidden_size=32,attention_type=linear' → {'hidden_size': 32, 'attention_type': 'linear'} (JSON values;
+    lists in brackets)."""
     overrides: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+    # Commas inside brackets belong to a list value: 'hidden_sizes=[32,64],depths=[1,1]'.
+    for item in filter(None, (part.strip() for part in re.split(r",(?![^\[]*\])", text or ""))):
         if "=" not in item:
             raise ValueError(f"--config_overrides: {item!r} is not key=value")
         key, value = item.split("=", 1)
@@ -243,12 +259,13 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
 def build_model_and_processor(
     model_args: ModelArguments, multi_label: bool = False, label_names: Sequence[str] | None = None
 ):
-    """A new RViT (from a preset and overrides, or from a ViT checkpoint) with its matching video processor,
-    or a saved one (`model_name_or_path`).
+    """A new model (RViT from a preset and overrides or from a ViT checkpoint, or another family of
+    `ahu_train.models`) with its matching video processor, or a saved one (`model_name_or_path`).
 
     Args:
         label_names: the dataset's class names, in index order (default: the 13 AHU labels). A saved model must
-            have the same.
+            have the same, unless it is a checkpoint with another number of classes (e.g. Kinetics-400), which
+            gets a new head for these.
 
     Returns:
         (model, processor); the processor's `num_frames` and size match the model's config.
@@ -257,10 +274,7 @@ def build_model_and_processor(
         ValueError: a saved model whose config or labels do not fit the arguments or the dataset, or a ViT
             checkpoint whose shapes do not fit the overrides; the message says which and what to do.
     """
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
     from modeling_rvit import RViTConfig, RViTForVideoClassification
-    from modeling_rvit.video_processing_rvit import RViTVideoProcessor
 
     label_names = list(label_names or LABELS)
     overrides = parse_config_overrides(model_args.config_overrides)
@@ -270,10 +284,15 @@ def build_model_and_processor(
         overrides["image_size"] = model_args.image_size
     if model_args.model_name_or_path:
         name = model_args.model_name_or_path
-        model = AutoModelForVideoClassification.from_pretrained(
-            name, trust_remote_code=model_args.trust_remote_code
+        model, processor = load_pretrained_model(
+            name,
+            model_args.model_family,
+            trust_remote_code=model_args.trust_remote_code,
+            num_frames=model_args.num_frames,
+            image_size=model_args.image_size,
+            multi_label=multi_label,
+            label_names=label_names,
         )
-        processor = AutoVideoProcessor.from_pretrained(name, trust_remote_code=model_args.trust_remote_code)
         conflicts = {
             key: (value, getattr(model.config, key, None))
             for key, value in overrides.items()
@@ -294,6 +313,17 @@ def build_model_and_processor(
                 f"{label_names}; fine-tune a model with the dataset's labels, or start a new one"
             )
         return model, processor
+    if model_args.model_family not in (None, "rvit"):
+        shape = {key: overrides.pop(key) for key in ("num_frames", "image_size") if key in overrides}
+        model = new_video_model(
+            model_args.model_family,
+            shape.get("num_frames", TRAIN_NUM_FRAMES),
+            shape.get("image_size", TRAIN_IMAGE_SIZE),
+            overrides,
+            multi_label=multi_label,
+            label_names=label_names,
+        )
+        return model, video_processor_for(*clip_shape_of(model.config))
     overrides.setdefault("num_labels", len(label_names))
     overrides.setdefault("id2label", dict(enumerate(label_names)))
     overrides.setdefault("label2id", {label: index for index, label in enumerate(label_names)})
@@ -308,13 +338,7 @@ def build_model_and_processor(
     else:
         config = RViTConfig.from_preset(model_args.config_preset, **overrides)
         model = RViTForVideoClassification(config)
-    processor = RViTVideoProcessor(
-        num_frames=config.num_frames,
-        size={"height": config.image_size, "width": config.image_size},
-        image_mean=list(TRAIN_MEAN),
-        image_std=list(TRAIN_STD),
-    )
-    return model, processor
+    return model, video_processor_for(config.num_frames, config.image_size)
 
 
 def load_dataset_of(data_args: DataArguments):

@@ -22,6 +22,7 @@ from hf_loader.constants import LABELS
 
 from .losses import PAPER_RANK_WEIGHTS, compute_classification_loss
 from .metrics import flatten_metrics, multi_label_metrics, single_label_metrics
+from .models import model_forward_inputs
 
 
 class AHUTrainer(Trainer):
@@ -68,7 +69,7 @@ class AHUTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
-        outputs = model(**inputs)
+        outputs = model(**model_forward_inputs(model, inputs))
         loss = compute_classification_loss(
             outputs.logits,
             labels,

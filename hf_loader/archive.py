@@ -16,7 +16,10 @@ A tier found as a folder is read from that folder only; its zips are then ignore
 Zip members are never extracted. A member whose path escapes its folder (`../`, an absolute
 path, a drive letter) is refused (`UnsafeArchiveMemberError`) and never opened. Hidden files
 (`.DS_Store`, `__MACOSX/`, names starting with `.` or `__`) are skipped, as
-`datasets.DownloadManager.iter_archive` skips them.
+`datasets.DownloadManager.iter_archive` skips them. `MemberReader` reads one member at a time (a bad
+CRC fails that member alone) and refuses, unread, a member larger than `MAX_MEMBER_BYTES` or a zip
+member inflating more than `MAX_COMPRESSION_RATIO`-fold. `archive_fingerprint(path)` is the builder's
+cache key: every file's path, size and time at any depth, and each zip's central directory.
 
 Processed frames may be `.jpg`/`.png` (the paper) or `.npy` (the paper's code): an `.npy` frame of a
 video is BGR (OpenCV order, as the paper's To_NPY.py saved it) and is converted to RGB by the builder;
@@ -57,7 +60,6 @@ from .naming import (
     looks_like_filtered_name,
     looks_like_processed_name,
     parse_filtered_name,
-    parse_frame_number,
     parse_processed_name,
     sort_frame_names,
 )
@@ -589,42 +591,6 @@ def index_archive(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> Arc
     return index
 
 
-def parse_noise_list(text: str) -> dict[int, set[int]]:
-    """Parse `noise_files.txt` into `{sample number: {noise frame numbers}}`.
-
-    The file holds, per sample, `Subdirectory: <N>_<Labels>` then one absolute path per noise
-    frame, from the authors' machine: paths are matched by their folder and file name only,
-    never by their prefix (`/home/x/processed/12_Cyst/03.jpg` → sample 12, frame 3).
-    """
-    noise: dict[int, set[int]] = defaultdict(set)
-    current: int | None = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.lower().startswith("subdirectory"):
-            name = posixpath.basename(line.split(":", 1)[-1].strip().replace("\\", "/").rstrip("/"))
-            try:
-                current = parse_processed_name(name).sample_id
-            except NameParseError:
-                current = None
-            continue
-        parts = line.replace("\\", "/").rstrip("/").split("/")
-        sample_id = current
-        if len(parts) >= 2:
-            try:
-                sample_id = parse_processed_name(parts[-2]).sample_id
-            except NameParseError:
-                pass
-        try:
-            frame_number = parse_frame_number(parts[-1])
-        except NameParseError:
-            continue
-        if sample_id is not None:
-            noise[sample_id].add(frame_number)
-    return dict(noise)
-
-
 # Members are read whole into memory (a frame, a video, a table): refuse what cannot be one. Real media
 # compress at most ~10:1 in a zip; a zip bomb ~1000:1. Small members (an all-black .npy frame) may compress
 # far better and cost nothing, so the ratio is only checked above RATIO_CHECKED_ABOVE bytes.
@@ -768,6 +734,26 @@ def _zip_directory_digest(path: str) -> str:
         return digest.hexdigest()
 
 
+def _walk_records(root: str, relative: str, records: list) -> None:
+    """Append `(relative path, size, mtime_ns[, zip directory digest])` of every file under `root/relative`,
+    and `(relative folder,)` of every folder (an empty sample folder is an entry too), in sorted order."""
+    records.append((relative,))
+    with os.scandir(os.path.join(root, relative)) as scan:
+        found = sorted(
+            (entry for entry in scan if not entry.name.startswith((".", "__"))), key=lambda e: e.name
+        )
+    for entry in found:
+        name = posixpath.join(relative, entry.name) if relative else entry.name
+        if entry.is_dir(follow_symlinks=False):  # as os.walk, which lists the archive, does
+            _walk_records(root, name, records)
+            continue
+        stat = entry.stat()  # follows links, as the reader does
+        record = (name, stat.st_size, stat.st_mtime_ns)
+        if entry.name.lower().endswith(".zip"):
+            record += (_zip_directory_digest(entry.path),)
+        records.append(record)
+
+
 def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> str | None:
     """A key that changes whenever a byte the builder may read changes, cheap enough for every call.
 
@@ -785,18 +771,7 @@ def archive_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) 
             stat = os.stat(path)
             records.append((path, stat.st_size, stat.st_mtime_ns, _zip_directory_digest(path)))
             continue
-        for dirpath, dirnames, filenames in os.walk(path):
-            dirnames[:] = sorted(name for name in dirnames if not name.startswith((".", "__")))
-            records.append((os.path.relpath(dirpath, path),))  # an empty sample folder is an entry too
-            for name in sorted(filenames):
-                if name.startswith((".", "__")):
-                    continue
-                file_path = os.path.join(dirpath, name)
-                stat = os.stat(file_path)
-                record = (os.path.relpath(file_path, path), stat.st_size, stat.st_mtime_ns)
-                if name.lower().endswith(".zip"):
-                    record += (_zip_directory_digest(file_path),)
-                records.append(record)
+        _walk_records(path, "", records)
     digest = hashlib.blake2b(repr(records).encode("utf-8", "surrogateescape"), digest_size=16)
     return digest.hexdigest()
 
@@ -881,6 +856,16 @@ class ScanReport:
         return "\n".join(lines)
 
 
+def parse_link_target(filtered_name: str) -> EntryName:
+    """The filtered entry a rename.xlsx row's `filtered_name` names: `Video_<N>_<Labels>` (extension optional)
+    or `Photos_<N>_<Labels>`; folders before it, which some rows carry, are ignored.
+
+    Raises:
+        NameParseError: the name does not follow the pattern.
+    """
+    return parse_filtered_name(posixpath.basename(filtered_name.replace("\\", "/")), require_extension=False)
+
+
 def count_links(index: ArchiveIndex) -> int | None:
     """How many rename.xlsx rows link a parseable filtered name to a raw post (None without rename.xlsx)."""
     from .comments import read_rename_table
@@ -895,7 +880,7 @@ def count_links(index: ArchiveIndex) -> int | None:
     for row in rows:
         if row.filtered_name:
             try:
-                parse_filtered_name(row.filtered_name, require_extension=False)
+                parse_link_target(row.filtered_name)
                 linked += 1
             except NameParseError:
                 pass

@@ -13,7 +13,14 @@ datasets 5.2 has no loading scripts; use the class directly:
 `data_dir` is a folder holding the tier folders (`raw/`, `filtered/`, `processed/`), the tier zips as
 downloaded, or both (each sample is read once: a tier found as a folder is not read again from its
 zip), or a single zip. Without `data_dir` the archive is downloaded from Figshare
-(`hf_loader.figshare.download_archive`). Zips are read with `dl_manager.iter_archive`, never extracted.
+(`hf_loader.figshare.download_archive`). Zips are read member by member through their central directory,
+never extracted (`hf_loader.archive.MemberReader`: a damaged member costs only its own sample; members
+too large or too compressed to be media are refused unread).
+
+The cache key (`hash`, part of `builder.cache_dir`) follows the data: with `data_dir`, every file under it at
+any depth (path, size, modification time) and each zip's central directory (member CRCs and sizes,
+`hf_loader.archive.archive_fingerprint`, tens of milliseconds on a bench-scale archive, see BENCHMARKS.md);
+from Figshare, the article's version and each file's size and md5. An edited file is never served stale.
 
 Configs (`config_name`):
 
@@ -40,21 +47,30 @@ Features (all configs: `sample_id`, `labels` (list of `ClassLabel` over `hf_load
 - `comments`: list of `{text, depth, parent, likes, liked_by_creator, by_creator, time}` (see
   `hf_loader.comments.read_comment_table`).
 
-The `full` config reads its driving tier (processed, else filtered) in order, through `iter_archive` for
-zips, and the linked filtered entry and comment table of each sample by random access (a zip's central
-directory), which local zips and seekable remote files allow; samples lacking a part get None there and a
-warning gives their count.
+Each split is cut into shards of consecutive entries (at least `MIN_SHARDS`, at most `MAX_ENTRIES_PER_SHARD`
+entries each), passed to datasets as a list in `gen_kwargs`: `download_and_prepare(num_proc=N)` prepares
+shards in N processes, `as_streaming_dataset()` has one shard per group (`num_shards`) and
+`torch.utils.data.DataLoader(stream, num_workers=N)` workers share them; examples are keyed
+`datasets.builder.Key(shard, position)`.
+
+The `full` config reads its driving tier (processed, else filtered) in order, and the linked filtered entry and
+comment table of each sample by random access (a zip's central directory), which local zips and seekable
+remote files allow; samples lacking a part get None there and a warning gives their count.
 
 Splits (`split_scheme`, see `hf_loader.splits`): `"stratified"` (default, train/validation/test 70/15/15
 stratified on the primary label, `seed`), `"paper"` (the paper's 80/20 train/test split, random_state=42),
 `"creator"` (creator-disjoint train/validation/test; needs rename.xlsx's links, else `SplitError`). The
 split is decided in `_split_generators` from entry names alone, before any media is read, so
-map-style and streaming datasets hold the same examples. A split that gets no sample (a tiny archive)
-is left out with a warning.
+map-style and streaming datasets hold the same examples; entries left out while indexing (`errors="skip"`)
+still take their place in it, so which samples failed never moves another sample between splits. A split
+that gets no sample (a tiny archive) is left out with a warning.
 
 Bad input: strict by default (`errors="raise"`): the first bad entry raises an `AHUDataError` naming
 it and the fix. With `errors="skip"` bad entries are left out, a warning gives the counts per reason,
-and `builder.skipped` (a `SkipReport`) lists them.
+and `builder.skipped` (a `SkipReport`) lists them (also those skipped in `num_proc` worker processes), with
+notes on what was done instead (e.g. frames computed from the filtered tier when processed.zip is unreadable).
+Videos are checked against what their file holds (`hf_loader.video_io.probe_video`): an mp4 cut short
+raises `TruncatedVideoError` even when its header announces every frame.
 """
 
 from __future__ import annotations
@@ -84,14 +100,15 @@ from .archive import (
     archive_fingerprint,
     index_archive,
     iter_entry_files,
-    parse_noise_list,
+    parse_link_target,
     read_entry_files,
     tier_of_file_name,
 )
 from .comments import read_comment_table, read_rename_table
-from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, RENAME_TABLE_NAME
+from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, PAPER_CITATION, RENAME_TABLE_NAME
 from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
 from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
+from .noise_list import parse_noise_list
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED, SPLIT_SCHEMES, SampleRecord, assign_splits, split_names
 from .video_io import probe_video, to_float32
 
@@ -104,17 +121,6 @@ ERROR_MODES: tuple[str, ...] = ("raise", "skip")
 MIN_SHARDS = 8
 MAX_ENTRIES_PER_SHARD = 64
 
-_CITATION = """\
-@article{yang2025ahu,
-  title   = {An annotated heterogeneous ultrasound database},
-  author  = {Yang and Chen and Dong and others},
-  journal = {Scientific Data},
-  volume  = {12},
-  pages   = {148},
-  year    = {2025},
-  doi     = {10.1038/s41597-025-04464-4}
-}
-"""
 _DESCRIPTION = (
     "The AHU heterogeneous ultrasound database: 1,833 ultrasound videos and image sets posted by 31 "
     "hospital creators on Douyin, annotated with 13 labels (Scientific Data 12:148, 2025)."
@@ -393,7 +399,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             features=features_for(self.config.name, self.config.decode_video),
             homepage=_HOMEPAGE,
             license=_LICENSE,
-            citation=_CITATION,
+            citation=PAPER_CITATION,
         )
 
     def _fail(self, error: AHUDataError) -> None:
@@ -607,9 +613,7 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             parsed = None
             if row.filtered_name:
                 try:
-                    parsed = parse_filtered_name(
-                        posixpath.basename(row.filtered_name), require_extension=False
-                    )
+                    parsed = parse_link_target(row.filtered_name)
                 except NameParseError as error:
                     if required:
                         self._fail(

@@ -28,6 +28,18 @@ FIGSHARE_ARTICLE_ID = 26889334
 FIGSHARE_API_URL = "https://api.figshare.com/v2"
 DATASET_DOI = "10.6084/m9.figshare.26889334"
 PAPER_DOI = "10.1038/s41597-025-04464-4"
+# BibTeX of the paper: the builder's, the metric's, the dataset card's and the model card's citation.
+PAPER_CITATION = f"""\
+@article{{yang2025ahu,
+  title   = {{An annotated heterogeneous ultrasound database}},
+  author  = {{Yang and Chen and Dong and others}},
+  journal = {{Scientific Data}},
+  volume  = {{12}},
+  pages   = {{148}},
+  year    = {{2025}},
+  doi     = {{{PAPER_DOI}}}
+}}
+"""
 
 TIERS: tuple[str, ...] = ("raw", "filtered", "processed")
 NOISE_LIST_NAME = "noise_files.txt"

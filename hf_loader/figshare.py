@@ -5,8 +5,13 @@ Figshare's public API v2 describes each file of an article (`id`, `name`, `size`
 they are cached and show a progress bar. Users of Figshare report 403 answers and empty files
 at times, so every file is tried on several routes in turn (by default the file's
 `download_url`, then `{api_url}/file/download/{id}`, then
-`https://ndownloader.figshare.com/files/{id}`), each attempt checked for size and md5; a
-corrupted download is deleted from the cache so it is never reused.
+`https://ndownloader.figshare.com/files/{id}`), each attempt checked for size and md5 (an empty
+body is never accepted, even when Figshare announces neither); a corrupted download is deleted from the
+cache so it is never reused, and an interrupted one leaves no `*.incomplete` file. Every request gives up
+after `CONNECT_TIMEOUT` seconds without a connection or `READ_TIMEOUT` seconds without a byte, so a hung
+server costs seconds per attempt. `fetch_listing` gives the article's version and files (cached for
+offline use); `listing_fingerprint` of them is the builder's cache key, so a new version of a file is
+downloaded and built again.
 
     >>> from hf_loader.figshare import list_files, download_archive
     >>> files = list_files()                        # doctest: +SKIP

@@ -42,7 +42,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +65,7 @@ from modeling_rvit.ultrasound_frames import (
 from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD, IMAGE_SET_CROP_FRACTION, NOISE_LIST_NAME
 from .errors import AHUDataError, CorruptMediaError, DuplicateSampleError, EmptySampleError
 from .naming import EntryName, is_image_file, is_video_file, parse_filtered_name, sort_frame_names
+from .noise_list import write_noise_list
 
 JPEG_QUALITY = 95
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
@@ -90,7 +91,6 @@ __all__ = [
     "preprocess_tier",
     "process_image_set",
     "processed_folder_name",
-    "read_noise_list",
 ]
 
 
@@ -746,43 +746,6 @@ def _read_marker(out_dir: Path, entry: Path, options: PreprocessOptions) -> dict
     return payload
 
 
-def write_noise_list(out_dir: Path, samples: Iterable[dict]) -> Path:
-    """Write `noise_files.txt` in the archive's format (`Subdirectory: <name>`, then absolute paths)."""
-    out_dir = Path(out_dir)
-    blocks = []
-    names: set[str] = set()
-    for sample in samples:
-        if sample["name"] in names:
-            raise ValueError(f"{sample['name']}: listed twice; one processed folder holds one sample.")
-        names.add(sample["name"])
-        if not sample["noise_frames"]:
-            continue
-        folder = (out_dir / sample["name"]).resolve()
-        lines = [f"Subdirectory: {sample['name']}"] + [str(folder / name) for name in sample["noise_frames"]]
-        blocks.append("\n".join(lines) + "\n")
-    path = out_dir / NOISE_LIST_NAME
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("\n".join(blocks), encoding="utf-8")
-    os.replace(temporary, path)
-    return path
-
-
-def read_noise_list(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Parse a `noise_files.txt`: `{folder name: [frame file names]}`, matched by folder and file name only."""
-    noise: dict[str, list[str]] = {}
-    current = None
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith("Subdirectory:"):
-            current = line.split(":", 1)[1].strip().replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-            noise.setdefault(current, [])
-        elif current is not None:
-            noise[current].append(line.replace("\\", "/").rsplit("/", 1)[-1])
-    return noise
-
-
 def _entries_by_folder(entries: Sequence[Path]) -> dict[str, list[Path]]:
     """Entries grouped by the processed folder they write (entries with unparsable names fail later, alone)."""
     groups: dict[str, list[Path]] = {}
@@ -917,7 +880,11 @@ def preprocess_tier(
     finished = [done[entry.name] for entry in entries if entry.name in done]
     report.num_frames = sum(len(sample["frame_names"]) for sample in finished)
     report.num_noise_frames = sum(len(sample["noise_frames"]) for sample in finished)
-    report.noise_list = write_noise_list(out_dir, finished)
+    report.noise_list = write_noise_list(
+        out_dir / NOISE_LIST_NAME,
+        ((sample["name"], sample["noise_frames"]) for sample in finished),
+        prefix=out_dir.resolve().as_posix(),
+    )
     order = {
         done[entry.name]["name"]: position for position, entry in enumerate(entries) if entry.name in done
     }

@@ -55,6 +55,7 @@ from .constants import (
     TIERS,
 )
 from .errors import AHUDataError
+from .noise_list import write_noise_list
 from .sample_rendering import PhoneOverlay, PresenterScene, TitleCard, UltrasoundScene
 
 FORMAT_VERSION = 1
@@ -298,7 +299,11 @@ def make_sample_archive(
         samples.append(_write_sample(out_dir, plan, width, height))
 
     _write_rename_table(out_dir / "raw" / RENAME_TABLE_NAME, plans)
-    _write_noise_list(out_dir / "processed" / NOISE_LIST_NAME, samples)
+    write_noise_list(
+        out_dir / "processed" / NOISE_LIST_NAME,
+        ((Path(sample["processed_path"]).name, sample["noise_frames"]) for sample in samples),
+        prefix=NOISE_PATH_PREFIX,
+    )
     if zips:
         for tier in TIERS:
             _zip_folder(out_dir / tier, out_dir / f"{tier}.zip")
@@ -749,18 +754,6 @@ def _write_rename_table(path: Path, plans: list[SamplePlan]) -> None:
     sheet.column_dimensions["B"].width = 36
     sheet.column_dimensions["C"].width = 28
     _save_workbook(workbook, path)
-
-
-def _write_noise_list(path: Path, samples: list[dict]) -> None:
-    blocks = []
-    for sample in samples:
-        if not sample["noise_frames"]:
-            continue
-        folder = Path(sample["processed_path"]).name
-        lines = [f"Subdirectory: {folder}"]
-        lines += [f"{NOISE_PATH_PREFIX}/{folder}/{name}" for name in sample["noise_frames"]]
-        blocks.append("\n".join(lines))
-    path.write_text("\n\n".join(blocks) + "\n" if blocks else "", encoding="utf-8")
 
 
 def _zip_folder(folder: Path, zip_path: Path) -> None:

@@ -26,6 +26,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput, can_return_tuple, logging
 
 from .configuration_rvit import RViTConfig
+from .hub_card import ModelCardFromFolderMixin
 
 logger = logging.get_logger(__name__)
 
@@ -554,7 +555,7 @@ def _resize_position_embeddings(position_embeddings: torch.Tensor, num_patches: 
     return torch.cat((class_position, grid.permute(0, 2, 3, 1).reshape(1, num_patches, -1)), dim=1)
 
 
-class RViTPreTrainedModel(PreTrainedModel):
+class RViTPreTrainedModel(ModelCardFromFolderMixin, PreTrainedModel):
     config: RViTConfig
     config_class = RViTConfig
     base_model_prefix = "rvit"

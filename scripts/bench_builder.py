@@ -22,6 +22,21 @@ reports the seconds of the measured call and its peak memory: `ru_maxrss` of the
 
 Input MB is the bytes of what the line reads: the driving tier's files (folder) or zip, or the Parquet shards.
 `--write-md` puts the tables, the command and the machine into BENCHMARKS.md, section "## Dataset builder".
+
+    python scripts/bench_builder.py --cache /tmp/ahu_bench_archive --samples 300 --shards [--repeats 3] [--write-md]
+
+measures instead, on the one `--samples` archive, in one run (section "## Dataset builder: cache key, shards,
+zip members"):
+
+- cache hit: a new `AHUUltrasound(...)` and `download_and_prepare()` on an archive already prepared into the
+  cache (what every later call costs: the cache key walks every file and reads each zip's central directory),
+  from the folder (tier folders and zips) and from the zips alone, and the key alone (`archive_fingerprint`);
+- prepare with `num_proc` 1 and 2 (`processed` config, zips, into an empty cache);
+- streaming the `processed` train split through `torch.utils.data.DataLoader` with 0 and 2 workers (each worker
+  reads its own shards of the split);
+- zip member memory: peak RSS reading a 200 MB member of zeros (a 200 KB deflated zip) with the previous
+  reader's call (`zipfile.ZipFile.read`, the whole member into memory) and with `archive.MemberReader.read`
+  (refused from the zip's directory before any byte is inflated).
 """
 
 from __future__ import annotations
@@ -113,6 +128,55 @@ def _child(task: dict) -> dict:
         for split in loaded.values():
             for _ in split:
                 examples += 1
+    elif op == "cache_hit":
+        # Prepared once by the parent: every call here finds its cache.
+        calls = task["calls"]
+        for _ in range(calls):
+            builder = AHUUltrasound(
+                config_name="processed", data_dir=task["data_dir"], cache_dir=task["cache_dir"]
+            )
+            builder.download_and_prepare()
+        extra["ms_per_call"] = (time.perf_counter() - start) * 1000 / calls
+        examples = sum(split.num_examples for split in builder.info.splits.values())
+    elif op == "fingerprint":
+        from hf_loader.archive import archive_fingerprint
+
+        calls = task["calls"]
+        for _ in range(calls):
+            archive_fingerprint(task["data_dir"])
+        extra["ms_per_call"] = (time.perf_counter() - start) * 1000 / calls
+        examples = 0
+    elif op == "prepare_num_proc":
+        builder = AHUUltrasound(
+            config_name="processed", data_dir=task["data_dir"], cache_dir=task["cache_dir"]
+        )
+        builder.download_and_prepare(num_proc=task["num_proc"] if task["num_proc"] > 1 else None)
+        examples = sum(split.num_examples for split in builder.info.splits.values())
+    elif op == "stream_workers":
+        from torch.utils.data import DataLoader
+
+        builder = AHUUltrasound(config_name="processed", data_dir=task["data_dir"])
+        stream = builder.as_streaming_dataset("train")
+        extra["num_shards"] = stream.num_shards
+        examples = sum(1 for _ in DataLoader(stream, batch_size=None, num_workers=task["workers"]))
+    elif op == "zip_member":
+        import zipfile
+
+        from hf_loader.archive import MemberReader, OversizedMemberError, Source
+
+        baseline = _max_rss_mb()
+        start = time.perf_counter()
+        if task["reader"] == "zipfile.ZipFile.read":
+            with zipfile.ZipFile(task["zip"]) as archive:
+                extra["outcome"] = f"read {len(archive.read(task['member'])) / 1e6:.0f} MB"
+        else:
+            try:
+                with MemberReader() as reader:
+                    reader.read(Source(task["zip"], True), task["member"])
+                extra["outcome"] = "read"
+            except OversizedMemberError as error:
+                extra["outcome"] = f"refused ({type(error).__name__})"
+        examples = 1
     else:
         raise ValueError(f"unknown op {op!r}")
     seconds = time.perf_counter() - start
@@ -259,11 +323,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
     parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md")
+    parser.add_argument(
+        "--shards",
+        action="store_true",
+        help="measure the cache key, num_proc, DataLoader workers and zip member memory instead (see above)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(json.loads(args.child))), flush=True)
         return 0
+
+    if args.shards:
+        return shards_main(args, argv)
 
     from tqdm.auto import tqdm
 
@@ -364,6 +436,155 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_md:
         write_section(REPO_ROOT / "BENCHMARKS.md", SECTION, text)
         print(f"wrote {SECTION!r} into BENCHMARKS.md")
+    return 0
+
+
+SHARDS_SECTION = "## Dataset builder: cache key, shards, zip members"
+ZIP_MEMBER_MB = 200
+
+
+def zeros_zip(folder: Path) -> tuple[Path, str]:
+    """A deflated zip holding one `ZIP_MEMBER_MB` MB member of zeros (written in chunks: never whole in memory)."""
+    import zipfile
+
+    path, member = folder / "zeros.zip", "1_Cyst/01.jpg"
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(member, "w", force_zip64=True) as out,
+    ):
+        for _ in range(ZIP_MEMBER_MB):
+            out.write(bytes(1_000_000))
+    return path, member
+
+
+def shards_main(args, argv) -> int:
+    """The `--shards` measurements, in one run on one archive (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    load_before = uptime()
+    archive = ensure_archive(args.cache, args.samples, args.scale, args.seed)
+    zips = zips_only(archive)
+    work = Path(tempfile.mkdtemp(prefix="ahu-bench-shards-"))
+    try:
+        zip_path, member = zeros_zip(work)
+        plan = []
+        for name, data_dir in (("folder", archive), ("zips", zips)):
+            cache_dir = work / f"hit-{name}"
+            run_child(
+                {
+                    "op": "prepare",
+                    "config": "processed",
+                    "data_dir": str(data_dir),
+                    "cache_dir": str(cache_dir),
+                }
+            )
+            plan.append(
+                (
+                    f"cache hit ({name})",
+                    {"op": "cache_hit", "data_dir": str(data_dir), "cache_dir": str(cache_dir), "calls": 5},
+                )
+            )
+            plan.append(
+                (f"cache key alone ({name})", {"op": "fingerprint", "data_dir": str(data_dir), "calls": 5})
+            )
+        for num_proc in (1, 2):
+            plan.append(
+                (
+                    f"prepare, num_proc={num_proc}",
+                    {"op": "prepare_num_proc", "data_dir": str(zips), "num_proc": num_proc},
+                )
+            )
+        for workers in (0, 2):
+            plan.append(
+                (
+                    f"stream train, {workers} DataLoader workers",
+                    {"op": "stream_workers", "data_dir": str(zips), "workers": workers},
+                )
+            )
+        for reader in ("zipfile.ZipFile.read", "MemberReader.read"):
+            plan.append(
+                (
+                    f"{ZIP_MEMBER_MB} MB zeros member, {reader}",
+                    {"op": "zip_member", "zip": str(zip_path), "member": member, "reader": reader},
+                )
+            )
+        results: dict[str, list[dict]] = {}
+        runs = [(repeat, item) for repeat in range(args.repeats) for item in plan]
+        for repeat, (line, task) in tqdm(runs, desc="measurements", unit=" run"):
+            if task["op"] == "prepare_num_proc":
+                task = {**task, "cache_dir": str(work / f"r{repeat}-num-proc-{task['num_proc']}")}
+            result = run_child(task)
+            results.setdefault(line, []).append(result)
+            tqdm.write(json.dumps({"line": line, **result}))
+        zip_bytes = zip_path.stat().st_size
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    load_after = uptime()
+
+    def median(line: str, key: str) -> float:
+        return statistics.median(run[key] for run in results[line])
+
+    rows = [
+        "| line | examples | seconds | examples/s | ms per call | peak RSS over imports (MB) | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for line, runs_of_line in results.items():
+        first = runs_of_line[0]
+        seconds = median(line, "seconds")
+        rate = f"{first['examples'] / seconds:.1f}" if first["examples"] > 1 else "-"
+        ms = f"{median(line, 'ms_per_call'):.0f}" if "ms_per_call" in first else "-"
+        note = first.get("outcome") or (f"{first['num_shards']} shards" if "num_shards" in first else "")
+        rows.append(
+            f"| {line} | {first['examples']} | {seconds:.2f} | {rate} | {ms} | {median(line, 'peak_mb'):.0f} | {note} |"
+        )
+    one, two = median("prepare, num_proc=1", "seconds"), median("prepare, num_proc=2", "seconds")
+    w0, w2 = (
+        median("stream train, 0 DataLoader workers", "seconds"),
+        median("stream train, 2 DataLoader workers", "seconds"),
+    )
+    before = median(f"{ZIP_MEMBER_MB} MB zeros member, zipfile.ZipFile.read", "peak_mb")
+    after = median(f"{ZIP_MEMBER_MB} MB zeros member, MemberReader.read", "peak_mb")
+    command = "python scripts/bench_builder.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    text = "\n".join(
+        [
+            SHARDS_SECTION,
+            "",
+            f"Command: `{command}`  ",
+            (
+                f"Machine: {cpu_model()}, {os.cpu_count()} cores; `uptime` before: `{load_before}`, after: `{load_after}`. "
+                "The machine is shared with other jobs: compare lines of this run (ratios), not absolute times.  "
+            ),
+            (
+                f"Archive: `make_sample_archive(scale={args.scale!r}, seed={args.seed}, num_samples={args.samples})` in {args.cache}. "
+                f"Every line runs in a fresh process; medians of {args.repeats} interleaved repeats; config `processed`."
+            ),
+            "",
+            *rows,
+            "",
+            (
+                f"- A `download_and_prepare()` that hits the cache costs {median('cache hit (folder)', 'ms_per_call'):.0f} ms from the "
+                f"folder (tier folders and zips) and {median('cache hit (zips)', 'ms_per_call'):.0f} ms from the zips alone, "
+                f"of which the cache key is {median('cache key alone (folder)', 'ms_per_call'):.0f} ms and "
+                f"{median('cache key alone (zips)', 'ms_per_call'):.1f} ms."
+            ),
+            (
+                f"- `num_proc=2` prepares in {two / one:.2f}x the time of `num_proc=1`; streaming with 2 DataLoader workers takes "
+                f"{w2 / w0:.2f}x the time of 0 workers (both on a 2-core machine shared with other jobs)."
+            ),
+            (
+                f"- Reading a {ZIP_MEMBER_MB} MB member of zeros from a {zip_bytes / 1e3:.0f} KB zip: {before:.0f} MB peak before "
+                f"(`zipfile.ZipFile.read`, what `MemberReader.read` did), {after:.0f} MB now (refused from the directory's sizes: "
+                "`archive.MAX_COMPRESSION_RATIO`, `MAX_MEMBER_BYTES`)."
+            ),
+            "",
+        ]
+    )
+    print(text)
+    if args.write_md:
+        write_section(REPO_ROOT / "BENCHMARKS.md", SHARDS_SECTION, text)
+        print(f"wrote {SHARDS_SECTION!r} into BENCHMARKS.md")
     return 0
 
 

@@ -370,6 +370,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if self._status:  # the answer had started: the client sees a truncated body
                     self.close_connection = True
                 else:
+                    # Read an unread body first: closing a socket with unread input sends a reset, which can reach
+                    # the client before the error answer does ("Server disconnected without sending a response").
+                    if not self._body_consumed:
+                        with contextlib.suppress(OSError, HubError):
+                            self._read_body(sink=lambda data: None)
                     with contextlib.suppress(OSError):
                         self._send_error(err)
         if not self._body_consumed and int(self.headers.get("Content-Length") or 0) > 0:

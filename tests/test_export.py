@@ -15,7 +15,14 @@ from PIL import Image
 
 from hf_loader.builder import AHUUltrasound
 from hf_loader.constants import LABELS
-from hf_loader.export import ExportError, export_dataset, export_dataset_dict, parse_size, push_export
+from hf_loader.export import (
+    DEFAULT_MIN_SHARDS,
+    ExportError,
+    export_dataset,
+    export_dataset_dict,
+    parse_size,
+    push_export,
+)
 
 
 def undecoded(dataset):
@@ -73,9 +80,33 @@ def loaded(exported, tmp_path_factory):
 
 
 def test_layout_follows_the_hub(exported, processed):
+    """`DEFAULT_MIN_SHARDS` shards per split (fewer for a split with fewer rows), named as the Hub names them."""
     shards = sorted(path.relative_to(exported).as_posix() for path in exported.rglob("*.parquet"))
-    assert shards == [f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)]
+    expected = []
+    for split in sorted(processed):
+        count = min(DEFAULT_MIN_SHARDS, processed[split].num_rows)
+        expected += [f"data/processed/{split}-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
+    assert shards == expected
     assert (exported / "README.md").is_file()
+
+
+def test_streaming_export_feeds_several_dataloader_workers(exported, processed):
+    from torch.utils.data import DataLoader
+
+    stream = datasets.load_dataset(str(exported), split="train", streaming=True)
+    assert stream.num_shards == min(DEFAULT_MIN_SHARDS, processed["train"].num_rows) > 1
+    loader = DataLoader(stream.select_columns(["sample_id"]), batch_size=None, num_workers=2)
+    assert sorted(int(row["sample_id"]) for row in loader) == sorted(processed["train"]["sample_id"])
+
+
+def test_min_shards_sets_the_number_of_shards(processed, tmp_path):
+    export_dataset_dict(processed, tmp_path, "processed", min_shards=3)
+    shards = sorted((tmp_path / "data/processed").glob("train-*.parquet"))
+    assert [path.name for path in shards] == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
+    rows = processed["train"].num_rows
+    assert [pq.read_metadata(path).num_rows for path in shards] == [rows // 3, 2 * rows // 3 - rows // 3, rows - 2 * rows // 3]
+    with pytest.raises(ExportError, match="min_shards"):
+        export_dataset_dict(processed, tmp_path, "processed", min_shards=0)
 
 
 def test_load_dataset_gives_the_builders_splits_rows_and_features(loaded, processed):
@@ -89,7 +120,9 @@ def test_load_dataset_gives_the_builders_splits_rows_and_features(loaded, proces
 
 
 def test_media_bytes_are_embedded_in_the_rows(exported, loaded, processed):
-    table = pq.read_table(exported / "data/processed/train-00000-of-00001.parquet", columns=["frames"])
+    table = pq.read_table(
+        min((exported / "data/processed").glob("train-00000-of-*.parquet")), columns=["frames"]
+    )
     first = table.column("frames")[0].as_py()
     assert first and all(item["bytes"] for item in first)
     exported_rows = [media_bytes(row) for row in undecoded(loaded["train"])]
@@ -317,10 +350,53 @@ print(json.dumps({{"files": files, "rows": rows}}))
 """
     with running_hub(tmp_path / "hub") as endpoint:
         run_hub_client(push, endpoint, tmp_path / "hf_home", timeout=120)
-        export_dataset_dict(processed, out, "processed")  # default size: one shard per split
+        export_dataset_dict(processed, out, "processed", min_shards=1)  # one shard per split
         result = run_hub_client(push_and_pull, endpoint, tmp_path / "hf_home", timeout=120)
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["files"] == [
         f"data/processed/{split}-00000-of-00001.parquet" for split in sorted(processed)
     ]
     assert answer["rows"] == processed["train"].num_rows
+
+
+def test_card_of_a_generated_sample_archive_says_synthetic_at_the_top(sample_archive, tmp_path):
+    readme = export_dataset(
+        sample_archive, tmp_path / "export", "processed", cache_dir=str(tmp_path / "cache")
+    )
+    meta = front_matter(readme)
+    assert "synthetic" in meta["tags"]
+    assert meta["ahu_sample_archive"] == {"seed": 0, "scale": "default", "num_samples": 26}
+    assert "synthetic" in meta["pretty_name"] and meta["annotations_creators"] == ["machine-generated"]
+    body = readme.read_text(encoding="utf-8").split("\n---\n", 1)[1]
+    title, opening = re.search(r"^# (.+)\n\n(.+)$", body, flags=re.MULTILINE).groups()
+    assert "synthetic" in title and "not the AHU database" in title
+    assert opening.startswith("> **Synthetic data.**") and "hf_loader.sample_archive" in opening
+    assert "26 generated samples" in body
+
+
+def test_synthetic_notice_survives_exporting_another_config_to_the_folder(
+    sample_archive, processed, tmp_path
+):
+    from hf_loader.export import sample_archive_origin
+
+    export_dataset_dict(
+        processed, tmp_path, "processed", sample_archive=sample_archive_origin(sample_archive)
+    )
+    export_dataset_dict(processed, tmp_path, "again")  # no origin given: the folder's card keeps it
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "> **Synthetic data.**" in text and "synthetic" in front_matter(tmp_path / "README.md")["tags"]
+
+
+def test_card_of_a_real_archive_has_no_synthetic_notice(exported, sample_archive, tmp_path):
+    from hf_loader.export import sample_archive_origin
+
+    text = (exported / "README.md").read_text(encoding="utf-8")
+    assert "Synthetic" not in text and "synthetic" not in front_matter(exported / "README.md")["tags"]
+    assert (
+        text.split("\n---\n", 1)[1].lstrip().startswith("<!--")
+        and "# AHU Heterogeneous Ultrasound Database\n" in text
+    )
+    archive_without_manifest = tmp_path / "archive"
+    archive_without_manifest.mkdir()
+    assert sample_archive_origin(archive_without_manifest) is None and sample_archive_origin(None) is None
+    assert sample_archive_origin(sample_archive)["seed"] == 0

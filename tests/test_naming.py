@@ -8,10 +8,10 @@ import openpyxl
 import pytest
 from openpyxl.styles import Alignment, PatternFill
 
-from hf_loader.archive import parse_noise_list
 from hf_loader.comments import read_comment_table, read_rename_table
 from hf_loader.errors import CommentTableError, NameParseError, UnknownLabelError
 from hf_loader.naming import parse_filtered_name, parse_frame_number, parse_processed_name, sort_frame_names
+from hf_loader.noise_list import parse_noise_list
 
 
 def test_filtered_video_name_gives_number_labels_and_kind():

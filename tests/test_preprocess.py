@@ -15,6 +15,7 @@ from PIL import Image
 
 from hf_loader.constants import DBSCAN_EPS, DBSCAN_POOL_TIMES, FRAME_SIZE, NOISE_LIST_NAME
 from hf_loader.errors import CorruptMediaError, EmptySampleError
+from hf_loader.noise_list import read_noise_list
 from hf_loader.preprocess import (
     NoiseSettings,
     NoVideoStreamError,
@@ -27,7 +28,6 @@ from hf_loader.preprocess import (
     preprocess_sample,
     preprocess_tier,
     process_image_set,
-    read_noise_list,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -20,12 +20,12 @@ from PIL import Image
 from hf_loader.constants import NOISE_LIST_NAME
 from hf_loader.errors import DuplicateSampleError
 from hf_loader.naming import parse_filtered_name
+from hf_loader.noise_list import read_noise_list
 from hf_loader.preprocess import (
     NoiseSettings,
     PreprocessOptions,
     preprocess_tier,
     processed_folder_name,
-    read_noise_list,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

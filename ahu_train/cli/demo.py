@@ -1,5 +1,6 @@
-"""The whole path on the bundled sample archive, in a few minutes on 2 CPU cores:
-prepare -> load_dataset -> train -> evaluate (table, PNGs) -> save -> reload (Auto classes) -> predict a video.
+"""The whole path on a generated sample archive, about three minutes on 2 CPU cores: generate -> export ->
+load_dataset -> train -> evaluate against the majority class (table with bootstrap CIs, PNGs) -> save -> reload
+(Auto classes) -> predict a video.
 
 Example:
     ahu-demo --out outputs/demo
@@ -15,6 +16,8 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from ahu_train.demo import DEMO_EPOCHS, DEMO_NUM_SAMPLES
+
 
 def run(argv=None) -> dict:
     """Runs the demo as the command line says; returns `run_demo`'s summary."""
@@ -24,13 +27,20 @@ def run(argv=None) -> dict:
     parser.add_argument("--out", default="outputs/demo", help="Output folder.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--num_samples", type=int, default=None, help="Samples of the sample archive (default 26)."
+        "--num_samples", type=int, default=DEMO_NUM_SAMPLES, help="Samples of the generated archive."
     )
-    parser.add_argument("--epochs", type=float, default=100, help="Training epochs.")
+    parser.add_argument("--epochs", type=float, default=DEMO_EPOCHS, help="Training epochs.")
+    parser.add_argument("--num_resamples", type=int, default=500, help="Bootstrap resamples of the CIs.")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo
 
-    return run_demo(args.out, seed=args.seed, num_samples=args.num_samples, num_train_epochs=args.epochs)
+    return run_demo(
+        args.out,
+        seed=args.seed,
+        num_samples=args.num_samples,
+        num_train_epochs=args.epochs,
+        num_resamples=args.num_resamples,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

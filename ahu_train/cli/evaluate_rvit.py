@@ -1,6 +1,8 @@
-"""Evaluate a trained RViT on AHU splits: metrics table (bootstrap 95 % CIs), confusion-matrix and per-class
-PNGs, predictions CSVs, at clip level (one centred clip per video, the paper) and video level (all clips of a
-video, scores aggregated). Thin command line over `ahu_train.evaluation.evaluate_model`.
+"""Evaluate a trained RViT (or any model family of `ahu_train.models`) on AHU splits: metrics table (bootstrap
+95 % CIs), confusion-matrix and per-class PNGs, predictions CSVs, at clip level (one centred clip per video, the
+paper) and video level (all clips of a video, scores aggregated). Thin command line over
+`ahu_train.evaluation.run_evaluation`; without --data_dir or --dataset_name it evaluates the held-out split of
+the data the model was trained on (its data_contract.json).
 
 Example:
     ahu-evaluate --model outputs/tiny --data_dir archive/ --splits validation test \\
@@ -23,12 +25,38 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", required=True, help="Saved model folder or Hub repo id.")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data_dir", help="Archive folder (AHU builder) or exported Parquet folder.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--data_dir",
+        help="Archive folder (AHU builder) or exported Parquet folder; default: the data the model was trained on "
+        "(its data_contract.json).",
+    )
     source.add_argument("--dataset_name", help="Hub dataset repo id or exported folder.")
-    parser.add_argument("--dataset_config_name", default="processed")
-    parser.add_argument("--split_scheme", default=None, help="stratified, paper or creator (builder only).")
-    parser.add_argument("--splits", nargs="+", default=["test"], help="Splits to evaluate.")
+    parser.add_argument(
+        "--dataset_config_name",
+        default=None,
+        help="processed, filtered (the videos), ... or the export's config.",
+    )
+    parser.add_argument("--dataset_revision", default=None, help="Hub dataset revision (branch, tag, sha).")
+    parser.add_argument(
+        "--split_scheme", default=None, help="stratified, paper or creator (an archive only)."
+    )
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        default=None,
+        help="Splits to evaluate (default: test, else the run's eval split).",
+    )
+    parser.add_argument("--video_column_name", default=None, help="Column with a video per row.")
+    parser.add_argument("--frames_column_name", default=None, help="Column with a list of frames per row.")
+    parser.add_argument(
+        "--label_column_name", default=None, help="Target column (primary_label, label, ...)."
+    )
+    parser.add_argument(
+        "--allow_train_overlap",
+        action="store_true",
+        help="Score a split even when it shares samples with the model's training split.",
+    )
     parser.add_argument("--out", required=True, help="Folder for the tables, PNGs and CSVs.")
     parser.add_argument(
         "--no_video_level", action="store_true", help="Skip the all-clips video-level setting."
@@ -36,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--aggregation", default="mean_probability", choices=AGGREGATIONS)
     parser.add_argument("--num_resamples", type=int, default=1000, help="Bootstrap replicates (0: no CIs).")
     parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument(
+        "--num_workers", type=int, default=0, help="DataLoader workers that decode and process the clips."
+    )
     parser.add_argument("--frame_mode", default="clip", choices=["clip", "single"])
     parser.add_argument("--cache_dir", default=None)
     parser.add_argument("--trust_remote_code", action="store_true")
@@ -49,36 +80,29 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(argv=None) -> dict:
     """Evaluates as the command line says; returns `evaluate_model`'s results per split."""
     args = parse_args(argv)
-    from transformers import AutoModelForVideoClassification, AutoVideoProcessor
-
-    import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
-    from ahu_train.data import load_ahu_dataset
-    from ahu_train.evaluation import evaluate_model
+    from ahu_train.evaluation import run_evaluation
     from ahu_train.model_card import write_model_card
 
-    model = AutoModelForVideoClassification.from_pretrained(
-        args.model, trust_remote_code=args.trust_remote_code
-    )
-    processor = AutoVideoProcessor.from_pretrained(args.model, trust_remote_code=args.trust_remote_code)
-    dataset = load_ahu_dataset(
+    results = run_evaluation(
+        args.model,
+        args.out,
         data_dir=args.data_dir,
         dataset_name=args.dataset_name,
-        config_name=args.dataset_config_name,
+        dataset_config_name=args.dataset_config_name,
+        dataset_revision=args.dataset_revision,
         split_scheme=args.split_scheme,
+        splits=args.splits,
+        video_column_name=args.video_column_name,
+        frames_column_name=args.frames_column_name,
+        label_column_name=args.label_column_name,
+        allow_train_overlap=args.allow_train_overlap,
+        trust_remote_code=args.trust_remote_code,
         cache_dir=args.cache_dir,
-    )
-    missing = [split for split in args.splits if split not in dataset]
-    if missing:
-        raise SystemExit(f"no split {missing} in the dataset; it has {sorted(dataset)}")
-    results = evaluate_model(
-        model,
-        processor,
-        {split: dataset[split] for split in args.splits},
-        args.out,
         video_level=not args.no_video_level,
         aggregation=args.aggregation,
         num_resamples=args.num_resamples,
         batch_size=args.batch_size,
+        num_workers=args.num_workers,
         frame_mode=args.frame_mode,
         seed=args.seed,
     )

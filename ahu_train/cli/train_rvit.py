@@ -1,4 +1,4 @@
-"""Train RViT on the AHU ultrasound database (thin command line over `ahu_train.train.run_training`).
+"""Train RViT (or another video classifier, `--model_family`) on the AHU ultrasound database (thin command line over `ahu_train.train.run_training`).
 
 Examples:
     # the paper's protocol (36 frames, 112 px, batch 32, AdamW 1e-4, StepLR 10 epochs x0.8, label smoothing 0.1,
@@ -11,7 +11,12 @@ Examples:
         --loss_type rank_weighted --class_weighting inverse_sqrt --max_steps 50 --eval_strategy epoch
     # from an exported folder or a Hub repo, streamed (needs --max_steps), several processes:
     torchrun --nproc_per_node 2 scripts/train_rvit.py --dataset_name user/ahu-ultrasound --streaming --max_steps 500 ...
+    # (installed: torchrun --nproc_per_node 2 -m ahu_train.cli.train_rvit ...)
     # resume: --resume_from_checkpoint outputs/tiny/checkpoint-20 (or "last")
+    # another model family through the same harness (ahu_train.models): videomae, timesformer, vivit, frame_pooling;
+    # or any AutoModelForVideoClassification checkpoint (an image classifier with --model_family frame_pooling):
+    ahu-train --model_family vivit --num_frames 8 --image_size 64 --data_dir archive/ --output_dir outputs/vivit \
+        --config_overrides tubelet_size=[2,8,8],hidden_size=192,num_hidden_layers=3,num_attention_heads=4
 
 `ahu-train` once the package is installed; `python scripts/train_rvit.py` in a checkout.
 """

@@ -10,17 +10,7 @@ import evaluate
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, recall_score
 
-_CITATION = """\
-@article{yang2025ahu,
-  title   = {An annotated heterogeneous ultrasound database},
-  author  = {Yang and Chen and Dong and others},
-  journal = {Scientific Data},
-  volume  = {12},
-  pages   = {148},
-  year    = {2025},
-  doi     = {10.1038/s41597-025-04464-4}
-}
-"""
+from hf_loader.constants import PAPER_CITATION, PAPER_DOI
 
 _DESCRIPTION = """\
 Metrics of the AHU ultrasound database's classification task (13 labels, long-tailed).
@@ -100,10 +90,10 @@ class AhuMetrics(evaluate.Metric):
             )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=PAPER_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=features,
-            reference_urls=["https://doi.org/10.1038/s41597-025-04464-4"],
+            reference_urls=[f"https://doi.org/{PAPER_DOI}"],
         )
 
     def _compute(self, predictions, references, top_k=(1, 3, 5), num_labels=None, threshold=0.5):

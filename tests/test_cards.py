@@ -1,0 +1,164 @@
+"""Model cards: Hub metadata (datasets, base_model, model-index in the Hub's metric vocabulary), the repo id after a
+push, and the card surviving `model.push_to_hub` (checked against the Hub emulator)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import REPO_ROOT
+
+from ahu_train.model_card import write_model_card
+from modeling_rvit import RViTConfig, RViTForVideoClassification, RViTVideoProcessor
+
+TINY_CONFIG = {
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "image_size": 32,
+    "num_frames": 4,
+}
+
+
+def front_matter(text: str) -> dict:
+    match = re.match(r"---\n(.*?)\n---\n", text, flags=re.DOTALL)
+    assert match, "the card has no YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def evaluation_results() -> dict:
+    """What `evaluate_model` returns for one split, at clip and video level (values of a small run)."""
+    return {
+        "test/clip": {
+            "n": 40,
+            "top1_accuracy": 0.55,
+            "top3_accuracy": 0.8,
+            "top5_accuracy": 0.9,
+            "macro_f1": 0.41,
+            "ci": {"top1_accuracy": (0.55, 0.4, 0.7)},
+        },
+        "test/video": {"n": 40, "top1_accuracy": 0.575, "top3_accuracy": 0.825, "macro_f1": 0.44},
+    }
+
+
+def saved_model(folder: Path, run_info: dict | None = None) -> Path:
+    torch.manual_seed(0)
+    RViTForVideoClassification(RViTConfig(**TINY_CONFIG)).save_pretrained(folder)
+    RViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4).save_pretrained(folder)
+    if run_info is not None:
+        (folder / "ahu_run.json").write_text(json.dumps(run_info), encoding="utf-8")
+    return folder
+
+
+def test_card_metadata_uses_the_hubs_fields_and_metric_types(tmp_path):
+    folder = saved_model(
+        tmp_path / "model",
+        {
+            "model_args": {"model_name_or_path": "someone/rvit-kinetics", "loss_type": "cross_entropy"},
+            "data_args": {"dataset_name": "someone/ahu-ultrasound", "dataset_config_name": "processed"},
+        },
+    )
+    card = write_model_card(folder, results=evaluation_results(), model_name="rvit-ahu")
+    meta = front_matter(card.read_text(encoding="utf-8"))
+    assert meta["datasets"] == ["someone/ahu-ultrasound"]
+    assert meta["base_model"] == "someone/rvit-kinetics"
+    assert meta["pipeline_tag"] == "video-classification" and meta["library_name"] == "transformers"
+    (entry,) = meta["model-index"]
+    assert entry["name"] == "rvit-ahu"
+    metrics = {}
+    for result in entry["results"]:
+        assert result["task"]["type"] == "video-classification"
+        assert result["dataset"]["type"] == "someone/ahu-ultrasound"
+        assert result["dataset"]["config"] == "processed" and result["dataset"]["split"] == "test"
+        for metric in result["metrics"]:
+            metrics[metric["name"]] = (metric["type"], metric["value"])
+    assert metrics["Top-1 accuracy (test, clip level)"] == ("accuracy", 0.55)
+    assert metrics["Top-3 accuracy (test, video level)"] == ("accuracy", 0.825)
+    assert metrics["Macro-F1 (test, clip level)"] == ("f1", 0.41)
+    assert {kind for kind, _ in metrics.values()} == {"accuracy", "f1"}
+    assert len(metrics) == 7  # the video-level row has no top-5
+
+
+def test_card_of_a_new_model_on_local_data_has_no_base_model_and_loads_its_folder(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    folder = saved_model(
+        tmp_path / "model",
+        {"model_args": {"model_name_or_path": None}, "data_args": {"data_dir": str(archive)}},
+    )
+    text = write_model_card(folder).read_text(encoding="utf-8")
+    meta = front_matter(text)
+    assert "base_model" not in meta and "datasets" not in meta and "model-index" not in meta
+    assert f'model_id = "{folder}"' in text and "REPO_ID" not in text
+
+
+PUSH_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from huggingface_hub import hf_hub_download
+    from transformers import AutoModelForVideoClassification
+
+    import modeling_rvit  # noqa: F401
+    from ahu_train.model_card import publish
+    import ahu_train.models  # noqa: F401
+
+    rvit_folder, pooling_folder, built_in_memory, user = sys.argv[1:5]
+    # A plain transformers push of models loaded from folders with cards, and of a model without one.
+    AutoModelForVideoClassification.from_pretrained(rvit_folder).push_to_hub(f"{user}/rvit-pushed")
+    AutoModelForVideoClassification.from_pretrained(pooling_folder).push_to_hub(f"{user}/pooling-pushed")
+    modeling_rvit.RViTForVideoClassification(modeling_rvit.RViTConfig(hidden_size=32, num_hidden_layers=1,
+        num_attention_heads=2, intermediate_size=64)).push_to_hub(f"{user}/no-card")
+    publish(rvit_folder, f"{user}/rvit-published")
+    cards = {name: open(hf_hub_download(f"{user}/{name}", "README.md"), encoding="utf-8").read()
+             for name in ("rvit-pushed", "pooling-pushed", "no-card", "rvit-published")}
+    print(json.dumps(cards))
+    """
+)
+
+
+@pytest.mark.slow  # a client process against the Hub emulator (~30 s on a loaded machine)
+def test_our_card_survives_push_to_hub_with_the_real_repo_id(tmp_path):
+    from ahu_train.models import new_video_model
+    from tests.hub_emulator import EMULATOR_USER, hub_env, running_hub
+
+    rvit_folder = saved_model(tmp_path / "rvit", {"model_args": {}, "data_args": {}})
+    write_model_card(rvit_folder, results=evaluation_results(), model_name="rvit-ahu")
+    pooling_folder = tmp_path / "pooling"
+    new_video_model(
+        "frame_pooling", 4, 32, {"embedding_size": 8, "hidden_sizes": [8], "depths": [1]}
+    ).save_pretrained(pooling_folder)
+    RViTVideoProcessor(size={"height": 32, "width": 32}, num_frames=4).save_pretrained(pooling_folder)
+    write_model_card(pooling_folder, results=evaluation_results(), model_name="pooling-ahu")
+    with running_hub(tmp_path / "hub") as endpoint:
+        env = hub_env(endpoint, tmp_path / "hf_home")
+        completed = subprocess.run(
+            [sys.executable, "-c", PUSH_CHILD, str(rvit_folder), str(pooling_folder), "x", EMULATOR_USER],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    cards = json.loads(completed.stdout.strip().splitlines()[-1])
+    for name, model_name in (
+        ("rvit-pushed", "rvit-ahu"),
+        ("pooling-pushed", "pooling-ahu"),
+        ("rvit-published", "rvit-ahu"),
+    ):
+        card = cards[name]
+        meta = front_matter(card)
+        assert meta["model-index"][0]["name"] == model_name, name
+        assert f'model_id = "{EMULATOR_USER}/{name}"' in card and "REPO_ID" not in card, name
+        assert "## Training" in card and "## Results" in card, name
+    # A model with no folder card gets transformers' own card, as before.
+    assert "automatically generated" in cards["no-card"]
