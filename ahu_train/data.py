@@ -27,6 +27,7 @@ import torch
 
 from hf_loader.constants import NUM_LABELS
 from hf_loader.errors import AHUDataError
+from modeling_rvit.video_processing_rvit import window_start
 
 FRAME_MODES = ("clip", "single")
 # Single-label targets, in order of preference, and the multi-label target (a list of class indices).
@@ -355,7 +356,9 @@ class VideoClipCollator:
         if options is PROCESSED_FRAMES_OPTIONS and window and self.processor.num_frames is not None:
             surplus = max(0, len(source) - self.processor.num_frames)
             offset = (
-                int(torch.randint(0, surplus + 1, (), generator=generator)) if generator else surplus // 2
+                int(torch.randint(0, surplus + 1, (), generator=generator))
+                if generator
+                else window_start(len(source), self.processor.num_frames, "center")
             )
             source = source[offset : offset + self.processor.num_frames]
         try:
@@ -408,7 +411,11 @@ class VideoClipCollator:
             return frames, torch.ones(len(frames), dtype=torch.int64)
         if start is None:
             surplus = max(0, len(frames) - length)
-            start = int(torch.randint(0, surplus + 1, (), generator=generator)) if generator else surplus // 2
+            start = (
+                int(torch.randint(0, surplus + 1, (), generator=generator))
+                if generator
+                else window_start(len(frames), length, "center")
+            )
         clip = frames[start : start + length]
         real = len(clip)
         if real < length:
@@ -484,12 +491,6 @@ class VideoClipCollator:
         return torch.stack(picked), torch.ones_like(frame_mask)
 
 
-def _around_centre(frames: list, length: int) -> list:
-    """The `length` frames around the middle of a longer list (all of a shorter one)."""
-    surplus = len(frames) - length
-    return frames if surplus <= 0 else frames[surplus // 2 : surplus // 2 + length]
-
-
 def iter_video_clips(
     rows: Iterable[dict], collator: VideoClipCollator, all_clips: bool = True
 ) -> Iterable[tuple[dict, int, torch.Tensor, torch.Tensor]]:
@@ -502,7 +503,7 @@ def iter_video_clips(
     for row in rows:
         frames, offset = collator.frames_of(row, window=not all_clips)
         if not all_clips or len(frames) <= clip_length:
-            yield (row, offset + max(0, (len(frames) - clip_length) // 2), *collator.window(frames))
+            yield (row, offset + window_start(len(frames), clip_length, "center"), *collator.window(frames))
             continue
         for start in clip_starts(len(frames), clip_length):
             yield (row, start, *collator.window(frames, start=start))

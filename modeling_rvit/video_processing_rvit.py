@@ -232,7 +232,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
             candidates = np.arange(0, total, int(frame_stride), dtype=np.int64)
         if do_remove_noise or num_frames is None or clip_window == "random":
             return candidates
-        start = _window_start(len(candidates), num_frames, clip_window)
+        start = window_start(len(candidates), num_frames, clip_window)
         return candidates[start : start + num_frames]
 
     def preprocess(self, videos: VideoInput, **kwargs: Unpack[RViTVideoProcessorKwargs]) -> BatchFeature:
@@ -468,7 +468,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
         return rgb.round().to(video.dtype) if not video.is_floating_point() else rgb.to(video.dtype)
 
 
-def _window_start(length: int, num_frames: int, clip_window: str) -> int:
+def window_start(length: int, num_frames: int, clip_window: str) -> int:
     """First index of the `num_frames` window of a `length`-frame clip (0 when the clip is not longer)."""
     surplus = length - num_frames
     if surplus <= 0:
@@ -481,7 +481,7 @@ def _window_start(length: int, num_frames: int, clip_window: str) -> int:
 
 
 def _take_window(clip: torch.Tensor, num_frames: int, clip_window: str) -> torch.Tensor:
-    start = _window_start(len(clip), num_frames, clip_window)
+    start = window_start(len(clip), num_frames, clip_window)
     return clip[start : start + num_frames]
 
 
