@@ -96,20 +96,13 @@ def load_bench_dataset(args):
     """The archive's processed config, split `--split_fractions`, frames resized once to the model size."""
     from ahu_train.data import resize_frames
     from ahu_train.train import DataArguments, load_dataset_of
-    from hf_loader.sample_archive import make_sample_archive
+    from benchmarks.bench_runs import ensure_bench_archive
 
     out = Path(args.out)
     archive = Path(args.archive) if args.archive else out / "archive"
-    if not (archive / "manifest.json").is_file():
-        make_sample_archive(
-            archive,
-            seed=args.seed,
-            scale="bench",
-            num_samples=args.num_samples,
-            width=args.width,
-            height=args.height,
-            progress=True,
-        )
+    ensure_bench_archive(
+        archive, seed=args.seed, num_samples=args.num_samples, width=args.width, height=args.height
+    )
     data_args = DataArguments(
         data_dir=str(archive), cache_dir=str(out / "cache"), split_fractions=args.split_fractions
     )
@@ -121,10 +114,11 @@ def load_bench_dataset(args):
 def train_and_evaluate(args, name: str) -> dict:
     """Train one model for the CPU budget and evaluate it; returns its row of the comparison."""
     import torch
-    from transformers import TrainerCallback, TrainingArguments
+    from transformers import TrainerCallback
 
     from ahu_train.evaluation import evaluate_model, predict_clips
     from ahu_train.train import ModelArguments, num_parameters, run_training
+    from benchmarks.bench_runs import bench_training_arguments
     from hf_loader.constants import LABEL2ID
 
     torch.set_num_threads(args.threads)
@@ -133,25 +127,16 @@ def train_and_evaluate(args, name: str) -> dict:
     model_args = ModelArguments(num_frames=args.num_frames, image_size=args.image_size, **MODELS[name])
     run_dir = Path(args.out) / name
 
-    def training_arguments(max_steps: int, output_dir: Path) -> TrainingArguments:
-        return TrainingArguments(
-            output_dir=str(output_dir),
+    def training_arguments(max_steps: int, output_dir: Path):
+        return bench_training_arguments(
+            output_dir,
+            args.seed,
             max_steps=max_steps,
             per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=32,
             learning_rate=args.learning_rate,
             weight_decay=args.weight_decay,
-            lr_scheduler_type="cosine",
             warmup_steps=0.05,
-            max_grad_norm=1.0,
-            eval_strategy="no",
-            save_strategy="no",
             logging_steps=50,
-            report_to="none",
-            use_cpu=True,
-            seed=args.seed,
-            remove_unused_columns=False,
-            disable_tqdm=True,
         )
 
     # Calibration: CPU-seconds per step of this model, so that its schedule spans the budget.

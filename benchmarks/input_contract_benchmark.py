@@ -56,24 +56,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def training_args(output_dir: Path, seed: int, **overrides):
-    from transformers import TrainingArguments
+    """This benchmark's small model: batch 8, lr 1e-3, 10 warm-up steps unless `overrides` say otherwise."""
+    from benchmarks.bench_runs import bench_training_arguments
 
     defaults = {
         "per_device_train_batch_size": 8,
         "per_device_eval_batch_size": 16,
         "learning_rate": 1e-3,
-        "lr_scheduler_type": "cosine",
         "warmup_steps": 10,
-        "use_cpu": True,
-        "report_to": "none",
-        "seed": seed,
-        "save_strategy": "no",
-        "eval_strategy": "no",
         "logging_steps": 20,
-        "disable_tqdm": True,
-        "remove_unused_columns": False,
     }
-    return TrainingArguments(output_dir=str(output_dir), **{**defaults, **overrides})
+    return bench_training_arguments(output_dir, seed, **{**defaults, **overrides})
 
 
 def pipeline_scores(model_dir: Path, archive: Path, sample_ids) -> dict[str, dict[str, float]]:
@@ -115,25 +108,21 @@ def main(argv=None) -> dict:
 
     from ahu_train.evaluation import run_evaluation
     from ahu_train.train import DataArguments, ModelArguments, load_dataset_of, run_training
+    from benchmarks.bench_runs import ensure_bench_archive
     from benchmarks.report import cpu_model
-    from hf_loader.sample_archive import load_manifest, make_sample_archive
+    from hf_loader.sample_archive import load_manifest
 
     out = args.out
     archive = out / "archive"
     cache = str(out / "cache")
-    if not (archive / "manifest.json").is_file():
-        started = time.perf_counter()
-        make_sample_archive(
-            archive,
-            seed=args.seed,
-            scale="bench",
-            num_samples=args.num_samples,
-            width=args.width,
-            height=args.height,
-            zips=False,
-            progress=True,
-        )
-        print(f"archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True)
+    ensure_bench_archive(
+        archive,
+        seed=args.seed,
+        num_samples=args.num_samples,
+        width=args.width,
+        height=args.height,
+        zips=False,
+    )
     manifest = load_manifest(archive)
     truth = {str(sample["sample_id"]): sample["labels"][0] for sample in manifest["samples"]}
     kinds = {str(sample["sample_id"]): sample["kind"] for sample in manifest["samples"]}

@@ -77,13 +77,12 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
-    from transformers import TrainingArguments
 
     from ahu_train.data import resize_frames
     from ahu_train.evaluation import evaluate_model
     from ahu_train.train import DataArguments, ModelArguments, load_dataset_of, num_parameters, run_training
+    from benchmarks.bench_runs import bench_training_arguments, ensure_bench_archive
     from hf_loader.constants import LABEL2ID
-    from hf_loader.sample_archive import make_sample_archive
 
     torch.set_num_threads(args.threads)
     model_spec = {
@@ -93,19 +92,9 @@ def main(argv=None) -> dict:
     }
     out = Path(args.out)
     archive = Path(args.archive) if args.archive else out / "archive"
-    if not (archive / "manifest.json").is_file():
-        started = time.perf_counter()
-        make_sample_archive(
-            archive,
-            seed=args.seed,
-            scale="bench",
-            num_samples=args.num_samples,
-            width=args.width,
-            height=args.height,
-        )
-        print(
-            f"sample archive: {args.num_samples} samples in {time.perf_counter() - started:.0f} s", flush=True
-        )
+    ensure_bench_archive(
+        archive, seed=args.seed, num_samples=args.num_samples, width=args.width, height=args.height
+    )
     data_args_common = {
         "data_dir": str(archive),
         "cache_dir": str(out / "cache"),
@@ -133,24 +122,15 @@ def main(argv=None) -> dict:
     print(json.dumps(summary, indent=2), flush=True)
     for mode in args.modes:
         run_dir = out / mode
-        training_args = TrainingArguments(
-            output_dir=str(run_dir),
+        training_args = bench_training_arguments(
+            run_dir,
+            args.seed,
             num_train_epochs=args.epochs,
             per_device_train_batch_size=args.batch_size,
-            per_device_eval_batch_size=32,
             learning_rate=args.learning_rate,
             weight_decay=args.weight_decay,
-            lr_scheduler_type="cosine",
             warmup_steps=args.warmup,
-            eval_strategy="no",
-            save_strategy="no",
-            max_grad_norm=1.0,
             logging_steps=100,
-            report_to="none",
-            use_cpu=True,
-            seed=args.seed,
-            remove_unused_columns=False,
-            disable_tqdm=True,
         )
         started = time.perf_counter()
         cpu_started = time.process_time()
