@@ -361,6 +361,11 @@ class RViTLayer(GradientCheckpointingLayer):
     attention output's dropout, the residual, `LN_out` and the MLP after it. Layer by layer is the same computation
     as frame by frame, reordered; each dropout draws one mask for the whole chunk, which is the same as one
     independent mask per frame.
+
+    With `last_frame_only` (the encoder's last layer, when no per-frame hidden states are asked for), the part after
+    the attention runs for one frame per clip, the chunk's last valid one: nothing reads the last layer's other
+    frame tokens (the state takes `A`, the output is the last frame's tokens), so this leaves every output and
+    gradient as it was and skips about 60 % of the last layer's work (the MLP's share of a layer).
     """
 
     def __init__(self, config: RViTConfig):
@@ -380,12 +385,14 @@ class RViTLayer(GradientCheckpointingLayer):
         position_embeddings: torch.Tensor,
         frame_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
+        last_frame_only: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """
         `frame_tokens`: `(B, T, S, C)`; `state`: `(B, S, C)`; `position_embeddings`: `(1, S, C)`, or `(T, S, C)`
         when embedding dropout gives each frame its own; `frame_mask`: `(B, T)` bool, frames where it is False leave
-        the state untouched. Returns the new frame tokens `(B, T, S, C)`, the state after the last frame
-        `(B, S, C)` and the attention maps `(B, T, heads, S, S)` (or `None`).
+        the state untouched. Returns the new frame tokens `(B, T, S, C)` (with `last_frame_only`: `(B, 1, S, C)`,
+        those of each clip's last valid frame, see `_last_valid_index`), the state after the last frame `(B, S, C)`
+        and the attention maps `(B, T, heads, S, S)` (or `None`).
         """
         num_frames = frame_tokens.shape[1]
         frame_tokens = self.input_dropout(frame_tokens + position_embeddings)
@@ -409,7 +416,17 @@ class RViTLayer(GradientCheckpointingLayer):
             state = new_state if valid is None else torch.where(valid[:, None, None], new_state, state)
             attn_outputs.append(attn_output)
             attn_maps.append(attn_weights)
-        frame_tokens = self.attention_output_dropout.add(frame_tokens, torch.stack(attn_outputs, dim=1))
+        if last_frame_only:
+            if frame_mask is None:
+                frame_tokens, attn_outputs = frame_tokens[:, -1:], attn_outputs[-1][:, None]
+            else:
+                clips = torch.arange(frame_tokens.shape[0], device=frame_tokens.device)
+                last = _last_valid_index(frame_mask)
+                frame_tokens = frame_tokens[clips, last][:, None]
+                attn_outputs = torch.stack(attn_outputs, dim=1)[clips, last][:, None]
+        else:
+            attn_outputs = torch.stack(attn_outputs, dim=1)
+        frame_tokens = self.attention_output_dropout.add(frame_tokens, attn_outputs)
         frame_tokens = self.mlp(frame_tokens, self.layernorm_after(frame_tokens))
         attentions = None
         if output_attentions:
@@ -501,6 +518,7 @@ class RViTEncoder(nn.Module):
         mask_chunks = (
             frame_mask.split(chunk_size, dim=1) if frame_mask is not None else [None] * len(token_chunks)
         )
+        last_index = len(self.layer) - 1
         for tokens, chunk_mask in zip(token_chunks, mask_chunks, strict=True):
             # The reference drops out the position embeddings once per frame; that frame's layers and state share it.
             position_mask = self.position_dropout.mask(
@@ -508,14 +526,16 @@ class RViTEncoder(nn.Module):
             )
             positions = position_embeddings if position_mask is None else position_embeddings * position_mask
             for index, layer in enumerate(self.layer):
+                # Past the last layer only the last valid frame's tokens are read (see `RViTLayer`).
+                last_frame_only = index == last_index and not output_hidden_states
                 tokens, hidden[index], attn_maps = layer(
-                    tokens, hidden[index], positions, chunk_mask, output_attentions
+                    tokens, hidden[index], positions, chunk_mask, output_attentions, last_frame_only
                 )
                 if output_hidden_states:
                     all_hidden_states += (tokens,)
                 if output_attentions:
                     all_attentions += (attn_maps,)
-            last_frame_output = _last_valid_frame(tokens, chunk_mask, last_frame_output)
+            last_frame_output = _last_valid_frame(tokens, chunk_mask, last_frame_output, last_frame_only)
 
         if frame_mask is None:
             num_frames_seen = state.num_frames_seen + frame_tokens.shape[1]
@@ -531,17 +551,24 @@ class RViTEncoder(nn.Module):
         return CPU_FRAMES_PER_CHUNK if frame_tokens.device.type == "cpu" else max(1, frame_tokens.shape[1])
 
 
+def _last_valid_index(frame_mask: torch.Tensor) -> torch.Tensor:
+    """`(B,)`: the index of each clip's last True frame in `frame_mask` `(B, T)` (0 for a clip without one)."""
+    positions = torch.arange(1, frame_mask.shape[1] + 1, device=frame_mask.device)
+    return (frame_mask * positions).argmax(dim=1)
+
+
 def _last_valid_frame(
-    tokens: torch.Tensor, frame_mask: torch.Tensor | None, previous: torch.Tensor
+    tokens: torch.Tensor, frame_mask: torch.Tensor | None, previous: torch.Tensor, selected: bool = False
 ) -> torch.Tensor:
     """The tokens `(B, S, C)` of each clip's last valid frame in `tokens` `(B, T, S, C)`; `previous` for a clip
-    without one."""
+    without one. `selected`: `tokens` `(B, 1, S, C)` already holds that frame (`RViTLayer`'s `last_frame_only`)."""
     if frame_mask is None:
         return tokens[:, -1]
-    positions = torch.arange(1, frame_mask.shape[1] + 1, device=frame_mask.device)
-    last = (frame_mask * positions).argmax(dim=1)
-    selected = tokens[torch.arange(tokens.shape[0], device=last.device), last]
-    return torch.where(frame_mask.any(dim=1)[:, None, None], selected, previous)
+    if selected:
+        chosen = tokens[:, 0]
+    else:
+        chosen = tokens[torch.arange(tokens.shape[0], device=tokens.device), _last_valid_index(frame_mask)]
+    return torch.where(frame_mask.any(dim=1)[:, None, None], chosen, previous)
 
 
 def _resize_position_embeddings(position_embeddings: torch.Tensor, num_patches: int) -> torch.Tensor:

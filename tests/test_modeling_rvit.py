@@ -320,6 +320,42 @@ def test_frames_per_chunk_changes_nothing_but_the_schedule(attention_type):
             assert difference <= 1e-5 * expected_gradients[name].abs().max(), f"{chunk}: {name}"
 
 
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_last_layer_runs_its_mlp_on_the_last_valid_frame_only(with_mask):
+    """Nothing reads the last layer's frame tokens but the last valid frame's: its MLP runs on one frame per clip and
+    chunk, and the logits, last hidden state and gradients are those of the full computation (which hidden states
+    ask for)."""
+    clip = random_clip(3, 7)
+    frame_mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0, 0]])
+    frame_mask = frame_mask if with_mask else None
+    labels = torch.tensor([0, 3, 4])
+    model = tiny_model(seed=5, frames_per_chunk=3)
+    mlp_inputs = {index: [] for index in range(2)}
+    for index, layer in enumerate(model.rvit.encoder.layer):
+        layer.mlp.register_forward_pre_hook(lambda module, args, index=index: mlp_inputs[index].append(args[1].shape))
+
+    def run(**kwargs):
+        model.zero_grad()
+        outputs = model(clip, frame_mask=frame_mask, labels=labels, **kwargs)
+        outputs.loss.backward()
+        return outputs, {name: parameter.grad.clone() for name, parameter in model.named_parameters()}
+
+    full, full_gradients = run(output_hidden_states=True)  # one chunk, every frame through every layer
+    assert mlp_inputs == {0: [(3, 7, 5, 32)], 1: [(3, 7, 5, 32)]}
+    mlp_inputs = {index: [] for index in range(2)}
+    skipped, gradients = run()
+    assert mlp_inputs == {0: [(3, 3, 5, 32), (3, 3, 5, 32), (3, 1, 5, 32)], 1: [(3, 1, 5, 32)] * 3}
+    last_valid = [6, 3, 1] if with_mask else [6, 6, 6]
+    expected_last = full.hidden_states[-1][torch.arange(3), torch.tensor(last_valid)]
+    with torch.no_grad():
+        last_hidden_state = model.rvit(clip, frame_mask=frame_mask).last_hidden_state
+    assert_close_relative(last_hidden_state, expected_last, 1e-5)
+    assert_close_relative(skipped.logits, full.logits, 1e-5)
+    for name, gradient in gradients.items():
+        difference = (gradient - full_gradients[name]).abs().max()
+        assert difference <= 1e-5 * full_gradients[name].abs().max(), name
+
+
 def test_any_clip_length_gives_one_prediction_per_clip():
     model = tiny_model()
     with torch.no_grad():
