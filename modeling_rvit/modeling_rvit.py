@@ -367,7 +367,8 @@ class RViTLayer(GradientCheckpointingLayer):
     With `last_frame_only` (the encoder's last layer, when no per-frame hidden states are asked for), the part after
     the attention runs for one frame per clip, the chunk's last valid one: nothing reads the last layer's other
     frame tokens (the state takes `A`, the output is the last frame's tokens), so this leaves every output and
-    gradient as it was and skips about 60 % of the last layer's work (the MLP's share of a layer).
+    gradient as it was and skips most of the last layer's forward MLP (the backward pass never visited those frames:
+    autograd only follows what the loss reads).
     """
 
     def __init__(self, config: RViTConfig):
