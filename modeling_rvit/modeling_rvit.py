@@ -172,7 +172,7 @@ def dropout_mask(shape: tuple[int, ...], p: float, like: torch.Tensor) -> torch.
         return mask.div_(keep_probability)
     numel = math.prod(shape)
     # `random_(-2⁶³, None)` is the generator's full 64-bit range, taken as drawn; with an upper bound it would
-    # reduce every draw modulo 2⁶⁴ - 1 (a 64-bit division an element, ~10 % of the draw's time).
+    # reduce every draw modulo 2⁶⁴ - 1 (a 64-bit division per word; that draw took 1.16x as long, BENCHMARKS.md).
     words = torch.empty((numel + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
     lanes = words.view(torch.int16)[:numel].view(shape).to(torch.float32)
     # A lane is uniform on [-2¹⁵, 2¹⁵); it keeps its element when below `threshold`: `threshold - lane` is an integer,
