@@ -187,11 +187,14 @@ def _child(task: dict) -> dict:
 # Parent side.
 
 
-def ensure_archive(cache: Path, num_samples: int, scale: str, seed: int) -> Path:
-    """The sample archive `<cache>/<scale>-seed<seed>-n<N>`, generated unless a complete one is there."""
+def ensure_archive(
+    cache: Path, num_samples: int, scale: str, seed: int, width: int | None = None, height: int | None = None
+) -> Path:
+    """The sample archive `<cache>/<scale>-seed<seed>-n<N>[-<W>x<H>]`, generated unless a complete one is there."""
     from hf_loader.sample_archive import load_manifest, make_sample_archive
 
-    folder = cache / f"{scale}-seed{seed}-n{num_samples}"
+    size = f"-{width}x{height}" if width or height else ""
+    folder = cache / f"{scale}-seed{seed}-n{num_samples}{size}"
     if (folder / "manifest.json").is_file() and all((folder / name).is_file() for name in ZIP_NAMES):
         manifest = load_manifest(folder)
         if len(manifest["samples"]) == num_samples and manifest.get("scale") == scale:
@@ -199,7 +202,14 @@ def ensure_archive(cache: Path, num_samples: int, scale: str, seed: int) -> Path
             return folder
     print(f"generating {folder} ({num_samples} samples, scale {scale!r})", flush=True)
     return make_sample_archive(
-        folder, seed=seed, scale=scale, num_samples=num_samples, overwrite=True, progress=True
+        folder,
+        seed=seed,
+        scale=scale,
+        num_samples=num_samples,
+        width=width,
+        height=height,
+        overwrite=True,
+        progress=True,
     )
 
 
@@ -321,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=int, default=4, help="the large archive has N x factor samples")
     parser.add_argument("--scale", default="bench", help="sample archive scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=None, help="frame width of the archives (default: the scale's)")
+    parser.add_argument("--height", type=int, default=None, help="frame height (default: the scale's)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats; medians are reported")
     parser.add_argument("--write-md", action="store_true", help="write the tables into BENCHMARKS.md")
     parser.add_argument(
@@ -341,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = uptime()
     small_n, large_n = args.samples, args.samples * args.factor
-    archives = {n: ensure_archive(args.cache, n, args.scale, args.seed) for n in (small_n, large_n)}
+    archives = {
+        n: ensure_archive(args.cache, n, args.scale, args.seed, args.width, args.height) for n in (small_n, large_n)
+    }
     work = Path(tempfile.mkdtemp(prefix="ahu-bench-builder-"))
     plan = []
     large = archives[large_n]
@@ -462,7 +476,7 @@ def shards_main(args, argv) -> int:
     from tqdm.auto import tqdm
 
     load_before = uptime()
-    archive = ensure_archive(args.cache, args.samples, args.scale, args.seed)
+    archive = ensure_archive(args.cache, args.samples, args.scale, args.seed, args.width, args.height)
     zips = zips_only(archive)
     work = Path(tempfile.mkdtemp(prefix="ahu-bench-shards-"))
     try:
@@ -557,7 +571,8 @@ def shards_main(args, argv) -> int:
                 "The machine is shared with other jobs: compare lines of this run (ratios), not absolute times.  "
             ),
             (
-                f"Archive: `make_sample_archive(scale={args.scale!r}, seed={args.seed}, num_samples={args.samples})` in {args.cache}. "
+                f"Archive: `make_sample_archive(scale={args.scale!r}, seed={args.seed}, num_samples={args.samples}"
+                f"{f', width={args.width}, height={args.height}' if args.width or args.height else ''})` in {archive}. "
                 f"Every line runs in a fresh process; medians of {args.repeats} interleaved repeats; config `processed`."
             ),
             "",

@@ -52,6 +52,7 @@ def test_benchmark_trains_within_the_budget_and_writes_the_table(sample_archive,
     (row,) = main(argv)
     assert row["model"] == "frame_pooling" and row["class"] == "FramePoolingForVideoClassification"
     assert 1 <= row["steps"] and row["train_clips_per_s"] > 0 and row["eval_clips_per_s"] > 0
+    assert row["train_clips_per_cpu_s"] > 0 and row["eval_clips_per_cpu_s"] > 0
     assert row["peak_rss_mb"] > 100
     top1, low, high = row["top1_accuracy"]
     assert low <= top1 <= high
@@ -75,13 +76,15 @@ def test_table_shows_intervals_and_a_missing_vascular_class():
         "recall_Vascular": math.nan,
         "vascular_test_clips": 0,
         "train_clips_per_s": 12.5,
+        "train_clips_per_cpu_s": 6.25,
         "eval_clips_per_s": 80.0,
+        "eval_clips_per_cpu_s": 40.5,
         "peak_rss_mb": 1300.4,
     }
     line = comparison_table([row]).splitlines()[-1]
     assert line == (
         "| vivit (`VivitForVideoClassification`) | 1,417,933 | 90 | 0.500 [0.400, 0.600] | "
-        "0.800 [0.700, 0.900] | 0.300 [0.200, 0.400] | – (n=0) | 12.5 | 80.0 | 1,300 |"
+        "0.800 [0.700, 0.900] | 0.300 [0.200, 0.400] | – (n=0) | 12.5 | 6.25 | 80.0 | 40.5 | 1,300 |"
     )
 
 
