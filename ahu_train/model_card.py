@@ -1,7 +1,13 @@
-"""The model card (README.md) of a trained RViT, written from its config and measured results; publishing.
+"""The model card (README.md) of a trained model, written from its config and measured results; publishing.
 
 `write_model_card(output_dir, results=...)` renders the card into the model folder; `publish(output_dir,
 repo_id)` uploads weights, config, processor, remote code and card in one commit (`hf_loader.hub.push_folder`).
+
+Every way the harness pushes keeps this card: `publish` (`ahu-train --push_to_hub`),
+`AHUTrainer.push_to_hub` (`update_model_card`), and a plain `model.push_to_hub` of an RViT or frame-pooling
+model loaded from the folder (`modeling_rvit.hub_card`). transformers' own classes (VideoMAE, TimeSformer,
+ViViT) write transformers' card on a plain `model.push_to_hub` to a new repo: publish those with `publish` or
+the trainer.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import re
 from pathlib import Path
 
 from hf_loader.constants import DATASET_DOI, PAPER_CITATION, PAPER_DOI
-from modeling_rvit.hub_card import card_with_repo_id
+from modeling_rvit.hub_card import MODEL_ID_LINE, card_with_repo_id
 
 from .data_contract import contract_summary, read_data_contract
 from .evaluation import HEADLINE_METRICS, metrics_table
@@ -171,6 +177,21 @@ def render_model_card(
         if is_rvit
         else "Import `ahu_train.models` (and `modeling_rvit`, for the video processor) before loading."
     )
+    from .models import FramePoolingConfig
+
+    if is_rvit or isinstance(config, FramePoolingConfig):
+        publish_note = (
+            "Publishing a copy: `model.push_to_hub(repo_id)` of this model, loaded from a folder holding "
+            "this card, uploads this card with it."
+        )
+    else:
+        family = type(config).__name__.removesuffix("Config")
+        publish_note = (
+            "Publishing a copy: `ahu_train.model_card.publish(folder, repo_id)` or the training harness's "
+            "`AHUTrainer.push_to_hub()` upload this card with the model; a plain "
+            f"`model.push_to_hub(repo_id)` of transformers' `{family}` classes writes transformers' "
+            "generic card to a new repo."
+        )
     num_frames = getattr(config, "num_frames", "?")
     image_size = getattr(config, "image_size", "?")
     return f"""---
@@ -197,6 +218,8 @@ label = model.config.id2label[model(**inputs).logits.argmax(-1).item()]
 ```
 
 {remote_note}
+
+{publish_note}
 
 ## Training
 
@@ -325,6 +348,67 @@ def write_model_card(
     return path
 
 
+def is_harness_card(text: str) -> bool:
+    """Whether a README's text is a card that `write_model_card` wrote (its usage snippet names the model)."""
+    return MODEL_ID_LINE.search(text) is not None
+
+
+def update_model_card(
+    output_dir: str | Path,
+    repo_id: str | None = None,
+    model_name: str | None = None,
+    tags: list[str] | None = None,
+    language: str | list[str] | None = None,
+    license: str | None = None,
+    datasets: list[str] | None = None,
+    base_model: str | None = None,
+) -> Path:
+    """Make `output_dir/README.md` the harness's card for a push to `repo_id` (as `AHUTrainer.push_to_hub`).
+
+    A card written by `write_model_card` (possibly with evaluation results) is kept; any other README (e.g.
+    `Trainer`'s generated card) is replaced by a new one (`write_model_card(output_dir, model_name=...)`). The
+    usage snippet then loads `repo_id` (when given), and the given metadata is added: `tags` to the card's,
+    `language`, `license`, `datasets`, `base_model` replacing its fields.
+    """
+    from huggingface_hub import ModelCard
+
+    path = Path(output_dir) / "README.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if not is_harness_card(text):
+        write_model_card(output_dir, model_name=model_name)
+        text = path.read_text(encoding="utf-8")
+    if repo_id:
+        text = card_with_repo_id(text, repo_id)
+    if tags or language or license or datasets or base_model:
+        card = ModelCard(text)
+        card.data.tags = list(dict.fromkeys([*(card.data.tags or []), *(tags or [])]))
+        for field_name, value in (
+            ("language", language),
+            ("license", license),
+            ("datasets", datasets),
+            ("base_model", base_model),
+        ):
+            if value:
+                setattr(card.data, field_name, value)
+        text = str(card)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _full_repo_id(repo_id: str, token: str | None, private: bool, endpoint: str | None) -> str:
+    """`repo_id` with its namespace: a bare name is created (if needed) in the token owner's namespace."""
+    if "/" in repo_id:
+        return repo_id
+    from huggingface_hub import HfApi
+
+    try:
+        return (
+            HfApi(endpoint=endpoint, token=token).create_repo(repo_id, private=private, exist_ok=True).repo_id
+        )
+    except Exception:  # noqa: BLE001  (push_folder tries again and reports the failure with its fix)
+        return repo_id
+
+
 def publish(
     output_dir: str | Path,
     repo_id: str,
@@ -336,13 +420,16 @@ def publish(
     """Upload a saved model folder (weights, config, processor, remote code, card, evaluation files).
 
     Checkpoints and trainer state are left out (`PUBLISH_IGNORE`). The folder's card is updated first to load
-    `repo_id` in its usage snippet. Returns the commit sha.
+    the repo (`"name"` alone becomes the token owner's `"user/name"`) in its usage snippet; a folder without a
+    README gets the harness's card (`write_model_card`). Returns the commit sha.
     """
     from hf_loader.hub import push_folder
 
     card = Path(output_dir) / "README.md"
-    if card.is_file():
-        card.write_text(card_with_repo_id(card.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
+    if not card.is_file():
+        write_model_card(output_dir, model_name=repo_id.rsplit("/", 1)[-1])
+    repo_id = _full_repo_id(repo_id, token, private, endpoint)
+    card.write_text(card_with_repo_id(card.read_text(encoding="utf-8"), repo_id), encoding="utf-8")
 
     return push_folder(
         output_dir,

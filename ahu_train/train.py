@@ -47,6 +47,7 @@ from .data import (
 )
 from .data_contract import build_data_contract, write_data_contract
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
+from .model_card import write_model_card
 from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
 from .trainer import AHUTrainer, make_compute_metrics
 
@@ -382,7 +383,10 @@ def run_training(
     callbacks: list | None = None,
     dataset=None,
 ) -> TrainingRunResult:
-    """Train (and evaluate) RViT on AHU with `AHUTrainer`; save the model, processor and metrics.
+    """Train (and evaluate) RViT on AHU with `AHUTrainer`; save the model, processor, metrics and model card.
+
+    With `training_args.push_to_hub`, the finished folder is pushed once at the end (`hub_model_id`, default
+    the folder's name) with the harness's card; `hub_token` is written into no `training_args.bin`.
 
     Resumes from `training_args.resume_from_checkpoint` (a path, or `"last"` for the newest checkpoint in
     `output_dir`). Test-split metrics are logged as `test_*` when the dataset has a test split distinct from
@@ -487,14 +491,16 @@ def run_training(
 
     metrics: dict[str, float] = {}
     # A new model is always trained; a saved one (--model_name_or_path) only with --do_train.
-    if training_args.do_train or not model_args.model_name_or_path:
+    trained = training_args.do_train or not model_args.model_name_or_path
+    if trained:
         checkpoint = training_args.resume_from_checkpoint
         if checkpoint == "last":
             checkpoint = get_last_checkpoint(training_args.output_dir)
             if checkpoint is None:
                 logger.info("no checkpoint in %s: training from scratch", training_args.output_dir)
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
-        trainer.save_model()
+        # Not pushed yet, even with push_to_hub: the model goes up once, at the end, with its finished card.
+        trainer.save_model(_internal_call=True)
         metrics.update(train_result.metrics)
         trainer.log_metrics("train", train_result.metrics)
         trainer.save_metrics("train", train_result.metrics)
@@ -517,6 +523,16 @@ def run_training(
         used.update({name: rows for name, rows in dataset.items() if name not in used})
         contract = build_data_contract(data_args, dataset, layout, used, data_args.train_split, eval_split)
         write_data_contract(training_args.output_dir, contract)
+    if trained:
+        if trainer.is_world_process_zero():
+            write_model_card(
+                training_args.output_dir,
+                model_name=Path(training_args.output_dir).name,
+                trust_remote_code=model_args.trust_remote_code,
+            )
+        if training_args.push_to_hub:
+            # AHUTrainer.push_to_hub uploads the folder with this card (its snippet pointed at the repo).
+            trainer.push_to_hub(commit_message="End of training")
     return TrainingRunResult(trainer, processor, metrics, Path(training_args.output_dir), dataset)
 
 

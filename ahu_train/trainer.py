@@ -3,14 +3,16 @@
 `AHUTrainer` is a `transformers.Trainer` whose `compute_loss` calls `ahu_train.losses` (so the paper's
 rank-weighted loss, class weights and multi-label BCE are options, and `label_smoothing_factor` of
 `TrainingArguments` is honoured), whose scheduler can be the paper's StepLR counted in epochs, and whose
-train sampler can draw classes evenly.
+train sampler can draw classes evenly. Its `push_to_hub` uploads the harness's model card
+(`ahu_train.model_card`) instead of `Trainer`'s generated one, and no `training_args.bin` it writes holds
+`hub_token`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +25,21 @@ from hf_loader.constants import LABELS
 from .losses import PAPER_RANK_WEIGHTS, compute_classification_loss
 from .metrics import flatten_metrics, multi_label_metrics, single_label_metrics
 from .models import model_forward_inputs
+
+
+class _TokenLeftOutOfPickles(str):
+    """A token that works as its string but pickles as None, so `torch.save(args)` writes no secret."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (type(None), ())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
 
 class AHUTrainer(Trainer):
@@ -80,6 +97,68 @@ class AHUTrainer(Trainer):
         )
         # Only loss and logits: the prediction loop would otherwise collect every output field as "logits".
         return (loss, ImageClassifierOutput(loss=loss, logits=outputs.logits)) if return_outputs else loss
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        # Writes `training_args.bin` of the run folder and of every checkpoint.
+        with self._hub_token_left_out_of_pickles():
+            super()._save(output_dir, state_dict=state_dict)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        # Writes `training_args.bin` into the output folder and uploads it, with the token, while training.
+        with self._hub_token_left_out_of_pickles():
+            super()._push_from_checkpoint(checkpoint_folder)
+
+    @contextlib.contextmanager
+    def _hub_token_left_out_of_pickles(self) -> Iterator[None]:
+        """`Trainer` pickles `self.args` into `training_args.bin`: meanwhile `hub_token` pickles as None.
+
+        The token still authenticates the pushes made meanwhile (it equals the original string).
+        """
+        token = self.args.hub_token
+        if not isinstance(token, str) or isinstance(token, _TokenLeftOutOfPickles):
+            yield
+            return
+        self.args.hub_token = _TokenLeftOutOfPickles(token)
+        try:
+            yield
+        finally:
+            self.args.hub_token = token
+
+    def create_model_card(
+        self,
+        language: str | None = None,
+        license: str | None = None,
+        tags: str | list[str] | None = None,
+        model_name: str | None = None,
+        finetuned_from: str | None = None,
+        tasks: str | list[str] | None = None,
+        dataset_tags: str | list[str] | None = None,
+        dataset: str | list[str] | None = None,
+        dataset_args: str | list[str] | None = None,
+    ) -> None:
+        """The harness's card as `output_dir/README.md` (what `Trainer.push_to_hub` uploads), not `Trainer`'s.
+
+        A card the harness wrote into the folder (by `run_training`, or with evaluation results by
+        `ahu-evaluate --update_card`) is kept; otherwise one is written from the saved model and run files
+        (`ahu_train.model_card.write_model_card`). Its usage snippet loads the pushed repo. `tags`,
+        `language`, `license`, `dataset` (→ `datasets`) and `finetuned_from` (→ `base_model`) are added to
+        its metadata; `tasks`, `dataset_tags` and `dataset_args` are not used (the card's task and
+        model-index come from the run).
+        """
+        if not self.is_world_process_zero():
+            return
+        from .model_card import update_model_card
+
+        update_model_card(
+            self.args.output_dir,
+            repo_id=self.hub_model_id,
+            model_name=model_name,
+            tags=[tags] if isinstance(tags, str) else tags,
+            language=language,
+            license=license,
+            datasets=[dataset] if isinstance(dataset, str) else dataset,
+            base_model=finetuned_from,
+        )
 
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         if self.step_lr_epochs is None:

@@ -80,6 +80,11 @@ def parse_args(argv=None):
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--weight_decay", type=float, default=0.05)
+    parser.add_argument(
+        "--class_weighting",
+        default="inverse_sqrt",
+        help="ModelArguments.class_weighting (as the demo: without it, short runs predict the majority class)",
+    )
     parser.add_argument("--cpu_budget_s", type=float, default=1200.0, help="Training CPU-seconds per model.")
     parser.add_argument("--calibration_steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
@@ -129,7 +134,12 @@ def train_and_evaluate(args, name: str) -> dict:
     torch.set_num_threads(args.threads)
     dataset, data_args = load_bench_dataset(args)
     data_args.eval_split = "validation"
-    model_args = ModelArguments(num_frames=args.num_frames, image_size=args.image_size, **MODELS[name])
+    model_args = ModelArguments(
+        num_frames=args.num_frames,
+        image_size=args.image_size,
+        class_weighting=args.class_weighting,
+        **MODELS[name],
+    )
     run_dir = Path(args.out) / name
 
     def training_arguments(max_steps: int, output_dir: Path):

@@ -162,3 +162,117 @@ def test_our_card_survives_push_to_hub_with_the_real_repo_id(tmp_path):
         assert "## Training" in card and "## Results" in card, name
     # A model with no folder card gets transformers' own card, as before.
     assert "automatically generated" in cards["no-card"]
+
+
+TRAINER_PUSH_CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from huggingface_hub import hf_hub_download
+    from transformers import TrainingArguments
+
+    from ahu_train.model_card import publish, write_model_card
+    from ahu_train.models import new_video_model
+    from ahu_train.train import DataArguments, ModelArguments, run_training
+    from hf_loader.export import push_export
+
+    export_dir, work, user, secret, results = sys.argv[1:6]
+    work, results = Path(work), json.loads(results)
+    # No HF_TOKEN in this process: every push authenticates with the token it is given.
+    push_export(export_dir, "ahu-export", token=secret)
+    tiny = "patch_size=16,hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64"
+    start = new_video_model("videomae", 4, 32, {"patch_size": 16, "hidden_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 64})
+    start.push_to_hub(f"{user}/videomae-start", token=secret)
+
+    def args(name, **kwargs):
+        return TrainingArguments(output_dir=str(work / name), max_steps=2, per_device_train_batch_size=2,
+            per_device_eval_batch_size=8, use_cpu=True, report_to="none", disable_tqdm=True, seed=0,
+            hub_token=secret, **kwargs)
+
+    data = DataArguments(dataset_name=f"{user}/ahu-export", cache_dir=str(work / "cache"))
+    # 1. run_training with push_to_hub (a checkpoint pushed while training, the finished folder at the end),
+    #    fine-tuning a Hub checkpoint.
+    run_training(ModelArguments(model_name_or_path=f"{user}/videomae-start"), data,
+        args("videomae", do_train=True, push_to_hub=True, hub_model_id=f"{user}/videomae-ahu",
+             save_strategy="steps", save_steps=1))
+    # 2. A Python user's trainer.push_to_hub() after run_training, the card holding evaluation results first;
+    #    the repo named without its namespace.
+    result = run_training(ModelArguments(model_family="timesformer", num_frames=4, image_size=32,
+        config_overrides=tiny), data, args("timesformer", hub_model_id="timesformer-ahu"))
+    write_model_card(result.output_dir, results=results, model_name="timesformer-ahu")
+    result.trainer.push_to_hub()
+    # 3. publish() of the same folder to a repo named without its namespace.
+    publish(result.output_dir, "timesformer-published", token=secret)
+    def read(repo, file):
+        return open(hf_hub_download(f"{user}/{repo}", file, token=secret), "rb").read().decode("latin-1")
+
+    # publish() leaves training_args.bin out; the trainer's pushes upload it.
+    files = {name: {file: read(name, file) for file in files_of_repo}
+             for name, files_of_repo in (("videomae-ahu", ("README.md", "training_args.bin")),
+                                         ("timesformer-ahu", ("README.md", "training_args.bin")),
+                                         ("timesformer-published", ("README.md",)))}
+    # What the README says of a plain push of transformers' own classes to a new repo: transformers' card.
+    print(json.dumps({"files": files, "plain_push_card": read("videomae-start", "README.md")}))
+    """
+)
+
+
+@pytest.mark.slow  # a client process trains twice and pushes to the Hub emulator (~60 s on a loaded machine)
+def test_trainer_and_publish_pushes_of_transformers_classes_keep_our_card(tmp_path, sample_archive):
+    from hf_loader.export import export_dataset
+    from tests.hub_emulator import EMULATOR_USER, hub_env, running_hub
+
+    secret = "hf_TokenGivenToTheTrainerOnly0123"
+    export_dir = tmp_path / "export"
+    export_dataset(sample_archive, export_dir, "processed", cache_dir=str(tmp_path / "cache"))
+    with running_hub(tmp_path / "hub") as endpoint:
+        env = hub_env(endpoint, tmp_path / "hf_home", token=None)
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                TRAINER_PUSH_CHILD,
+                str(export_dir),
+                str(tmp_path / "work"),
+                EMULATOR_USER,
+                secret,
+                json.dumps(evaluation_results()),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    pushed = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert "automatically generated" in pushed["plain_push_card"]
+    files = pushed["files"]
+    dataset_id = f"{EMULATOR_USER}/ahu-export"
+    for name, files_of_repo in files.items():
+        card = files_of_repo["README.md"]
+        meta = front_matter(card)
+        assert meta["datasets"] == [dataset_id], name
+        assert meta["pipeline_tag"] == "video-classification" and "ultrasound" in meta["tags"], name
+        assert f'model_id = "{EMULATOR_USER}/{name}"' in card and "REPO_ID" not in card, name
+        assert "## Training" in card and "automatically generated" not in card, name
+        assert secret not in files_of_repo.get("training_args.bin", ""), name
+    # Fine-tuned from a Hub checkpoint: its base model; no evaluation results in the card of run_training.
+    assert front_matter(files["videomae-ahu"]["README.md"])["base_model"] == f"{EMULATOR_USER}/videomae-start"
+    assert "videomae" in front_matter(files["videomae-ahu"]["README.md"])["tags"]
+    for name in ("timesformer-ahu", "timesformer-published"):
+        meta = front_matter(files[name]["README.md"])
+        assert "base_model" not in meta, name
+        (entry,) = meta["model-index"]
+        assert entry["name"] == "timesformer-ahu", name
+        metrics = {
+            metric["name"]: metric["type"]
+            for result in entry["results"]
+            for metric in result["metrics"]
+            if result["dataset"]["type"] == dataset_id
+        }
+        assert metrics["Top-1 accuracy (test, clip level)"] == "accuracy", name
+        assert metrics["Macro-F1 (test, clip level)"] == "f1", name
+        assert set(metrics.values()) == {"accuracy", "f1"}, name

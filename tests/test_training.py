@@ -246,6 +246,32 @@ def test_training_run_saves_model_processor_metrics_and_reloads(tmp_path, sample
     torch.testing.assert_close(model(pixel_values=clip).logits, trained(pixel_values=clip).logits)
 
 
+def test_hub_token_of_run_training_is_in_no_training_args_bin(tmp_path, sample_archive, data_cache):
+    """`run_training` with `TrainingArguments(hub_token=...)`: no training_args.bin holds the token."""
+    secret = "hf_PythonCallerTokenNotToBeWritten0123"
+    result = tiny_run(
+        tmp_path / "run",
+        sample_archive,
+        data_cache,
+        max_steps=2,
+        per_device_train_batch_size=2,
+        save_strategy="steps",
+        save_steps=1,
+        hub_token=secret,
+    )
+    written = sorted((tmp_path / "run").rglob("training_args.bin"))
+    assert [path.parent.name for path in written] == ["checkpoint-1", "checkpoint-2", "run"]
+    for path in written:
+        assert secret.encode() not in path.read_bytes(), path
+        # transformers' own pickle of TrainingArguments (a test-only load of a file this test just wrote).
+        saved = torch.load(path, weights_only=False)
+        assert saved.hub_token is None and saved.max_steps == 2, path
+    # The caller's arguments keep the token, for pushes.
+    assert result.trainer.args.hub_token == secret and type(result.trainer.args.hub_token) is str
+    files = [path for path in (tmp_path / "run").rglob("*") if path.is_file()]
+    assert [path for path in files if secret.encode() in path.read_bytes()] == []
+
+
 def test_torch_compile_run_trains_the_compiled_model_and_saves_plain_weights(
     tmp_path, sample_archive, data_cache
 ):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from ahu_train.model_card import publish, write_model_card
+from ahu_train.model_card import publish
 from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
 
 
@@ -42,21 +42,21 @@ def run(argv: list[str] | None = None) -> dict:
     parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # Trainer must not push on its own: the card goes up with the weights, after training.
+    # Trainer must not push on its own: the folder goes up once, after training, without checkpoints or run
+    # logs (`publish`). AHUTrainer writes no hub_token into training_args.bin.
     push_to_hub = training_args.push_to_hub
     training_args.push_to_hub = False
-    # Trainer pickles its arguments into training_args.bin (run folder and every checkpoint): keep the token out.
-    hub_token, training_args.hub_token = training_args.hub_token, None
     result = run_training(model_args, data_args, training_args)
     if result.trainer.is_world_process_zero():
-        card = write_model_card(result.output_dir, model_name=Path(result.output_dir).name)
-        print(f"model, processor and card saved in {result.output_dir} ({card.name})")
+        card = Path(result.output_dir) / "README.md"
+        if card.is_file():
+            print(f"model, processor and card saved in {result.output_dir} ({card.name})")
         if push_to_hub:
             repo_id = training_args.hub_model_id or Path(result.output_dir).name
             sha = publish(
                 result.output_dir,
                 repo_id,
-                token=hub_token,
+                token=training_args.hub_token,
                 private=bool(training_args.hub_private_repo),
             )
             print(f"pushed to {repo_id} (commit {sha})")
