@@ -86,7 +86,7 @@ def parse_args(argv=None):
         help="ModelArguments.class_weighting (as the demo: without it, short runs predict the majority class)",
     )
     parser.add_argument("--cpu_budget_s", type=float, default=1200.0, help="Training CPU-seconds per model.")
-    parser.add_argument("--calibration_steps", type=int, default=3)
+    parser.add_argument("--calibration_steps", type=int, default=5, help="timed steps after a first, untimed one")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--jobs",
@@ -154,16 +154,29 @@ def train_and_evaluate(args, name: str) -> dict:
             logging_steps=50,
         )
 
-    # Calibration: CPU-seconds per step of this model, so that its schedule spans the budget.
-    started = time.process_time()
+    class StepClock(TrainerCallback):
+        """CPU time at the end of every step."""
+
+        def __init__(self):
+            self.ends: list[float] = []
+
+        def on_step_end(self, *_, **__):
+            self.ends.append(time.process_time())
+
+    # Calibration: CPU-seconds per step of this model, so that its schedule spans the budget. Timed from the end
+    # of the first step to the end of the last: model building, data loader start and the first step's warm-up
+    # would otherwise count as steps.
+    clock = StepClock()
     run_training(
         model_args,
         data_args,
-        training_arguments(args.calibration_steps, run_dir / "calibration"),
+        training_arguments(args.calibration_steps + 1, run_dir / "calibration"),
+        callbacks=[clock],
         dataset=dataset,
     )
-    seconds_per_step = (time.process_time() - started) / args.calibration_steps
+    seconds_per_step = (clock.ends[-1] - clock.ends[0]) / (len(clock.ends) - 1)
     max_steps = max(1, int(args.cpu_budget_s / seconds_per_step))
+    print(f"{name}: {seconds_per_step:.3f} CPU-s a step -> max_steps {max_steps}", flush=True)
 
     class CpuBudget(TrainerCallback):
         """Stops training once the CPU budget is spent (the calibration's estimate can be off)."""
