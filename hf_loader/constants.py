@@ -1,29 +1,15 @@
 """One definition of each fact about the AHU archive and the dataset.
 
-Every other module imports from here; change a default here and it changes everywhere. Two groups of facts live
-where they ship with a saved model: the paper's preprocessing constants (frame stride and size, crop, noise
-filter) in `modeling_rvit.ultrasound_frames`, and its training input (36 frames, 112 px, mean = std = 0.5) as
-the defaults of `RViTConfig` and `RViTVideoProcessor`.
+Every other module imports from here; change a default here and it changes everywhere. Three groups of facts
+live where they ship with a saved model: the 13 labels in `modeling_rvit.ahu_labels`, the paper's preprocessing
+constants (frame stride and size, crop, noise filter) in `modeling_rvit.ultrasound_frames`, and its training input
+(36 frames, 112 px, mean = std = 0.5) as the defaults of `RViTConfig` and `RViTVideoProcessor`.
 """
 
 from __future__ import annotations
 
-# The paper's code maps labels to indices in this order (Scientific Data 12:148, 2025).
-LABELS: tuple[str, ...] = (
-    "Tumor",
-    "Cyst",
-    "Inflammation",
-    "Stone",
-    "Nodule",
-    "Injury",
-    "Calcification",
-    "Occupancy",
-    "Hernia",
-    "Vascular",
-    "Polyp",
-    "Ectopic",
-    "Anomalies",
-)
+from modeling_rvit.ahu_labels import AHU_LABELS as LABELS  # the paper's index order
+
 LABEL2ID: dict[str, int] = {name: index for index, name in enumerate(LABELS)}
 NUM_LABELS = len(LABELS)
 

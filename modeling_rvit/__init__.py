@@ -17,7 +17,7 @@ import sys
 
 # Public name -> the submodule that defines it.
 _LAZY_EXPORTS = {
-    "AHU_LABELS": ".configuration_rvit",
+    "AHU_LABELS": ".ahu_labels",
     "RViTConfig": ".configuration_rvit",
     "RViTConfigError": ".configuration_rvit",
     "RViTForVideoClassification": ".modeling_rvit",
@@ -31,6 +31,7 @@ _LAZY_EXPORTS = {
 }
 __all__ = list(_LAZY_EXPORTS)
 
+_PLAIN_SUBMODULES = {__name__ + ".ultrasound_frames", __name__ + ".ahu_labels"}
 _state = {"registered": False, "registering": False, "loading": 0}
 
 
@@ -62,9 +63,9 @@ def _register() -> None:
 
 
 def _is_watched(name: str) -> bool:
-    # ultrasound_frames needs no transformers; the other submodules import it (and so end up registering).
+    # ultrasound_frames and ahu_labels need no transformers; the other submodules do (and so end up registering).
     return name == "transformers" or (
-        name.startswith(__name__ + ".") and name != __name__ + ".ultrasound_frames"
+        name.startswith(__name__ + ".") and name not in _PLAIN_SUBMODULES
     )
 
 

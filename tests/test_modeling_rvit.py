@@ -97,8 +97,8 @@ def test_default_config_is_the_ahu_paper_model():
     assert config.attention_type == "softmax" and config.head_type == "mlp"
 
 
-def test_ahu_labels_agree_with_hf_loader_constants():
-    assert AHU_LABELS == constants.LABELS
+def test_ahu_labels_are_hf_loader_labels():
+    assert constants.LABELS is AHU_LABELS  # one definition, modeling_rvit/ahu_labels.py
     config = RViTConfig()
     assert [config.id2label[index] for index in range(config.num_labels)] == list(constants.LABELS)
     assert config.label2id == constants.LABEL2ID

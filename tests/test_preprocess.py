@@ -472,6 +472,7 @@ def test_preprocessing_imports_neither_transformers_nor_torch():
     code = (
         "import sys\n"
         "import hf_loader, hf_loader.preprocess, hf_loader.processed_tier, modeling_rvit.ultrasound_frames\n"
+        "import modeling_rvit.ahu_labels\n"
         "print(sorted(name for name in ('transformers', 'torch', 'modeling_rvit.modeling_rvit') if name in sys.modules))\n"
     )
     result = subprocess.run(
