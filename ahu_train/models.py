@@ -241,18 +241,12 @@ def model_forward_inputs(model: nn.Module, inputs: dict[str, torch.Tensor]) -> d
 def video_processor_for(num_frames: int, image_size: int):
     """The harness's video processor for clips of `num_frames` × `image_size` px, whatever the model family.
 
-    `RViTVideoProcessor` with the AHU training normalization (mean = std = 0.5), so every family is compared on
-    the same pixels.
+    `RViTVideoProcessor` with its default normalization, the AHU training's (mean = std = 0.5), so every family
+    is compared on the same pixels.
     """
-    from hf_loader.constants import TRAIN_MEAN, TRAIN_STD
     from modeling_rvit.video_processing_rvit import RViTVideoProcessor
 
-    return RViTVideoProcessor(
-        num_frames=num_frames,
-        size={"height": image_size, "width": image_size},
-        image_mean=list(TRAIN_MEAN),
-        image_std=list(TRAIN_STD),
-    )
+    return RViTVideoProcessor(num_frames=num_frames, size={"height": image_size, "width": image_size})
 
 
 def load_pretrained_model(
@@ -278,15 +272,15 @@ def load_pretrained_model(
     """
     from transformers import AutoVideoProcessor
 
-    from hf_loader.constants import TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
+    from modeling_rvit.configuration_rvit import RViTConfig
     from modeling_rvit.video_processing_rvit import RViTVideoProcessor
 
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if family == "frame_pooling" and config.model_type != FramePoolingConfig.model_type:
         model = FramePoolingForVideoClassification.from_image_pretrained(
             name_or_path,
-            num_frames=num_frames or TRAIN_NUM_FRAMES,
-            image_size=image_size or TRAIN_IMAGE_SIZE,
+            num_frames=num_frames or RViTConfig.num_frames,
+            image_size=image_size or RViTConfig.image_size,
             **_label_kwargs(multi_label, label_names),
         )
         return model, video_processor_for(*clip_shape_of(model.config))

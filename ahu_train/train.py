@@ -31,7 +31,8 @@ import torch
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_loader.constants import LABELS, TRAIN_IMAGE_SIZE, TRAIN_NUM_FRAMES
+from hf_loader.constants import LABELS
+from modeling_rvit.configuration_rvit import RViTConfig
 
 from .data import (
     ClipAugmentation,
@@ -60,8 +61,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {
         "model": {
             "config_preset": "ahu",
-            "num_frames": TRAIN_NUM_FRAMES,
-            "image_size": TRAIN_IMAGE_SIZE,
+            # RViTConfig's defaults are the paper's clip shape (36 frames of 112 px).
+            "num_frames": RViTConfig.num_frames,
+            "image_size": RViTConfig.image_size,
             "step_lr_epochs": 10.0,
             "step_lr_gamma": 0.8,
         },
@@ -275,7 +277,7 @@ def build_model_and_processor(
         ValueError: a saved model whose config or labels do not fit the arguments or the dataset, or a ViT
             checkpoint whose shapes do not fit the overrides; the message says which and what to do.
     """
-    from modeling_rvit import RViTConfig, RViTForVideoClassification
+    from modeling_rvit import RViTForVideoClassification
 
     label_names = list(label_names or LABELS)
     overrides = parse_config_overrides(model_args.config_overrides)
@@ -318,8 +320,8 @@ def build_model_and_processor(
         shape = {key: overrides.pop(key) for key in ("num_frames", "image_size") if key in overrides}
         model = new_video_model(
             model_args.model_family,
-            shape.get("num_frames", TRAIN_NUM_FRAMES),
-            shape.get("image_size", TRAIN_IMAGE_SIZE),
+            shape.get("num_frames", RViTConfig.num_frames),
+            shape.get("image_size", RViTConfig.image_size),
             overrides,
             multi_label=multi_label,
             label_names=label_names,

@@ -10,7 +10,7 @@ a pulsating vessel looks like a cyst), and reports for each run:
 
 with paired bootstrap 95 % intervals of the differences (clip − single), resampling the videos.
 
-    python benchmarks/compare_frame_modes.py \\
+    python -m benchmarks.compare_frame_modes \\
         --clip outputs/train_bench/clip/eval/test_clip_predictions.csv \\
         --single outputs/train_bench/single/eval/test_clip_predictions.csv
 """

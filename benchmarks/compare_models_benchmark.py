@@ -12,7 +12,7 @@ OUT/table.md and, with `--benchmarks_md`, replaces the "model comparison" block 
 matrices are copied to `--docs_dir`.
 
 Example (the numbers in BENCHMARKS.md "## Model comparison"):
-    python benchmarks/compare_models_benchmark.py --out outputs/compare --archive /tmp/ahu_bench/archive2400 \\
+    python -m benchmarks.compare_models_benchmark --out outputs/compare --archive /tmp/ahu_bench/archive2400 \\
         --cpu_budget_s 1200 --benchmarks_md BENCHMARKS.md --docs_dir docs/benchmarks
 """
 
@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Matched at 8 frames x 64 px (about 1.2-1.7 M parameters each); patch 8 everywhere (64 tokens a frame).
@@ -295,7 +294,7 @@ def main(argv=None) -> list[dict]:
         while pending and len(running) < max(1, args.jobs):
             name = pending.pop(0)
             print(f"training {name} for {args.cpu_budget_s:g} CPU-seconds", flush=True)
-            running[name] = subprocess.Popen([sys.executable, __file__, *forwarded, "--only", name])
+            running[name] = subprocess.Popen([sys.executable, "-m", __spec__.name, *forwarded, "--only", name])
         for name, process in list(running.items()):
             if process.poll() is not None:
                 del running[name]

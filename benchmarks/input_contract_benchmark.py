@@ -14,7 +14,7 @@ archive's (resampling; the crop boxes and noise flags are the same code). Then t
 the `filtered` config's video column against the processed frames, both with DataLoader workers, in one run.
 
 Example (the BENCHMARKS.md figures):
-    python benchmarks/input_contract_benchmark.py --out outputs/bench_input_contract --num-samples 300
+    python -m benchmarks.input_contract_benchmark --out outputs/bench_input_contract --num-samples 300
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 MODEL = {
     "num_frames": 6,

@@ -1,4 +1,4 @@
-"""Measurements behind `scripts/bench_rvit.py`: RViT's speed and memory on the CPU.
+"""Measurements behind `benchmarks/bench_rvit.py`: RViT's speed and memory on the CPU.
 
 Four parts:
 - `compare_with_unfused`: `RViTForVideoClassification` against `benchmarks.rvit_unfused.UnfusedRViT` (the

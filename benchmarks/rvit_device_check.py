@@ -3,8 +3,8 @@
 Checks that RViT computes the same thing on a device (a GPU) as on the CPU, where the test suite checks it
 against the reference: one short run for a machine with an accelerator, before its timings are trusted.
 
-    python benchmarks/rvit_device_check.py --device cuda --json OUT/device_check.json
-    python benchmarks/rvit_device_check.py --device cpu --small        # what the test suite runs
+    python -m benchmarks.rvit_device_check --device cuda --json OUT/device_check.json
+    python -m benchmarks.rvit_device_check --device cpu --small        # what the test suite runs
 
 On the same random weights (the paper's config, or a tiny one with `--small`), float32 with TF32 off:
 - the device's logits and gradients against the CPU's;
@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from modeling_rvit import RViTConfig, RViTForVideoClassification  # noqa: E402
+from modeling_rvit import RViTConfig, RViTForVideoClassification
 
 SMALL = {
     "image_size": 16,

@@ -1,4 +1,4 @@
-"""A direct, unfused implementation of the RViT reference equations, the baseline of `scripts/bench_rvit.py`.
+"""A direct, unfused implementation of the RViT reference equations, the baseline of `benchmarks/bench_rvit.py`.
 
 Written from /work/shared/reference/rvit/README.md ("What the reference computes"), one line per equation:
 every frame is patch-embedded on its own, each layer has two separate query/key/value projections

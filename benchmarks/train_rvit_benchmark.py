@@ -7,7 +7,7 @@ as a control that sees one frame per clip, repeated (`frame_mode=single`), then 
 differs only by its pulsation over time, so the control should lose it.
 
 Example (the numbers in BENCHMARKS.md "## Training"; the two modes can also run as two processes):
-    python benchmarks/train_rvit_benchmark.py --out outputs/train_bench
+    python -m benchmarks.train_rvit_benchmark --out outputs/train_bench
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Small enough for seconds per epoch on one CPU core: 6 frames span 2 s of video (the Vascular pulse period is

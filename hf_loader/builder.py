@@ -70,6 +70,9 @@ Bad input: strict by default (`errors="raise"`): the first bad entry raises an `
 it and the fix. With `errors="skip"` bad entries are left out, a warning gives the counts per reason,
 and `builder.skipped` (a `SkipReport`) lists them (also those skipped in `num_proc` worker processes), with
 notes on what was done instead (e.g. frames computed from the filtered tier when processed.zip is unreadable).
+A streaming dataset read by `DataLoader` worker processes reads its media in copies of the builder: what
+they skip is in their warnings only, not in `builder.skipped` (read with `num_workers=0`, or prepare the
+dataset, to have the whole report).
 Videos are checked against what their file holds (`hf_loader.video_io.probe_video`): an mp4 cut short
 raises `TruncatedVideoError` even when its header announces every frame.
 """

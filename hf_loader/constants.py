@@ -1,26 +1,15 @@
-"""One definition of each fact about the AHU archive and the paper's pipeline.
+"""One definition of each fact about the AHU archive and the dataset.
 
-Every other module imports from here; change a default here and it changes everywhere.
+Every other module imports from here; change a default here and it changes everywhere. Three groups of facts
+live where they ship with a saved model: the 13 labels in `modeling_rvit.ahu_labels`, the paper's preprocessing
+constants (frame stride and size, crop, noise filter) in `modeling_rvit.ultrasound_frames`, and its training input
+(36 frames, 112 px, mean = std = 0.5) as the defaults of `RViTConfig` and `RViTVideoProcessor`.
 """
 
 from __future__ import annotations
 
-# The paper's code maps labels to indices in this order (Scientific Data 12:148, 2025).
-LABELS: tuple[str, ...] = (
-    "Tumor",
-    "Cyst",
-    "Inflammation",
-    "Stone",
-    "Nodule",
-    "Injury",
-    "Calcification",
-    "Occupancy",
-    "Hernia",
-    "Vascular",
-    "Polyp",
-    "Ectopic",
-    "Anomalies",
-)
+from modeling_rvit.ahu_labels import AHU_LABELS as LABELS  # the paper's index order
+
 LABEL2ID: dict[str, int] = {name: index for index, name in enumerate(LABELS)}
 NUM_LABELS = len(LABELS)
 
@@ -45,17 +34,3 @@ TIERS: tuple[str, ...] = ("raw", "filtered", "processed")
 NOISE_LIST_NAME = "noise_files.txt"
 RENAME_TABLE_NAME = "rename.xlsx"
 COMMENTS_TABLE_NAME = "comments.xlsx"
-
-# The paper's preprocessing (To_NPY.py, DBSCAN.py).
-FRAME_STRIDE = 10
-FRAME_SIZE = 224
-IMAGE_SET_CROP_FRACTION = 0.10
-GRAY_THRESHOLD = 1
-DBSCAN_EPS = 15.0
-DBSCAN_POOL_TIMES = 4
-
-# The paper's training input (RViT-main/main.py).
-TRAIN_NUM_FRAMES = 36
-TRAIN_IMAGE_SIZE = 112
-TRAIN_MEAN = (0.5, 0.5, 0.5)
-TRAIN_STD = (0.5, 0.5, 0.5)

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from modeling_rvit.ultrasound_frames import border_box
+from modeling_rvit.ultrasound_frames import FRAME_SIZE, IMAGE_SET_CROP_FRACTION, border_box
 
-from .constants import FRAME_SIZE, IMAGE_SET_CROP_FRACTION
 from .errors import CorruptMediaError, EmptySampleError
 from .naming import is_image_file, sort_frame_names
 

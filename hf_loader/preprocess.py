@@ -41,9 +41,15 @@ from pathlib import Path
 
 import numpy as np
 
-from modeling_rvit.ultrasound_frames import NoiseSettings, detect_noise
+from modeling_rvit.ultrasound_frames import (
+    FRAME_SIZE,
+    FRAME_STRIDE,
+    GRAY_THRESHOLD,
+    IMAGE_SET_CROP_FRACTION,
+    NoiseSettings,
+    detect_noise,
+)
 
-from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD, IMAGE_SET_CROP_FRACTION
 from .image_sets import process_image_set
 from .naming import EntryName, parse_filtered_name
 from .video_frames import extract_video_frames

@@ -44,11 +44,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from modeling_rvit.ultrasound_frames import FRAME_SIZE, FRAME_STRIDE, IMAGE_SET_CROP_FRACTION
+
 from .constants import (
     COMMENTS_TABLE_NAME,
-    FRAME_SIZE,
-    FRAME_STRIDE,
-    IMAGE_SET_CROP_FRACTION,
     LABELS,
     NOISE_LIST_NAME,
     RENAME_TABLE_NAME,

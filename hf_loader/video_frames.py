@@ -16,9 +16,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from modeling_rvit.ultrasound_frames import chroma_aligned_box, find_region_box, gray_levels
+from modeling_rvit.ultrasound_frames import (
+    FRAME_SIZE,
+    FRAME_STRIDE,
+    GRAY_THRESHOLD,
+    chroma_aligned_box,
+    find_region_box,
+    gray_levels,
+)
 
-from .constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD
 from .errors import CorruptMediaError
 from .video_io import open_video
 

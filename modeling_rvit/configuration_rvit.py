@@ -7,23 +7,7 @@ from typing import Any, ClassVar, Literal
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
-# The 13 AHU labels in the paper's index order. This folder must work as standalone remote code, so it cannot
-# import `hf_loader.constants.LABELS`; tests/test_modeling_rvit.py checks that the two lists agree.
-AHU_LABELS: tuple[str, ...] = (
-    "Tumor",
-    "Cyst",
-    "Inflammation",
-    "Stone",
-    "Nodule",
-    "Injury",
-    "Calcification",
-    "Occupancy",
-    "Hernia",
-    "Vascular",
-    "Polyp",
-    "Ectopic",
-    "Anomalies",
-)
+from .ahu_labels import AHU_LABELS
 
 ATTENTION_TYPES = ("softmax", "linear")
 HEAD_TYPES = ("mlp", "layernorm_linear")

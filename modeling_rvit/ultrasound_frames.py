@@ -9,8 +9,9 @@ and the noise-frame detector (its To_NPY.py and DBSCAN.py; `../shared/CONTEXT.md
 `hf_loader.preprocess` (the processed tier) and `RViTVideoProcessor` (a raw video at inference) call these
 functions, so a model sees the same frames in training and in the `video-classification` pipeline. This file
 ships with a saved model as remote code: it needs only numpy and scipy, and no other module of this project.
-The defaults below are the values of `hf_loader.constants` (a test checks that they agree); they are repeated
-here because importing this package imports torch and transformers, which `hf_loader.constants` must not.
+The constants below are the one definition of the paper's preprocessing parameters: `hf_loader` imports them
+from here (importing this module imports neither transformers nor torch: `modeling_rvit` loads its classes on
+first use).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The paper's preprocessing (To_NPY.py, DBSCAN.py), as in `hf_loader.constants`.
+# The paper's preprocessing (To_NPY.py, DBSCAN.py).
 FRAME_STRIDE = 10
 FRAME_SIZE = 224
 IMAGE_SET_CROP_FRACTION = 0.10
@@ -31,6 +32,8 @@ DBSCAN_POOL_TIMES = 4
 DEFAULT_NOISE_EPS = 5.0
 
 __all__ = [
+    "DBSCAN_EPS",
+    "DBSCAN_POOL_TIMES",
     "DEFAULT_NOISE_EPS",
     "FRAME_SIZE",
     "FRAME_STRIDE",

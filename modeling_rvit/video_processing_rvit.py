@@ -43,6 +43,7 @@ from transformers.video_utils import (
     make_batched_metadata,
 )
 
+from .configuration_rvit import RViTConfig
 from .modeling_rvit import RViTInputError
 from .ultrasound_frames import (
     DEFAULT_NOISE_EPS,
@@ -137,9 +138,10 @@ class RViTVideoProcessor(BaseVideoProcessor):
     """
 
     resample = PILImageResampling.BILINEAR
+    # The paper's training input (RViT-main/main.py): the clip shape is RViTConfig's default; training reads these.
     image_mean = (0.5, 0.5, 0.5)
     image_std = (0.5, 0.5, 0.5)
-    size = {"height": 112, "width": 112}
+    size = {"height": RViTConfig.image_size, "width": RViTConfig.image_size}
     default_to_square = True
     do_resize = True
     do_center_crop = False
@@ -148,7 +150,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
     do_normalize = True
     do_convert_rgb = True
     do_sample_frames = True
-    num_frames = 36
+    num_frames = RViTConfig.num_frames
     clip_window = "center"
     frame_stride = FRAME_STRIDE
     crop_mode = "region"

@@ -16,13 +16,13 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt" || true
 case "${1:-bench}" in
     bench)
-        "$PY" benchmarks/rvit_device_check.py --device cuda --json "$OUT/device_check.json"
-        "$PY" scripts/bench_rvit.py --device cuda --parts unfused chunks profile scaling stateful --repeats 5 \
+        "$PY" -m benchmarks.rvit_device_check --device cuda --json "$OUT/device_check.json"
+        "$PY" -m benchmarks.bench_rvit --device cuda --parts unfused chunks profile scaling stateful --repeats 5 \
             --json "$OUT/bench_gpu.json" --markdown-file "$OUT/BENCHMARKS_gpu.md" --write-md
         ;;
     compile)
         # Its own files: a device call starts with an empty $OUT.
-        "$PY" scripts/bench_rvit.py --device cuda --parts compile --precisions bf16 --compile-mode reduce-overhead \
+        "$PY" -m benchmarks.bench_rvit --device cuda --parts compile --precisions bf16 --compile-mode reduce-overhead \
             --json "$OUT/bench_gpu_compile.json" --markdown-file "$OUT/BENCHMARKS_gpu_compile.md" --write-md
         ;;
     *)

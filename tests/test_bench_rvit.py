@@ -1,25 +1,24 @@
-"""The RViT benchmark's baseline and measuring tools (the benchmark runs from scripts/bench_rvit.py)."""
+"""The RViT benchmark's baseline and measuring tools (the benchmark runs as `python -m benchmarks.bench_rvit`)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import torch
 from conftest import SHARED_DIR
 
+from benchmarks import bench_rvit
 from benchmarks import rvit_benchmarks as bench
 from benchmarks.rvit_unfused import unfused_from_reference_case
 
 REFERENCE_DIR = SHARED_DIR / "reference" / "rvit"
 
 
-def load_bench_script():
-    spec = importlib.util.spec_from_file_location("bench_rvit", bench.REPO_ROOT / "scripts" / "bench_rvit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(autouse=True)
+def cpu_clock(monkeypatch):
+    # `bench_rvit.main` sets the tables' clock from the results' device: each test starts on the CPU clock.
+    monkeypatch.setattr(bench_rvit, "_CLOCK", "cpu")
 
 
 @pytest.mark.parametrize("case", ["ahu_softmax", "jester_linear"])
@@ -83,7 +82,7 @@ def test_write_section_replaces_only_the_rvit_section(tmp_path):
 
 
 def test_gpu_results_render_wall_clock_tables_in_their_own_section(tmp_path):
-    script = load_bench_script()
+    script = bench_rvit
     measured = tmp_path / "cpu.json"
     common = ["--unfused-frames", "2", "--repeats", "1", "--precisions", "fp32"]
     script.main(["--parts", "unfused", "chunks", *common, "--json", str(measured)])
@@ -121,7 +120,7 @@ def test_compiled_comparison_checks_logits_and_times_eager_and_compiled_steps():
     compiled = [row for row in rows if row["compiled"]]
     assert all(row["logits_relative_difference"] <= 1e-6 and row["compile_s"] >= 0 for row in compiled)
     assert all(row["cpu_s"] > 0 for row in rows)
-    table = load_bench_script().format_compiled(result).splitlines()
+    table = bench_rvit.format_compiled(result).splitlines()
     assert table[0].startswith("| model | precision | torch.compile | s/step (CPU) | vs eager unfused fp32 |")
     unfused_eager = next(line for line in table if line.startswith("| unfused | fp32 | - |"))
     assert unfused_eager.split(" | ")[4:6] == ["1.00x", "1.00x"]
@@ -137,7 +136,7 @@ def test_frames_per_chunk_comparison_times_each_chunk_size_and_the_unfused_step(
         ("rvit, 2 frames per chunk", 2),
     ]
     assert all(row["cpu_s"] > 0 and row["precision"] == "fp32" for row in rows)
-    table = load_bench_script().format_chunks(rows).splitlines()
+    table = bench_rvit.format_chunks(rows).splitlines()
     assert table[0] == "| model | fp32 s/step (CPU) | fp32: vs unfused fp32 |"
     assert table[2].startswith("| unfused | ") and table[2].endswith(" | 1.00x |")
     assert len(table) == 5
@@ -180,7 +179,7 @@ def test_unfused_reference_dropout_acts_in_train_mode_only():
 
 
 def test_paper_table_goes_into_its_own_subsection(tmp_path):
-    script = load_bench_script()
+    script = bench_rvit
     rows = [
         dict(num_frames=8, precision="fp32", model=name, cpu_s=cpu, wall_s=wall)
         for name, cpu, wall in (("rvit", 1.0, 0.5), ("unfused", 2.0, 0.8))
@@ -194,8 +193,8 @@ def test_paper_table_goes_into_its_own_subsection(tmp_path):
     assert script.only_paper(results)
     markdown = tmp_path / "BENCHMARKS.md"
     markdown.write_text("# Benchmarks\n\n## RViT\n\n### Other table\n\nkeep me\n\n## Training\n\nkeep too\n")
-    script.write_paper_subsection(markdown, results, "python scripts/bench_rvit.py --parts paper")
-    script.write_paper_subsection(markdown, results, "python scripts/bench_rvit.py --parts paper")
+    script.write_paper_subsection(markdown, results, "python -m benchmarks.bench_rvit --parts paper")
+    script.write_paper_subsection(markdown, results, "python -m benchmarks.bench_rvit --parts paper")
     text = markdown.read_text()
     assert text.count(script.PAPER_SUBSECTION_TITLE) == 1
     assert "| 8 | fp32 | 0.500 | 0.800 | 1.60x | 2.00x |" in text

@@ -6,14 +6,10 @@ Every test runs against `tests/figshare_server.py` on 127.0.0.1; nothing reaches
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 
 import datasets
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from figshare_server import FigshareServer
 
 from hf_loader import figshare

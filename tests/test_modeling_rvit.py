@@ -92,14 +92,13 @@ def test_default_config_is_the_ahu_paper_model():
     config = RViTConfig()
     assert (config.image_size, config.patch_size, config.hidden_size) == (112, 8, 192)
     assert (config.num_hidden_layers, config.num_attention_heads, config.intermediate_size) == (2, 8, 768)
-    assert config.num_frames == constants.TRAIN_NUM_FRAMES
-    assert config.image_size == constants.TRAIN_IMAGE_SIZE
+    assert config.num_frames == 36  # RViT-main/main.py; training reads this default
     assert config.num_labels == constants.NUM_LABELS
     assert config.attention_type == "softmax" and config.head_type == "mlp"
 
 
-def test_ahu_labels_agree_with_hf_loader_constants():
-    assert AHU_LABELS == constants.LABELS
+def test_ahu_labels_are_hf_loader_labels():
+    assert constants.LABELS is AHU_LABELS  # one definition, modeling_rvit/ahu_labels.py
     config = RViTConfig()
     assert [config.id2label[index] for index in range(config.num_labels)] == list(constants.LABELS)
     assert config.label2id == constants.LABEL2ID
@@ -389,6 +388,45 @@ def test_auto_classes_resolve_rvit():
     assert isinstance(config, RViTConfig) and config.hidden_size == 32
     assert isinstance(AutoModelForVideoClassification.from_config(config), RViTForVideoClassification)
     assert isinstance(AutoModel.from_config(config), RViTModel)
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import modeling_rvit",  # before transformers: registers once transformers is imported
+        "import transformers, modeling_rvit",  # after: registers at once
+        "from modeling_rvit.video_processing_rvit import RViTVideoProcessor",  # a submodule only
+        "import modeling_rvit.ultrasound_frames; import modeling_rvit; modeling_rvit.RViTConfig",  # first use
+    ],
+)
+def test_importing_the_package_registers_rvit_with_the_auto_classes(first):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        f"{first}\n"
+        "from transformers import AutoConfig, AutoModelForVideoClassification\n"
+        "from transformers.models.auto.video_processing_auto import VIDEO_PROCESSOR_MAPPING\n"
+        "config = AutoConfig.for_model('rvit')\n"
+        "model_class = AutoModelForVideoClassification._model_mapping[type(config)]\n"
+        "(processor_class,) = VIDEO_PROCESSOR_MAPPING[type(config)].values()\n"
+        "print(type(config).__name__, model_class.__name__, processor_class.__name__, model_class._auto_class)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "RViTConfig",
+        "RViTForVideoClassification",
+        "RViTVideoProcessor",
+        "AutoModelForVideoClassification",
+    ]
 
 
 def test_eager_and_sdpa_attention_agree():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_loader.constants import DBSCAN_EPS, DBSCAN_POOL_TIMES, FRAME_SIZE, NOISE_LIST_NAME
+from hf_loader.constants import NOISE_LIST_NAME
 from hf_loader.errors import CorruptMediaError, EmptySampleError
 from hf_loader.image_sets import process_image_set
 from hf_loader.noise_list import read_noise_list
@@ -23,6 +25,9 @@ from hf_loader.processed_tier import preprocess_tier
 from hf_loader.video_frames import extract_video_frames
 from hf_loader.video_io import NoVideoStreamError
 from modeling_rvit.ultrasound_frames import (
+    DBSCAN_EPS,
+    DBSCAN_POOL_TIMES,
+    FRAME_SIZE,
     NoiseSettings,
     dbscan,
     detect_noise,
@@ -459,3 +464,18 @@ def test_dbscan_labels_like_scikit_learn():
         eps, min_samples = float(rng.uniform(0.5, 4)), int(rng.integers(1, 8))
         expected = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
         assert np.array_equal(dbscan(distances, eps, min_samples), expected)
+
+
+def test_preprocessing_imports_neither_transformers_nor_torch():
+    # The paper's constants and frame cleaning live in modeling_rvit/ultrasound_frames.py; importing it must not
+    # load the model package's classes (transformers, torch): preprocessing workers start in a fraction of a second.
+    code = (
+        "import sys\n"
+        "import hf_loader, hf_loader.preprocess, hf_loader.processed_tier, modeling_rvit.ultrasound_frames\n"
+        "import modeling_rvit.ahu_labels\n"
+        "print(sorted(name for name in ('transformers', 'torch', 'modeling_rvit.modeling_rvit') if name in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -120,7 +120,13 @@ def test_saved_folder_holds_code_and_auto_maps(saved_folder):
     processor_config = json.loads((saved_folder / "video_preprocessor_config.json").read_text())
     assert config["auto_map"]["AutoModelForVideoClassification"] == "modeling_rvit.RViTForVideoClassification"
     assert processor_config["auto_map"]["AutoVideoProcessor"] == "video_processing_rvit.RViTVideoProcessor"
-    for code_file in ("configuration_rvit.py", "modeling_rvit.py", "video_processing_rvit.py"):
+    for code_file in (
+        "configuration_rvit.py",
+        "modeling_rvit.py",
+        "video_processing_rvit.py",
+        "ahu_labels.py",
+        "ultrasound_frames.py",
+    ):
         assert (saved_folder / code_file).is_file(), code_file
 
 

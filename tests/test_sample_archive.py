@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE, LABELS, NOISE_LIST_NAME
+from hf_loader.constants import LABELS, NOISE_LIST_NAME
 from hf_loader.sample_archive import (
     CREATOR_FILL,
     REPLY_PREFIX,
@@ -19,6 +19,7 @@ from hf_loader.sample_archive import (
     load_manifest,
     make_sample_archive,
 )
+from modeling_rvit.ultrasound_frames import FRAME_SIZE, FRAME_STRIDE
 
 SMALL = 4  # samples in the archives built only to compare seeds
 

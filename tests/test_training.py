@@ -589,13 +589,8 @@ def test_resize_frames_caches_frames_at_model_size(ahu_dataset):
 
 def test_training_benchmark_trains_both_modes_and_summarizes(sample_archive, tmp_path):
     """benchmarks/train_rvit_benchmark.py end to end at toy size: clip and single-frame runs, test metrics."""
-    import importlib.util
+    from benchmarks import train_rvit_benchmark as bench
 
-    spec = importlib.util.spec_from_file_location(
-        "train_bench", REPO_ROOT / "benchmarks" / "train_rvit_benchmark.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     summary = bench.main(
         [
             "--out",

@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from hf_loader import constants
 from modeling_rvit import RViTInputError, RViTVideoProcessor
 
 
@@ -55,10 +54,10 @@ def processor() -> RViTVideoProcessor:
 
 
 def test_defaults_are_the_papers_training_input(processor):
-    assert processor.num_frames == constants.TRAIN_NUM_FRAMES
-    assert (processor.size.height, processor.size.width) == (constants.TRAIN_IMAGE_SIZE,) * 2
-    assert tuple(processor.image_mean) == constants.TRAIN_MEAN
-    assert tuple(processor.image_std) == constants.TRAIN_STD
+    # RViT-main/main.py: 36 frames of 112 px, normalized with mean = std = 0.5 (training reads these defaults).
+    assert processor.num_frames == 36
+    assert (processor.size.height, processor.size.width) == (112, 112)
+    assert tuple(processor.image_mean) == tuple(processor.image_std) == (0.5, 0.5, 0.5)
     assert processor.model_input_names == ["pixel_values"]
 
 
@@ -302,7 +301,6 @@ def test_frames_already_in_0_1_warn_before_a_second_rescale(processor):
 
 def test_defaults_are_the_papers_raw_video_path():
     from hf_loader.preprocess import PreprocessOptions
-    from modeling_rvit import ultrasound_frames
 
     processor, options = RViTVideoProcessor(), PreprocessOptions()
     assert (processor.frame_stride, processor.processed_size) == (options.stride, options.size)
@@ -315,8 +313,6 @@ def test_defaults_are_the_papers_raw_video_path():
         processor.noise_pool_times,
         processor.noise_feature_scale,
     ) == tuple(vars(options.noise).values())
-    for name in ("FRAME_STRIDE", "FRAME_SIZE", "GRAY_THRESHOLD", "IMAGE_SET_CROP_FRACTION", "DBSCAN_EPS"):
-        assert getattr(ultrasound_frames, name) == getattr(constants, name), name
 
 
 def _raw_frames(processor: RViTVideoProcessor, video, **kwargs) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -257,3 +258,17 @@ def test_installed_wheel_runs_the_demo_and_exports_a_dataset_with_its_card(insta
     )
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert int(loaded.stdout.strip().splitlines()[-1]) == sum(summary["splits"].values())
+
+
+def test_no_code_outside_the_tests_edits_sys_path():
+    # The commands and the benchmarks import the installed packages (`python -m benchmarks.<name>` from a checkout).
+    pattern = re.compile(r"sys\.path\s*(\.\s*(insert|append|extend)\b|\[[^\]]*\]\s*=|\+=)")
+    folders = ("hf_loader", "modeling_rvit", "ahu_train", "scripts", "benchmarks", "metrics")
+    offenders = [
+        f"{path.relative_to(REPO_ROOT)}:{number}"
+        for folder in folders
+        for path in sorted((REPO_ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

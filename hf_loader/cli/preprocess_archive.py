@@ -13,11 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE
 from hf_loader.errors import AHUDataError
 from hf_loader.preprocess import PreprocessOptions
 from hf_loader.processed_tier import preprocess_tier
-from modeling_rvit.ultrasound_frames import NoiseSettings
+from modeling_rvit.ultrasound_frames import FRAME_SIZE, FRAME_STRIDE, NoiseSettings
 
 
 def build_options(args: argparse.Namespace) -> PreprocessOptions:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Measures the frame pipeline's speed against PyAV's decode-only speed on the same videos, in one run.
 
-    python scripts/bench_preprocess.py --out /tmp/ahu_bench [--samples 8] [--repeats 3] [--write-md]
-    python scripts/bench_preprocess.py --archive /path/to/archive      # an existing archive's filtered/
+    python -m benchmarks.bench_preprocess --out /tmp/ahu_bench [--samples 8] [--repeats 3] [--write-md]
+    python -m benchmarks.bench_preprocess --archive /path/to/archive      # an existing archive's filtered/
 
 Lines measured (source frames per second, one process, the same files, interleaved per repeat):
 - decode only: PyAV decodes every frame and touches nothing (the ceiling: every frame must be decoded);
@@ -23,18 +23,22 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import av
+import numpy as np
+from PIL import Image
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from benchmarks.report import cpu_model, write_section  # noqa: E402
-from hf_loader.constants import FRAME_SIZE, FRAME_STRIDE, GRAY_THRESHOLD  # noqa: E402
-from hf_loader.preprocess import PreprocessOptions, preprocess_sample  # noqa: E402
-from hf_loader.processed_tier import preprocess_tier  # noqa: E402
-from hf_loader.video_frames import extract_video_frames  # noqa: E402
-from modeling_rvit.ultrasound_frames import NoiseSettings, detect_noise, find_region_box  # noqa: E402
+from benchmarks.report import cpu_model, write_section
+from hf_loader.preprocess import PreprocessOptions, preprocess_sample
+from hf_loader.processed_tier import preprocess_tier
+from hf_loader.video_frames import extract_video_frames
+from modeling_rvit.ultrasound_frames import (
+    FRAME_SIZE,
+    FRAME_STRIDE,
+    GRAY_THRESHOLD,
+    NoiseSettings,
+    detect_noise,
+    find_region_box,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Preprocessing"
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         qualities = {seed: quality(seed, Path(scratch)) for seed in args.quality_seeds}
 
     total_frames = sum(decode_only(path, None) for path in videos)
-    command = "python scripts/bench_preprocess.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.bench_preprocess " + " ".join(argv if argv is not None else sys.argv[1:])
     cores = len(os.sched_getaffinity(0))
     table = [
         SECTION,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Measures the `AHUUltrasound` builder: preparation and streaming throughput, and streaming peak memory.
 
-    python scripts/bench_builder.py --cache /tmp/ahu_bench_archive --samples 50 --factor 4 [--repeats 3] [--write-md]
+    python -m benchmarks.bench_builder --cache /tmp/ahu_bench_archive --samples 50 --factor 4 [--repeats 3] [--write-md]
 
 The sample archives (`hf_loader.sample_archive`, scale "bench": 720x1280 videos of about 6 s) are generated
 once into `--cache` (`bench-seed0-n<N>/`) and reused when present. A sibling folder `bench-seed0-n<N>-zips/`
@@ -23,7 +23,7 @@ reports the seconds of the measured call and its peak memory: `ru_maxrss` of the
 Input MB is the bytes of what the line reads: the driving tier's files (folder) or zip, or the Parquet shards.
 `--write-md` puts the tables, the command and the machine into BENCHMARKS.md, section "## Dataset builder".
 
-    python scripts/bench_builder.py --cache /tmp/ahu_bench_archive --samples 300 --shards [--repeats 3] [--write-md]
+    python -m benchmarks.bench_builder --cache /tmp/ahu_bench_archive --samples 300 --shards [--repeats 3] [--write-md]
 
 measures instead, on the one `--samples` archive, in one run (section "## Dataset builder: cache key, shards,
 zip members"):
@@ -54,10 +54,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
+from benchmarks.report import cpu_model, write_section
 
-from benchmarks.report import cpu_model, write_section  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SECTION = "## Dataset builder"
 TIER_OF_CONFIG = {"processed": "processed", "filtered": "filtered"}
@@ -234,7 +233,7 @@ def tier_bytes(archive: Path, tier: str, zipped: bool) -> int:
 def run_child(task: dict) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(task)],
+        [sys.executable, "-m", "benchmarks.bench_builder", "--child", json.dumps(task)],
         capture_output=True,
         text=True,
         env=env,
@@ -411,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = uptime()
     (args.cache / "bench_builder_results.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
 
-    command = "python scripts/bench_builder.py " + " ".join(
+    command = "python -m benchmarks.bench_builder " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     loads = [float(x) for x in load_before.rsplit("load average:", 1)[-1].split(",")]
@@ -559,7 +558,7 @@ def shards_main(args, argv) -> int:
     )
     before = median(f"{ZIP_MEMBER_MB} MB zeros member, zipfile.ZipFile.read", "peak_mb")
     after = median(f"{ZIP_MEMBER_MB} MB zeros member, MemberReader.read", "peak_mb")
-    command = "python scripts/bench_builder.py " + " ".join(
+    command = "python -m benchmarks.bench_builder " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
     text = "\n".join(

@@ -3,11 +3,11 @@
 TimeSformer / ViViT, and the memory of frame-by-frame inference. The measuring code is
 `benchmarks/rvit_benchmarks.py`.
 
-    python scripts/bench_rvit.py                        # every part, then prints the tables
-    python scripts/bench_rvit.py --parts unfused profile --repeats 5
-    python scripts/bench_rvit.py --parts scaling --models rvit videomae --frames 8 16
-    python scripts/bench_rvit.py --write-md              # also puts the tables in BENCHMARKS.md, "## RViT"
-    python scripts/bench_rvit.py --device cuda --parts unfused chunks compile --compile-mode reduce-overhead \
+    python -m benchmarks.bench_rvit                        # every part, then prints the tables
+    python -m benchmarks.bench_rvit --parts unfused profile --repeats 5
+    python -m benchmarks.bench_rvit --parts scaling --models rvit videomae --frames 8 16
+    python -m benchmarks.bench_rvit --write-md              # also puts the tables in BENCHMARKS.md, "## RViT"
+    python -m benchmarks.bench_rvit --device cuda --parts unfused chunks compile --compile-mode reduce-overhead \
         --write-md                                       # on a GPU: "## RViT on a GPU"
 
 Parts:
@@ -44,14 +44,13 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
+from benchmarks import rvit_benchmarks as bench
+from benchmarks.report import cpu_model, write_section
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-import torch  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from benchmarks import rvit_benchmarks as bench  # noqa: E402
-from benchmarks.report import cpu_model, write_section  # noqa: E402
 
 PARTS = ("unfused", "paper", "chunks", "compile", "profile", "scaling", "stateful")
 PAPER_SUBSECTION_TITLE = "### The paper preset against the reference equations with the reference's dropout"
@@ -652,7 +651,7 @@ def only_paper(results: dict) -> bool:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    command = "python scripts/bench_rvit.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.bench_rvit " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.render_only:
         if not args.previous_json:
             raise SystemExit("--render-only needs --previous-json")
