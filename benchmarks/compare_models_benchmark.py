@@ -252,16 +252,16 @@ def comparison_table(rows: list[dict]) -> str:
 
     lines = [
         (
-            "| model | parameters | steps in budget | top-1 | top-3 | macro-F1 | Vascular recall | "
+            "| model | parameters | steps in budget | train CPU-s | top-1 | top-3 | macro-F1 | Vascular recall | "
             "train clips/s (wall) | train clips per CPU-s | eval clips/s (wall) | eval clips per CPU-s | peak RSS (MB) |"
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         recall = row["recall_Vascular"]
         vascular = f"{recall:.2f} (n={row['vascular_test_clips']})" if not math.isnan(recall) else "– (n=0)"
         lines.append(
-            f"| {row['model']} (`{row['class']}`) | {row['parameters']:,} | {row['steps']} | "
+            f"| {row['model']} (`{row['class']}`) | {row['parameters']:,} | {row['steps']} | {row['train_cpu_s']:.0f} | "
             f"{interval(row['top1_accuracy'])} | {interval(row['top3_accuracy'])} | {interval(row['macro_f1'])} | "
             f"{vascular} | {row['train_clips_per_s']} | {row['train_clips_per_cpu_s']} | "
             f"{row['eval_clips_per_s']} | {row['eval_clips_per_cpu_s']} | {row['peak_rss_mb']:,.0f} |"

@@ -70,6 +70,7 @@ def test_table_shows_intervals_and_a_missing_vascular_class():
         "class": "VivitForVideoClassification",
         "parameters": 1417933,
         "steps": 90,
+        "train_cpu_s": 299.6,
         "top1_accuracy": [0.5, 0.4, 0.6],
         "top3_accuracy": [0.8, 0.7, 0.9],
         "macro_f1": [0.3, 0.2, 0.4],
@@ -83,7 +84,7 @@ def test_table_shows_intervals_and_a_missing_vascular_class():
     }
     line = comparison_table([row]).splitlines()[-1]
     assert line == (
-        "| vivit (`VivitForVideoClassification`) | 1,417,933 | 90 | 0.500 [0.400, 0.600] | "
+        "| vivit (`VivitForVideoClassification`) | 1,417,933 | 90 | 300 | 0.500 [0.400, 0.600] | "
         "0.800 [0.700, 0.900] | 0.300 [0.200, 0.400] | – (n=0) | 12.5 | 6.25 | 80.0 | 40.5 | 1,300 |"
     )
 
