@@ -568,7 +568,7 @@ def shards_main(args, argv) -> int:
             f"Command: `{command}`  ",
             (
                 f"Machine: {cpu_model()}, {os.cpu_count()} cores; `uptime` before: `{load_before}`, after: `{load_after}`. "
-                "The machine is shared with other jobs: compare lines of this run (ratios), not absolute times.  "
+                "Compare lines of this run (ratios), not absolute times: the load average says what else ran.  "
             ),
             (
                 f"Archive: `make_sample_archive(scale={args.scale!r}, seed={args.seed}, num_samples={args.samples}"
@@ -586,7 +586,7 @@ def shards_main(args, argv) -> int:
             ),
             (
                 f"- `num_proc=2` prepares in {two / one:.2f}x the time of `num_proc=1`; streaming with 2 DataLoader workers takes "
-                f"{w2 / w0:.2f}x the time of 0 workers (both on a 2-core machine shared with other jobs)."
+                f"{w2 / w0:.2f}x the time of 0 workers (on a 2-core machine)."
             ),
             (
                 f"- Reading a {ZIP_MEMBER_MB} MB member of zeros from a {zip_bytes / 1e3:.0f} KB zip: {before:.0f} MB peak before "
