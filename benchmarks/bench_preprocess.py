@@ -238,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         SECTION,
         "",
         f"Command: `{command}`  ",
-        f"Machine: {cpu_model()}, {cores} cores, shared with other jobs (load average {load:.1f} at the start; "
-        "compare lines of one run, not absolute numbers).  ",
+        (
+            f"Machine: {cpu_model()}, {cores} cores, load average {load:.1f} at the start (compare lines of one run, "
+            "not absolute numbers).  "
+        ),
         f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
         f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats.",
         "",
