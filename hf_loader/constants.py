@@ -34,3 +34,8 @@ TIERS: tuple[str, ...] = ("raw", "filtered", "processed")
 NOISE_LIST_NAME = "noise_files.txt"
 RENAME_TABLE_NAME = "rename.xlsx"
 COMMENTS_TABLE_NAME = "comments.xlsx"
+
+# The label columns of every config. New code names them through these constants: issue #19 renames them to the
+# names Trainer and run_image_classification.py expect (`label` for the single-label target).
+LABEL_COLUMN = "primary_label"  # ClassLabel: the primary (first) label, the single-label training target
+ALL_LABELS_COLUMN = "labels"  # List(ClassLabel): every label of the sample, primary first
