@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hf_loader.constants import NUM_LABELS
-from hf_loader.errors import AHUDataError
+from hf_loader.errors import AHUDataError, quote_names
 from modeling_rvit.video_processing_rvit import window_start
 
 FRAME_MODES = ("clip", "single")
@@ -103,14 +103,13 @@ def load_ahu_dataset(
                 names = None
             if names is not None and config_name not in names:
                 raise TrainingDataError(
-                    f"{dataset_name} has no config {config_name!r}; its configs are {sorted(names)}"
+                    f"{dataset_name} has no config {config_name!r}; its configs are {quote_names(sorted(names))}"
                 )
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}
         return datasets.load_dataset(dataset_name, config_name, **kwargs)
     if not Path(data_dir).exists():
         raise TrainingDataError(
-            f"{data_dir}: no such folder (give the folder holding raw/, filtered/ or "
-            "processed/, or their zips)",
+            "no such folder (give the folder holding raw/, filtered/ or processed/, or their zips)",
             entry=str(data_dir),
         )
     from hf_loader.builder import CONFIG_NAMES, AHUUltrasound
@@ -180,11 +179,20 @@ def resolve_layout(
         TrainingDataError: a named column is missing, or no clip or target column is found; the message lists
             the dataset's columns.
     """
+    if hasattr(column_names, "column_names") or isinstance(column_names, (str, bytes)):
+        raise TypeError(
+            f"resolve_layout takes a dataset's column names, not a {type(column_names).__name__}: pass "
+            "column_names_of(dataset)"
+        )
     columns = list(column_names)
+    if not all(isinstance(name, str) for name in columns):
+        kinds = sorted({type(name).__name__ for name in columns if not isinstance(name, str)})
+        raise TypeError(f"resolve_layout takes column names (strings); got {quote_names(kinds)} items")
+    listed = quote_names(columns)
 
     def require(name: str, what: str) -> str:
         if name not in columns:
-            raise TrainingDataError(f"no {what} column {name!r}; the dataset's columns are {columns}")
+            raise TrainingDataError(f"no {what} column {name!r}; the dataset's columns are {listed}")
         return name
 
     if video_column_name or frames_column_name:
@@ -195,7 +203,7 @@ def resolve_layout(
         frames_column = "frames" if "frames" in columns else None
     if video_column is None and frames_column is None:
         raise TrainingDataError(
-            f"no clip column: the dataset's columns are {columns}; name the video column with "
+            f"no clip column: the dataset's columns are {listed}; name the video column with "
             "--video_column_name or the list-of-images column with --frames_column_name"
         )
     # A dataset that also holds videos keeps raw image sets in `frames` (the filtered config), unless the
@@ -208,7 +216,7 @@ def resolve_layout(
         if labels_column is None:
             raise TrainingDataError(
                 f"multi-label training needs a list-of-labels column ({MULTI_LABEL_COLUMN!r}); the dataset's "
-                f"columns are {columns}; name it with --label_column_name"
+                f"columns are {listed}; name it with --label_column_name"
             )
         label_column = next((name for name in LABEL_COLUMNS if name in columns), None)
         return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
@@ -218,7 +226,7 @@ def resolve_layout(
     if label_column is None:
         raise TrainingDataError(
             f"no label column ({', '.join((*LABEL_COLUMNS, MULTI_LABEL_COLUMN))}); the dataset's columns are "
-            f"{columns}; name it with --label_column_name"
+            f"{listed}; name it with --label_column_name"
         )
     labels_column = MULTI_LABEL_COLUMN if MULTI_LABEL_COLUMN in columns else None
     return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)

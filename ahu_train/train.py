@@ -98,48 +98,61 @@ class ModelArguments:
     model_family: str | None = field(
         default=None,
         metadata={
-            "help": f"Model family of a new model: one of {MODEL_FAMILIES} (default rvit); for a checkpoint, "
-            "its config's (ahu_train.models)."
+            "help": f"Model family of a new model: one of {', '.join(MODEL_FAMILIES)} (default: rvit; with "
+            "--model_name_or_path, the checkpoint's own; ahu_train.models)."
         },
     )
     init_from_vit: str | None = field(
         default=None,
         metadata={
             "help": "A transformers ViT checkpoint (folder or Hub id) whose weights start the frame encoder of a "
-            "new model; the ViT sets the encoder's shape (hidden size, layers, heads, patch)."
+            "new model; the ViT sets the encoder's shape (hidden size, layers, heads, patch; default: none)."
         },
     )
     config_preset: str = field(
-        default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...)."}
+        default="ahu", metadata={"help": "RViTConfig preset of a new model (ahu, jester, ...; default: ahu)."}
     )
     config_overrides: str | None = field(
         default=None,
         metadata={
-            "help": "Comma-separated config fields of a new model, e.g. 'hidden_size=32,num_hidden_layers=1'."
+            "help": "Comma-separated config fields of a new model, e.g. 'hidden_size=32,num_hidden_layers=1' "
+            "(default: none)."
         },
     )
-    num_frames: int | None = field(default=None, metadata={"help": "Frames per clip (the paper: 36)."})
-    image_size: int | None = field(default=None, metadata={"help": "Frame side in pixels (the paper: 112)."})
+    num_frames: int | None = field(
+        default=None, metadata={"help": "Frames per clip (default: the config preset's, 36 as in the paper)."}
+    )
+    image_size: int | None = field(
+        default=None,
+        metadata={"help": "Frame side in pixels (default: the config preset's, 112 as in the paper)."},
+    )
     trust_remote_code: bool = field(
-        default=False, metadata={"help": "Allow remote code of model_name_or_path."}
+        default=False, metadata={"help": "Allow remote code of model_name_or_path (default: off)."}
     )
     loss_type: str = field(
         default="cross_entropy",
         metadata={
-            "help": f"One of {LOSS_TYPES}; rank_weighted is the paper's top-3 rank weighting (1.0/0.7/0.5)."
+            "help": f"One of {', '.join(LOSS_TYPES)}; rank_weighted is the paper's top-3 rank weighting "
+            "(1.0/0.7/0.5)."
         },
     )
     class_weighting: str = field(
         default="none",
-        metadata={"help": f"Class weights of the loss for the long tail: one of {CLASS_WEIGHTINGS}."},
+        metadata={
+            "help": f"Class weights of the loss for the long tail: one of {', '.join(CLASS_WEIGHTINGS)}."
+        },
     )
     balanced_sampling: bool = field(
         default=False,
-        metadata={"help": "Draw training rows so that classes come up evenly (one process only)."},
+        metadata={
+            "help": "Draw training rows so that classes come up evenly (one process only; default: off)."
+        },
     )
     step_lr_epochs: float | None = field(
         default=None,
-        metadata={"help": "StepLR period in epochs (the paper: 10); replaces lr_scheduler_type."},
+        metadata={
+            "help": "StepLR period in epochs (the paper: 10); replaces lr_scheduler_type (default: none)."
+        },
     )
     step_lr_gamma: float = field(default=0.8, metadata={"help": "StepLR factor (the paper: 0.8)."})
 
@@ -161,10 +174,13 @@ class DataArguments:
     """Where the data comes from and how it becomes clips."""
 
     data_dir: str | None = field(
-        default=None, metadata={"help": "Archive folder (prepared by the AHU builder)."}
+        default=None,
+        metadata={
+            "help": "Archive folder (prepared by the AHU builder) or exported folder; this or --dataset_name."
+        },
     )
     dataset_name: str | None = field(
-        default=None, metadata={"help": "Hub repo id or exported Parquet folder."}
+        default=None, metadata={"help": "Hub repo id or exported Parquet folder; this or --data_dir."}
     )
     dataset_config_name: str | None = field(
         default=None,
@@ -173,16 +189,22 @@ class DataArguments:
         },
     )
     dataset_revision: str | None = field(
-        default=None, metadata={"help": "Hub dataset revision (branch, tag, sha)."}
+        default=None, metadata={"help": "Hub dataset revision (branch, tag, sha; default: main)."}
     )
     split_scheme: str | None = field(
-        default=None, metadata={"help": "stratified, paper (80/20) or creator (an archive only)."}
+        default=None,
+        metadata={"help": "stratified, paper (80/20) or creator (an archive only; default: stratified)."},
     )
     split_fractions: str | None = field(
         default=None,
-        metadata={"help": "Train,validation,test shares of the stratified/creator split, e.g. 0.6,0.1,0.3."},
+        metadata={
+            "help": "Train,validation,test shares of the stratified/creator split, e.g. 0.6,0.1,0.3 "
+            "(default: 0.7,0.15,0.15)."
+        },
     )
-    streaming: bool = field(default=False, metadata={"help": "Stream the training data (needs --max_steps)."})
+    streaming: bool = field(
+        default=False, metadata={"help": "Stream the training data (needs --max_steps; default: off)."}
+    )
     video_column_name: str | None = field(
         default=None, metadata={"help": "The column holding a video per row (default: 'video' if present)."}
     )
@@ -196,28 +218,43 @@ class DataArguments:
             "help": "The target column (default: primary_label, else label, else the first of labels)."
         },
     )
-    train_split: str = field(default="train")
-    eval_split: str | None = field(default=None, metadata={"help": "Default: validation, else test."})
-    max_train_samples: int | None = field(default=None)
-    max_eval_samples: int | None = field(default=None)
+    train_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(
+        default=None, metadata={"help": "Split to evaluate on (default: validation, else test)."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Train on the first N rows only (default: all)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on the first N rows only (default: all)."}
+    )
     frame_mode: str = field(
         default="clip",
         metadata={"help": "clip, or single: one frame repeated over the clip (a no-motion control)."},
     )
     multi_label: bool = field(
-        default=False, metadata={"help": "Train on every label (BCE) instead of the first."}
+        default=False, metadata={"help": "Train on every label (BCE) instead of the first (default: off)."}
     )
     augment: bool = field(
-        default=True, metadata={"help": "Random crop/flip/intensity jitter while training."}
+        default=True,
+        metadata={
+            "help": "Random crop/flip/intensity jitter while training (default: on; --no_augment: off)."
+        },
     )
     pre_resize: bool = field(
         default=False,
         metadata={
-            "help": "Resize the frames to the model's size once before training (a cache: faster CPU epochs)."
+            "help": "Resize the frames to the model's size once before training (a cache: faster CPU epochs; "
+            "default: off)."
         },
     )
-    cache_dir: str | None = field(default=None)
-    preset: str | None = field(default=None, metadata={"help": f"Protocol preset: one of {sorted(PRESETS)}."})
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache (default: datasets' own)."})
+    preset: str | None = field(
+        default=None,
+        metadata={
+            "help": f"Protocol preset: {', '.join(sorted(PRESETS))} (default: none); sets defaults only."
+        },
+    )
 
 
 @dataclass

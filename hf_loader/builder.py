@@ -312,7 +312,8 @@ def _figshare_fingerprint(cache_dir: str | None, api_url: str | None) -> str | N
             FIGSHARE_ARTICLE_ID, api_url, Path(downloads) / "figshare" / str(FIGSHARE_ARTICLE_ID), retries=1
         )
     except DownloadError as error:
-        logger.warning("AHU: the Figshare listing cannot be read (%s); the download will try again.", error)
+        # Debug only: the download tries again and, if it fails too, its error carries this message once.
+        logger.debug("AHU: the Figshare listing cannot be read (%s); the download will try again.", error)
         return None
     return listing_fingerprint(version, files)
 

@@ -10,6 +10,18 @@ Each subclass carries a short `reason` string: the lenient mode of the builder
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+MAX_QUOTED_NAMES = 12
+
+
+def quote_names(names: Iterable[object], limit: int = MAX_QUOTED_NAMES) -> str:
+    """`'a', 'b', 'c'` for an error message; past `limit` names, `… and N more`, so that a message stays a line
+    even when a caller passes a whole dataset."""
+    names = list(names)
+    quoted = ", ".join(repr(str(name)[:80]) for name in names[:limit])
+    return quoted + (f" … and {len(names) - limit} more" if len(names) > limit else "")
+
 
 class AHUDataError(Exception):
     """Base class of every bad-input error of this project.

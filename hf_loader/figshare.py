@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 API_URL_ENV = "AHU_FIGSHARE_API_URL"
 ARTICLE_PAGE = f"https://doi.org/{DATASET_DOI}"
+# How `manual_download_hint` begins (a command line replaces the hint with its own option names).
+MANUAL_DOWNLOAD_HINT_START = "Download the files by hand"
 
 # Route templates, tried in this order; fields: {download_url}, {api_url}, {file_id}.
 DEFAULT_DOWNLOAD_ROUTES: tuple[str, ...] = (
@@ -118,7 +120,7 @@ def manual_download_hint(article_id: int = FIGSHARE_ARTICLE_ID) -> str:
         ARTICLE_PAGE if article_id == FIGSHARE_ARTICLE_ID else f"https://figshare.com/articles/{article_id}"
     )
     return (
-        f"Download the files by hand from the article's page {page} (button 'Download all' or each "
+        f"{MANUAL_DOWNLOAD_HINT_START} from the article's page {page} (button 'Download all' or each "
         "file's download link), put them in one folder (zips unextracted or extracted, both work) and "
         "pass that folder as data_dir, e.g. "
         "AHUUltrasound(config_name='processed', data_dir='/path/to/folder')."
@@ -191,7 +193,10 @@ def list_files(
                 break
             page += 1
     except DownloadError as paginated_error:
-        logger.info("paginated file listing failed (%s); reading the article record instead", paginated_error)
+        # A fallback, not news: if the article record fails too, the error says why.
+        logger.debug(
+            "paginated file listing failed (%s); reading the article record instead", paginated_error
+        )
         try:
             article = _get_json(f"{api_url}/articles/{article_id}", params=None, **request)
         except DownloadError as err:

@@ -116,6 +116,22 @@ def _translate(err: Exception, action: str, repo_id: str, repo_type: str, endpoi
     return HubAccessError(f"cannot {action} {what}: {type(err).__name__}: {err}", entry=repo_id)
 
 
+def full_repo_id(repo_id: str, token: str | bool | None = None, endpoint: str | None = None) -> str:
+    """`repo_id` as the Hub names it: a bare `"name"` becomes `"<token owner>/name"` (what `push_folder` creates).
+
+    Asks the Hub who owns the token (`whoami`); when it cannot say, `repo_id` comes back unchanged.
+    """
+    if "/" in repo_id:
+        return repo_id
+    from huggingface_hub import HfApi
+
+    try:
+        owner = HfApi(endpoint=_endpoint(endpoint), token=token).whoami()["name"]
+    except Exception:  # noqa: BLE001  (the push already succeeded; the bare name is still a true answer)
+        return repo_id
+    return f"{owner}/{repo_id}"
+
+
 def push_folder(
     folder: str | os.PathLike,
     repo_id: str,

@@ -20,7 +20,6 @@ The reference names and splits its weights differently; this module maps them, o
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -294,30 +293,45 @@ def convert_rvit_reference(
     return output_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`ahu-convert-rvit --weights W.safetensors --config-json J.json --out DIR [--num-frames N]`.
+CONVERT_DESCRIPTION = """Converts a reference RViT checkpoint (Jiewen-Yang/RViT) to a folder RViTForVideoClassification loads.
 
-    W: .safetensors, a .pth state dict, or a TorchScript archive. J: the reference hyper-parameters (image_size,
-    patch_size, depth, heads, mlp_dim, num_labels, num_frames, attention, optional hidden_size).
-    """
-    parser = argparse.ArgumentParser(
-        description="Converts a reference RViT checkpoint (Jiewen-Yang/RViT) to a folder "
-        "RViTForVideoClassification loads."
-    )
+Example:
+    ahu-convert-rvit --weights final.pth --config_json rvit.json --output_dir rvit-converted
+
+WEIGHTS: .safetensors, a .pth state dict (read with weights_only=True), or a TorchScript archive. CONFIG_JSON:
+the reference hyper-parameters (image_size, patch_size, depth, heads, mlp_dim, num_labels, num_frames,
+attention, optional hidden_size).
+"""
+
+
+def run(argv: list[str]) -> int:
+    """`ahu-convert-rvit` without its error handling (see `main`)."""
+    from hf_loader.cli.command import CommandParser
+
+    parser = CommandParser(prog="ahu-convert-rvit", description=CONVERT_DESCRIPTION)
     parser.add_argument("--weights", required=True, type=Path, help="reference checkpoint")
-    parser.add_argument("--config-json", required=True, type=Path, help="reference hyper-parameters (JSON)")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write")
-    parser.add_argument("--num-frames", type=int, default=None, help="default clip length for the processor")
+    parser.add_argument("--config_json", required=True, type=Path, help="reference hyper-parameters (JSON)")
+    parser.add_argument("--output_dir", required=True, type=Path, help="folder to write")
+    parser.add_renamed_option("--out", "--output_dir")
+    parser.add_argument(
+        "--num_frames",
+        type=int,
+        default=None,
+        help="default clip length of the processor (default: the JSON's)",
+    )
     args = parser.parse_args(argv)
 
     overrides = {"num_frames": args.num_frames} if args.num_frames else {}
-    try:
-        output_dir = convert_rvit_reference(args.weights, args.config_json, args.out, **overrides)
-    except RViTConversionError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    output_dir = convert_rvit_reference(args.weights, args.config_json, args.output_dir, **overrides)
     print(f"{output_dir}: RViTForVideoClassification written (config.json, model.safetensors, model code)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console command `ahu-convert-rvit`: one-line errors, exit status 2 for a user's mistake."""
+    from hf_loader.cli.command import run_command
+
+    return run_command(run, argv, prog="ahu-convert-rvit")
 
 
 __all__ = [
