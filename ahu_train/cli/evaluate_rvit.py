@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hf_loader.cli.command import CommandParser, missing_local_path, run_command
+from hf_loader.cli.command import CommandParser, model_path_problem, run_command
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -109,11 +109,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="Seed of the bootstrap.")
     args = parser.parse_args(argv)
-    if missing_local_path(args.model_name_or_path):
-        parser.error(
-            f"--model_name_or_path {args.model_name_or_path}: no such folder (a saved model folder or a "
-            "Hub repo id)"
-        )
+    problem = model_path_problem(args.model_name_or_path)
+    if problem:
+        parser.error(f"--model_name_or_path {args.model_name_or_path}: {problem}")
     if args.update_card and not Path(args.model_name_or_path).is_dir():
         parser.error("--update_card needs --model_name_or_path to be a local folder")
     return args

@@ -25,7 +25,7 @@ from transformers import TrainingArguments
 
 from ahu_train.model_card import publish
 from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
-from hf_loader.cli.command import hf_command_parser, missing_local_path, run_command
+from hf_loader.cli.command import hf_command_parser, model_path_problem, run_command
 from hf_loader.hub import full_repo_id
 
 PROG = "ahu-train"
@@ -126,10 +126,9 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, Training
     ) as error:  # the dataclasses' own checks (__post_init__): contradicting or unusable values
         parser.error(str(error))
     for option in ("model_name_or_path", "init_from_vit"):
-        if missing_local_path(getattr(model_args, option)):
-            parser.error(
-                f"--{option} {getattr(model_args, option)}: no such folder (a saved model or a Hub repo id)"
-            )
+        problem = model_path_problem(getattr(model_args, option))
+        if problem:
+            parser.error(f"--{option} {getattr(model_args, option)}: {problem}")
     return model_args, data_args, training_args
 
 

@@ -76,16 +76,39 @@ def is_user_error(error: BaseException) -> bool:
     )
 
 
-def missing_local_path(name: str | None) -> bool:
-    """Whether `name` can only be a local path and does not exist: absolute, starting with `.` or `~`, or with
-    more than one `/` (a Hub repo id is `name` or `owner/name`)."""
-    if not name or Path(name).expanduser().exists():
-        return False
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1
+def model_path_problem(name: str | None) -> str | None:
+    """What is wrong with `name` as a saved model (a folder or a Hub repo id), as far as the disk can tell: a
+    name that can only be a local path (absolute, starting with `.` or `~`, or with more than one `/`; a Hub repo
+    id is `name` or `owner/name`) that does not exist, or a folder without a `config.json`. None otherwise."""
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return None if (path / "config.json").is_file() else "holds no config.json (not a saved model folder)"
+    if path.exists():
+        return "is a file; give the saved model's folder"
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        return "no such folder (a saved model folder or a Hub repo id)"
+    return None
 
 
 def debug_requested(argv: Sequence[str]) -> bool:
     return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "").strip() not in ("", "0", "false", "False")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A handler that writes to whatever `sys.stderr` is when a record comes (pytest's capture swaps it)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 def configure_logging(verbose: bool = False) -> None:
@@ -97,10 +120,9 @@ def configure_logging(verbose: bool = False) -> None:
     for name in PROJECT_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
-        if not any(getattr(handler, "_ahu_command", False) for handler in logger.handlers):
-            handler = logging.StreamHandler()
+        if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+            handler = _StderrHandler()
             handler.setFormatter(formatter)
-            handler._ahu_command = True
             logger.addHandler(handler)
         logger.propagate = False
     if verbose:
@@ -167,6 +189,39 @@ class CommandParserMixin:
         kwargs.setdefault("formatter_class", DefaultsHelpFormatter)
         self._renamed_options: dict[str, str] = {}
         super().__init__(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._shorten_usage()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._shorten_usage()
+        return super().format_help()
+
+    def _shorten_usage(self) -> None:
+        """One usage line: the positionals and required options, then `[options]` (argparse lists every option,
+        which for `ahu-train` is a page)."""
+        if self.usage is not None:
+            return
+
+        def spelled(action: argparse.Action) -> str:
+            metavar = action.metavar or action.dest.upper()
+            if not action.option_strings:
+                return f"{metavar} [{metavar} ...]" if action.nargs == "+" else metavar
+            return f"{action.option_strings[0]} {metavar}"
+
+        grouped = {id(action) for group in self._mutually_exclusive_groups for action in group._group_actions}
+        parts = [
+            "(" + " | ".join(spelled(action) for action in group._group_actions) + ")"
+            for group in self._mutually_exclusive_groups
+            if group.required
+        ]
+        parts += [
+            spelled(action)
+            for action in self._actions
+            if id(action) not in grouped and (not action.option_strings or action.required)
+        ]
+        self.usage = " ".join(["%(prog)s", *parts, "[options]"])
 
     def add_common_options(self) -> None:
         """`--debug` and `--verbose` (read by `run_command`); the parser accepts them so `--help` shows them."""

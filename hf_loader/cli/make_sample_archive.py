@@ -1,7 +1,7 @@
 """Writes the synthetic sample archive (docs/archive_format.md) that tests and demos run on.
 
 Example:
-    ahu-make-sample-archive --out /tmp/ahu [--seed 0] [--samples 26] [--scale bench]
+    ahu-make-sample-archive --output_dir /tmp/ahu [--seed 0] [--samples 26] [--scale bench]
 
 `ahu-make-sample-archive` once the package is installed; `python scripts/make_sample_archive.py` in a checkout.
 """
@@ -26,7 +26,8 @@ def _scale_help() -> str:
 
 def run(argv: list[str]) -> int:
     parser = CommandParser(prog="ahu-make-sample-archive", description=__doc__)
-    parser.add_argument("--out", required=True, type=Path, help="folder to write (must be empty)")
+    parser.add_argument("--output_dir", required=True, type=Path, help="folder to write (must be empty)")
+    parser.add_renamed_option("--out", "--output_dir")
     parser.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files")
     parser.add_argument(
         "--samples",
@@ -50,7 +51,7 @@ def run(argv: list[str]) -> int:
 
     start = time.perf_counter()
     root = make_sample_archive(
-        args.out,
+        args.output_dir,
         seed=args.seed,
         num_samples=args.samples,
         scale=args.scale,
