@@ -17,6 +17,15 @@ from hf_loader.constants import LABELS
 METRIC_DIR = Path(str(importlib.resources.files("ahu_train") / "ahu_metrics"))
 
 
+def ahu_metrics_path() -> str:
+    """The folder of the `ahu_metrics` evaluate module, wherever the package is installed.
+
+    `evaluate.load(ahu_metrics_path(), "single_label")` (or `"multi_label"`) works from any working directory,
+    offline; `evaluate.load("metrics/ahu_metrics")` only from a checkout's root.
+    """
+    return str(METRIC_DIR)
+
+
 @functools.lru_cache(maxsize=4)
 def load_ahu_metric(config_name: str = "single_label"):
     """`evaluate.load` of metrics/ahu_metrics (works offline: it is a local folder).
@@ -32,7 +41,7 @@ def load_ahu_metric(config_name: str = "single_label"):
             f"{METRIC_DIR}: the ahu_metrics evaluate module is missing; reinstall the package "
             "(pip install ahu-ultrasound, or pip install -e . in a checkout)"
         )
-    return evaluate.load(str(METRIC_DIR), config_name)
+    return evaluate.load(ahu_metrics_path(), config_name)
 
 
 def single_label_metrics(

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from .constants import DATASET_DOI, LABELS, PAPER_CITATION, PAPER_DOI
 from .errors import AHUDataError
+from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ ROW_GROUP_BYTES = "64MB"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # YAML key of a card whose rows come from a generated sample archive (its seed, scale and size).
 SAMPLE_ARCHIVE_KEY = "ahu_sample_archive"
+# Card YAML key: per config, the split scheme, seed and shares the builder used (the card's "Splits" states them).
+SPLITS_KEY = "ahu_splits"
 
 
 class ExportError(AHUDataError):
@@ -336,6 +339,31 @@ def _statistics_section(config_name: str, stats: dict, info: DatasetInfo, image_
     return "\n".join(lines)
 
 
+def split_settings(
+    split_scheme: str = "stratified",
+    seed: int = DEFAULT_SEED,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    **_,
+) -> dict:
+    """The split settings that `AHUUltrasound(**builder_kwargs)` uses, for the card: `split_settings(**kwargs)`."""
+    return {"scheme": split_scheme, "seed": int(seed), "fractions": [float(share) for share in fractions]}
+
+
+def _split_statement(config_name: str, settings: dict | None, stats: dict) -> str:
+    """One line of the card's "Splits": the scheme and shares asked, and the counts and shares obtained."""
+    counts = stats["splits"]
+    total = sum(counts.values()) or 1
+    got = " / ".join(f"{split} {count} ({100 * count / total:.1f} %)" for split, count in counts.items())
+    if settings is None:
+        return f"- `{config_name}`: splits as exported (not made by the AHU builder): {got}."
+    if settings["scheme"] == "paper":
+        asked = "scheme `paper`: train / test 80 / 20 %, random_state 42"
+    else:
+        shares = " / ".join(f"{100 * share:g}" for share in settings["fractions"])
+        asked = f"scheme `{settings['scheme']}`, seed {settings['seed']}: train / validation / test {shares} % asked"
+    return f"- `{config_name}`: {asked}; obtained {got}."
+
+
 def _render(template: str, values: dict[str, str]) -> str:
     def substitute(match: re.Match) -> str:
         key = match.group(1)
@@ -401,6 +429,7 @@ def write_dataset_card(
     configs: MetadataConfigs,
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
+    split_settings: dict | None = None,
 ) -> Path:
     """Renders `dataset_card.md` into `OUT/README.md` with the YAML metadata and statistics of every config.
 
@@ -410,6 +439,8 @@ def write_dataset_card(
         sample_archive: `sample_archive_origin` of the archive the rows come from, when it was generated; the
             card then says at the top that its data are synthetic, is tagged `synthetic`, and keeps saying so
             when another config is exported to the same folder (the YAML key `ahu_sample_archive`).
+        split_settings: {config: `split_settings(...)`} of the configs written now; kept in the YAML for the
+            configs exported earlier.
     """
     out_dir = Path(out_dir)
     template = (Path(template_path) if template_path else CARD_TEMPLATE).read_text(encoding="utf-8")
@@ -423,9 +454,19 @@ def write_dataset_card(
         data["tags"] = [*(data.get("tags") or []), "synthetic"]
         data["annotations_creators"] = ["machine-generated"]
         data["source_datasets"] = []
-    sections, config_list, total = [], [], 0
+    earlier_card = out_dir / "README.md"
+    earlier = (
+        DatasetCard(earlier_card.read_text(encoding="utf-8")).data.get(SPLITS_KEY)
+        if earlier_card.is_file()
+        else None
+    )
+    settings = {**(earlier or {}), **(split_settings or {})}
+    if settings:
+        data[SPLITS_KEY] = settings
+    sections, config_list, split_lines, total = [], [], [], 0
     for config_name, info in infos.items():
         stats = config_statistics(out_dir, config_name, info)
+        split_lines.append(_split_statement(config_name, settings.get(config_name), stats))
         image_name = f"label_distribution_{config_name}.png"
         plot_label_distribution(stats, out_dir / image_name, title=f"AHU ultrasound, config {config_name}")
         sections.append(_statistics_section(config_name, stats, info, image_name))
@@ -436,6 +477,7 @@ def write_dataset_card(
     values = {
         "statistics": "\n\n".join(sections),
         "config_list": ", ".join(config_list),
+        "split_used": "\n".join(split_lines),
         "default_config": default,
         **_provenance_values(sample_archive, total),
         "label_table": _markdown_table(["index", "label"], list(enumerate(LABELS))),
@@ -470,6 +512,7 @@ def export_dataset_dict(
     set_default: bool | None = None,
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
+    split_settings: dict | None = None,
 ) -> Path:
     """Writes `dataset_dict` as config `config_name` of the export in `out_dir` and renders the card.
 
@@ -483,6 +526,8 @@ def export_dataset_dict(
         set_default: mark this config as the one `load_dataset(out_dir)` loads; by default the
             first config exported to the folder is the default.
         sample_archive: `sample_archive_origin(archive)` when the rows come from a generated sample archive.
+        split_settings: `split_settings(**builder_kwargs)` when the AHU builder made the splits (the card states
+            them); None for splits made otherwise.
 
     Returns:
         The path of the written `README.md`.
@@ -530,7 +575,12 @@ def export_dataset_dict(
         entry["default"] = True
     configs[config_name] = entry
     return write_dataset_card(
-        out_dir, infos, configs, template_path, sample_archive=sample_archive or earlier_sample_archive
+        out_dir,
+        infos,
+        configs,
+        template_path,
+        sample_archive=sample_archive or earlier_sample_archive,
+        split_settings=None if split_settings is None else {config_name: split_settings},
     )
 
 
@@ -569,6 +619,7 @@ def export_dataset(
         min_shards=min_shards,
         set_default=set_default,
         sample_archive=sample_archive_origin(data_dir),
+        split_settings=split_settings(**builder_kwargs),
     )
     if push_to_hub:
         push_export(out_dir, push_to_hub, token=token, private=private)
