@@ -31,7 +31,9 @@ def test_card_states_the_scheme_and_shares_asked_and_obtained(sample_archive, tm
     assert "scheme `stratified`, seed 7: train / validation / test 60 / 10 / 30 % asked" in line
     counts = dict(re.findall(r"(\w+) (\d+) \(", line.split("obtained")[1]))
     statistics = re.search(r"(\d+) samples: train (\d+), validation (\d+), test (\d+)", body).groups()
-    assert [int(counts[split]) for split in ("train", "validation", "test")] == [int(n) for n in statistics[1:]]
+    assert [int(counts[split]) for split in ("train", "validation", "test")] == [
+        int(n) for n in statistics[1:]
+    ]
     # The old text claimed 70 / 15 / 15 whatever the export used.
     assert "70 / 15 / 15, stratified" not in body
     assert _front_matter(readme)["ahu_splits"]["processed"] == {

@@ -59,7 +59,16 @@ for line in dist.requires or []:
         continue
     if not requirement.specifier.contains(installed, prereleases=True):
         problems.append(f"{requirement}: {installed} is installed")
+import re
+import evaluate
+from ahu_train.metrics import ahu_metrics_path
+
+metadata = dist.metadata
+metric = evaluate.load(ahu_metrics_path(), "single_label")
 print(json.dumps({
+    "license_expression": metadata.get("License-Expression"),
+    "description_links": re.findall(r"\\]\\(([^)\\s]+)\\)", metadata.get_payload() or ""),
+    "metric_features": sorted(metric.features),
     "modules": [m.__file__ for m in (hf_loader, ahu_train, modeling_rvit)],
     "distribution": str(dist.locate_file("")),
     "files": [str(f) for f in dist.files],
@@ -185,6 +194,14 @@ def test_wheel_installed_outside_the_checkout_has_its_files_commands_and_depende
     ).read_bytes()
     assert report["problems"] == []
     assert set(report["commands"]) == COMMANDS
+    # The licence ships; the long description links only public addresses (no file of the repository).
+    assert any(Path(name).name == "LICENSE" for name in report["files"] if ".dist-info" in name)
+    assert report["license_expression"] == "MIT"
+    assert report["description_links"] and all(
+        link.startswith("https://") for link in report["description_links"]
+    ), report["description_links"]
+    # The metric loads from the installed package, from any working directory.
+    assert report["metric_features"] == ["predictions", "references"]
 
     def help_of(command: str) -> subprocess.CompletedProcess:
         return _run(
@@ -204,7 +221,7 @@ def test_installed_wheel_runs_the_demo_and_exports_a_dataset_with_its_card(insta
     demo = _run(
         [
             str(bin_dir / "ahu-demo"),
-            "--out",
+            "--output_dir",
             "demo",
             "--num_samples",
             "26",
@@ -229,7 +246,7 @@ def test_installed_wheel_runs_the_demo_and_exports_a_dataset_with_its_card(insta
             str(bin_dir / "ahu-export"),
             "--data_dir",
             "demo/archive",
-            "--out",
+            "--output_dir",
             "export",
             "--cache_dir",
             "cache",
