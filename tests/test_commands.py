@@ -334,3 +334,18 @@ def test_export_offline_without_data_dir_says_once_what_to_do(tmp_path):
     assert "--data_dir" in line and "data_dir=" not in line and "AHUUltrasound(" not in line
     assert line.count("Download") + line.count("download") == 2  # "cannot download", "download its files"
     assert json.dumps(line)  # one printable line
+
+
+def test_a_push_names_the_resolved_repo_and_logs_no_http_requests(sample_archive, tmp_path):
+    from tests.hub_emulator import EMULATOR_USER, run_hub_client, running_hub
+
+    code = f"""
+import sys
+from hf_loader.cli.export_dataset import main
+sys.exit(main(["--data_dir", {str(sample_archive)!r}, "--output_dir", {str(tmp_path / "out")!r},
+               "--cache_dir", {str(tmp_path / "cache")!r}, "--push_to_hub", "ahu-mini"]))
+"""
+    with running_hub(tmp_path / "hub") as endpoint:
+        result = run_hub_client(code, endpoint, tmp_path / "hf_home", timeout=300)
+    assert f"to dataset repo {EMULATOR_USER}/ahu-mini (commit " in result.stdout
+    assert "HTTP Request" not in result.stderr and "httpx" not in result.stderr
