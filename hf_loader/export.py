@@ -534,7 +534,7 @@ def export_dataset_dict(
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise ExportError("exists and is not a folder; choose another --out", entry=str(out_dir))
+        raise ExportError("exists and is not a folder; choose another --output_dir", entry=str(out_dir))
     if not re.fullmatch(r"[\w.-]+", config_name):
         raise ExportError("config names may hold only letters, digits, '_', '-' and '.'", entry=config_name)
     if not dataset_dict or all(len(split) == 0 for split in dataset_dict.values()):

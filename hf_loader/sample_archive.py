@@ -331,7 +331,9 @@ def make_sample_archive(
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     owned = [out_dir / name for name in (*TIERS, *(f"{tier}.zip" for tier in TIERS), MANIFEST_NAME)]
     if out_dir.exists() and not out_dir.is_dir():
-        raise SampleArchiveError("exists and is not a folder; choose another --out", entry=str(out_dir))
+        raise SampleArchiveError(
+            "exists and is not a folder; choose another --output_dir", entry=str(out_dir)
+        )
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not overwrite:
             raise SampleArchiveError(

@@ -169,7 +169,8 @@ class DefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         if (
             "default" in text.lower()
-            or action.default in (None, False, argparse.SUPPRESS, "")
+            or any(action.default is unset for unset in (None, False, argparse.SUPPRESS))
+            or action.default == ""
             or action.option_strings == []
             or isinstance(action, argparse._HelpAction)
         ):

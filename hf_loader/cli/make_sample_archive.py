@@ -45,7 +45,7 @@ def run(argv: list[str]) -> int:
         "--height", type=int, default=None, help="override the frame height (even; default: the scale's)"
     )
     parser.add_argument("--no_zips", action="store_true", help="skip raw.zip, filtered.zip, processed.zip")
-    parser.add_argument("--overwrite", action="store_true", help="replace an archive already in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace an archive already in --output_dir")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
