@@ -97,7 +97,7 @@ def test_card_of_a_new_model_on_local_data_has_no_base_model_and_loads_its_folde
     text = write_model_card(folder).read_text(encoding="utf-8")
     meta = front_matter(text)
     assert "base_model" not in meta and "datasets" not in meta and "model-index" not in meta
-    assert f'model_id = "{folder}"' in text and "REPO_ID" not in text
+    assert f'model_id = "{folder.name}"' in text and str(tmp_path) not in text and "REPO_ID" not in text
 
 
 PUSH_CHILD = textwrap.dedent(

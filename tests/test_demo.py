@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ahu_train.demo import MIN_GAIN_OVER_CONSTANT, check_learning, run_demo
-from hf_loader.constants import LABELS
+from hf_loader.constants import LABEL_COLUMN, LABELS
 
 
 def one_hot_scores(predicted: list[int]) -> np.ndarray:
@@ -60,8 +60,8 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
     train = datasets.load_dataset(str(tmp_path / "dataset"), split="train")
     learning = summary["learning"]
     assert learning["num_test"] == test.num_rows == summary["test"]["test/clip"]["n"]
-    test_counts = np.bincount(test["primary_label"], minlength=len(LABELS))
-    majority = int(np.bincount(train["primary_label"], minlength=len(LABELS)).argmax())
+    test_counts = np.bincount(test[LABEL_COLUMN], minlength=len(LABELS))
+    majority = int(np.bincount(train[LABEL_COLUMN], minlength=len(LABELS)).argmax())
     assert learning["majority_label"] == LABELS[majority]
     assert learning["majority_baseline"] == pytest.approx(test_counts[majority] / test.num_rows)
     assert learning["best_constant_accuracy"] == pytest.approx(test_counts.max() / test.num_rows)

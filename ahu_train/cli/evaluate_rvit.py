@@ -50,7 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--video_column_name", default=None, help="Column with a video per row.")
     parser.add_argument("--frames_column_name", default=None, help="Column with a list of frames per row.")
     parser.add_argument(
-        "--label_column_name", default=None, help="Target column (primary_label, label, ...)."
+        "--label_column_name",
+        default=None,
+        help="Target column (default: label, else the first of all_labels or labels).",
     )
     parser.add_argument(
         "--allow_train_overlap",

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             import datasets
 
+            from hf_loader.export import rename_legacy_label_columns
+
             dataset = datasets.load_dataset(
                 args.dataset,
                 args.config,
@@ -59,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 streaming=args.streaming,
                 cache_dir=None if args.cache_dir is None else str(args.cache_dir),
             )
+            dataset = rename_legacy_label_columns(dataset, args.dataset)
         stem = f"{args.config}_{args.split}"
         png = save_montage(
             dataset,
