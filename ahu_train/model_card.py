@@ -276,7 +276,7 @@ def render_model_card(
             "[CC BY 4.0](https://creativecommons.org/licenses/by/4.0/) for research use: credit the paper below "
             "when you use them. The code that defines and trains the model (`modeling_rvit`, `ahu_train`) is MIT."
         )
-    if bool(results) and all("ci" in value for value in results.values()):
+    if any("ci" in value for value in results.values()):
         results_intro = (
             "Clip level: one centred clip per video (the paper's protocol); video level: every clip of a video, "
             "scores averaged. Values are point estimates with 95 % bootstrap confidence intervals (resampling "
@@ -459,7 +459,9 @@ def write_model_card(
         summary.update(contract_summary(contract))
         dataset_config = (contract.get("dataset") or {}).get("config") or dataset_config
         # Rows of each split the run used: the `n` of the metrics the trainer logged on it.
-        evaluated = {name: len(ids) for name, ids in (contract.get("sample_ids") or {}).items() if ids is not None}
+        evaluated = {
+            name: len(ids) for name, ids in (contract.get("sample_ids") or {}).items() if ids is not None
+        }
         if source:
             summary["data"] = source_line(source)
         else:

@@ -405,3 +405,30 @@ def test_card_of_a_real_archive_has_no_synthetic_notice(exported, sample_archive
     archive_without_manifest.mkdir()
     assert sample_archive_origin(archive_without_manifest) is None and sample_archive_origin(None) is None
     assert sample_archive_origin(sample_archive)["seed"] == 0
+
+
+def _strings_in(value) -> list[str]:
+    """Every string inside a Parquet row value (nested lists and structs), media bytes left out."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
+def test_no_file_of_an_export_folder_names_a_local_path(sample_archive, tmp_path, tmp_path_factory):
+    """An export fit to publish: no file (card, plots, Parquet bytes and the strings in its rows, e.g. a video's
+    or an image's `path`) names a folder of this machine."""
+    out = tmp_path / "export"
+    for config_name in ("processed", "filtered"):
+        export_dataset(sample_archive, out, config_name, cache_dir=str(tmp_path / "cache"))
+    local_root = str(tmp_path_factory.getbasetemp())
+    assert local_root in str(sample_archive) and local_root in str(out)
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert {path.suffix for path in files} >= {".md", ".png", ".parquet"}
+    assert [path.name for path in files if local_root.encode() in path.read_bytes()] == []
+    for shard in out.rglob("*.parquet"):
+        strings = [text for row in pq.read_table(shard).to_pylist() for text in _strings_in(row)]
+        assert strings and not [text for text in strings if local_root in text or text.startswith("/")], shard

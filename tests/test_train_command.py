@@ -94,4 +94,21 @@ def test_no_file_of_a_trained_model_folder_names_a_local_path(sample_archive, tm
     assert f"folder `{sample_archive.name}` (fingerprint `{source['fingerprint']}`)" in card
     assert 'model_id = "rvit-sample"' in card
     meta = yaml.safe_load(card.split("---\n")[1])
-    assert "synthetic" in meta["tags"]
+    assert "synthetic" in meta["tags"] and meta["license"] == "mit"
+    # ahu-train evaluated the validation and test splits: their metrics are the card's model-index.
+    results = meta["model-index"][0]["results"]
+    assert {result["dataset"]["split"] for result in results} == {"validation", "test"}
+    assert {result["dataset"]["config"] for result in results} == {"processed"}
+    assert {result["dataset"]["type"] for result in results} == {"ahu-sample-archive"}
+    logged = json.loads((out / "all_results.json").read_text(encoding="utf-8"))
+    test_top1 = next(
+        metric["value"]
+        for result in results
+        for metric in result["metrics"]
+        if metric["name"] == "Top-1 accuracy (test, clip level)"
+    )
+    assert test_top1 == round(logged["test_top1_accuracy"], 4)
+    test_rows = len(
+        json.loads((out / "data_contract.json").read_text(encoding="utf-8"))["sample_ids"]["test"]
+    )
+    assert "Not evaluated" not in card and f"| test/clip | {test_rows} |" in card
