@@ -5,7 +5,11 @@ Any column layout works (`ColumnLayout`, `resolve_layout`):
 - the `processed` config (or its export): `frames`, the processed tier's 224x224 frames, noise removed;
 - the `filtered` config: `video` (a datasets `Video`, decoded to a torchcodec `VideoDecoder`) for videos and
   `frames` (the raw images) for image sets;
-- any Hub-style dataset with a video column or a list-of-images column and a `label`/`labels` target.
+- any Hub-style dataset with a video column or a list-of-images column and a `label` (or list-valued
+  `all_labels`/`labels`) target.
+
+An export written before the label columns were renamed (`primary_label`, `labels`) is read with today's names
+(`label`, `all_labels`), with a logged note (`hf_loader.export.rename_legacy_label_columns`).
 
 The collator runs `RViTVideoProcessor` on each row, in the DataLoader's workers: processed frames only get
 resized and normalized, a raw video or image set gets the paper's whole frame path (stride, crop, noise
@@ -25,14 +29,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from hf_loader.constants import NUM_LABELS
+from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN, NUM_LABELS
 from hf_loader.errors import AHUDataError, quote_names
 from modeling_rvit.video_processing_rvit import window_start
 
 FRAME_MODES = ("clip", "single")
-# Single-label targets, in order of preference, and the multi-label target (a list of class indices).
-LABEL_COLUMNS = ("primary_label", "label")
-MULTI_LABEL_COLUMN = "labels"
+# The single-label target, and the multi-label targets in order of preference (a list of class indices; `labels`
+# as other Hub datasets name it).
+LABEL_COLUMNS = (LABEL_COLUMN,)
+MULTI_LABEL_COLUMNS = (ALL_LABELS_COLUMN, "labels")
 # Columns only the builder's processed frames carry: their `frames` are processed-tier frames.
 PROCESSED_MARKER_COLUMNS = ("frame_indices", "noise_frame_indices")
 
@@ -105,8 +110,12 @@ def load_ahu_dataset(
                 raise TrainingDataError(
                     f"{dataset_name} has no config {config_name!r}; its configs are {quote_names(sorted(names))}"
                 )
+        from hf_loader.export import rename_legacy_label_columns
+
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}
-        return datasets.load_dataset(dataset_name, config_name, **kwargs)
+        return rename_legacy_label_columns(
+            datasets.load_dataset(dataset_name, config_name, **kwargs), dataset_name
+        )
     if not Path(data_dir).exists():
         raise TrainingDataError(
             "no such folder (give the folder holding raw/, filtered/ or processed/, or their zips)",
@@ -172,8 +181,8 @@ def resolve_layout(
     multi_label: bool = False,
 ) -> ColumnLayout:
     """The `ColumnLayout` of a dataset with `column_names`, as `--video_column_name`, `--frames_column_name`
-    and `--label_column_name` ask, else found: `frames` and/or `video`; `primary_label`, else `label`, else
-    the first of `labels` (single-label) or `labels` (multi-label).
+    and `--label_column_name` ask, else found: `frames` and/or `video`; `label`, else the first entry of
+    `all_labels` or `labels` (single-label), or `all_labels`, else `labels` (multi-label).
 
     Raises:
         TrainingDataError: a named column is missing, or no clip or target column is found; the message lists
@@ -212,23 +221,25 @@ def resolve_layout(
     if label_column_name:
         require(label_column_name, "label")
     if multi_label:
-        labels_column = label_column_name or (MULTI_LABEL_COLUMN if MULTI_LABEL_COLUMN in columns else None)
+        labels_column = label_column_name or next(
+            (name for name in MULTI_LABEL_COLUMNS if name in columns), None
+        )
         if labels_column is None:
             raise TrainingDataError(
-                f"multi-label training needs a list-of-labels column ({MULTI_LABEL_COLUMN!r}); the dataset's "
+                f"multi-label training needs a list-of-labels column ({ALL_LABELS_COLUMN!r}); the dataset's "
                 f"columns are {listed}; name it with --label_column_name"
             )
         label_column = next((name for name in LABEL_COLUMNS if name in columns), None)
         return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
     label_column = label_column_name or next(
-        (name for name in (*LABEL_COLUMNS, MULTI_LABEL_COLUMN) if name in columns), None
+        (name for name in (*LABEL_COLUMNS, *MULTI_LABEL_COLUMNS) if name in columns), None
     )
     if label_column is None:
         raise TrainingDataError(
-            f"no label column ({', '.join((*LABEL_COLUMNS, MULTI_LABEL_COLUMN))}); the dataset's columns are "
+            f"no label column ({', '.join((*LABEL_COLUMNS, *MULTI_LABEL_COLUMNS))}); the dataset's columns are "
             f"{listed}; name it with --label_column_name"
         )
-    labels_column = MULTI_LABEL_COLUMN if MULTI_LABEL_COLUMN in columns else None
+    labels_column = next((name for name in MULTI_LABEL_COLUMNS if name in columns), None)
     return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
 
 
@@ -299,7 +310,7 @@ class VideoClipCollator:
         processor: an `RViTVideoProcessor` (its size, mean, std and `num_frames` are used; a video is given
             its saved frame path: stride, crop, noise removal).
         layout: the dataset's `ColumnLayout` (default: the builder's `processed` config: `frames`,
-            `primary_label`, `labels`).
+            `label`, `all_labels`).
         training: random contiguous window and augmentation when True; centre window otherwise.
         augmentation: a `ClipAugmentation`, or None for no spatial augmentation.
         frame_mode: `"clip"` (the clip as it is) or `"single"`: one frame repeated over the clip (a control
@@ -314,7 +325,7 @@ class VideoClipCollator:
 
     processor: Any
     layout: ColumnLayout = field(
-        default_factory=lambda: ColumnLayout("frames", None, True, "primary_label", MULTI_LABEL_COLUMN)
+        default_factory=lambda: ColumnLayout("frames", None, True, LABEL_COLUMN, ALL_LABELS_COLUMN)
     )
     training: bool = False
     augmentation: ClipAugmentation | None = field(default_factory=ClipAugmentation)

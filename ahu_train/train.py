@@ -31,7 +31,8 @@ import torch
 from transformers import TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from hf_loader.constants import LABELS
+from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN, LABELS
+from hf_loader.export import dataset_source, rename_legacy_label_columns
 from modeling_rvit.configuration_rvit import RViTConfig
 
 from .data import (
@@ -47,7 +48,7 @@ from .data import (
 )
 from .data_contract import build_data_contract, write_data_contract
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
-from .model_card import write_model_card
+from .model_card import without_local_paths, write_model_card
 from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
 from .trainer import AHUTrainer, make_compute_metrics
 
@@ -215,7 +216,7 @@ class DataArguments:
     label_column_name: str | None = field(
         default=None,
         metadata={
-            "help": "The target column (default: primary_label, else label, else the first of labels)."
+            "help": f"The target column (default: {LABEL_COLUMN}, else the first of {ALL_LABELS_COLUMN} or labels)."
         },
     )
     train_split: str = field(default="train", metadata={"help": "Split to train on."})
@@ -435,6 +436,8 @@ def run_training(
         logger.info("remove_unused_columns=True would drop the frames column; setting it to False")
         training_args.remove_unused_columns = False
     set_seed(training_args.seed)
+    if dataset is not None:  # loaded by the caller: an old export may have the label columns' old names
+        dataset = rename_legacy_label_columns(dataset, "the dataset given to run_training")
 
     if dataset is None:
         dataset = load_dataset_of(data_args)
@@ -580,15 +583,34 @@ def _take(dataset, count: int):
     return dataset.take(count)
 
 
+def _checkpoint_source(name: str | None) -> dict | None:
+    """The checkpoint a run started from: {"hub": repo id} or, for a local folder, {"folder": its name}."""
+    if not name:
+        return None
+    if Path(name).exists():
+        return {"folder": Path(name).resolve().name}
+    return {"hub": name}
+
+
 def _write_run_info(
-    training_args: TrainingArguments, model_args: ModelArguments, data_args: DataArguments, eval_split
+    training_args: TrainingArguments,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    eval_split: str | None,
 ) -> None:
-    """`ahu_run.json`: the data and model arguments of the run and its process count (read by the model card)."""
+    """`ahu_run.json`: the data and model arguments of the run and its process count (read by the model card).
+
+    Fit to publish: a local path among the arguments is written as its last component, and the data's
+    source as `hf_loader.export.dataset_source` names it (folder name and fingerprint, or Hub id and revision,
+    and whether it is the generated sample archive).
+    """
     if training_args.process_index != 0:
         return
     info = {
-        "model_args": vars(model_args),
-        "data_args": vars(data_args),
+        "model_args": without_local_paths(vars(model_args)),
+        "data_args": without_local_paths(vars(data_args)),
+        "data_source": dataset_source(data_args.data_dir, data_args.dataset_name, data_args.dataset_revision),
+        "started_from": _checkpoint_source(model_args.model_name_or_path),
         "eval_split": eval_split,
         "world_size": training_args.world_size,
         "seed": training_args.seed,

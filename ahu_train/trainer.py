@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -34,6 +35,22 @@ class _TokenLeftOutOfPickles(str):
 
     def __reduce__(self):
         return (type(None), ())
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _LocalPathPickledAsName(str):
+    """A local folder that works as its path but pickles as its last component, so `training_args.bin` (which
+    `Trainer.push_to_hub` uploads) names no folder of the machine it was written on."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (str, (os.path.basename(os.path.normpath(self)),))
 
     def __copy__(self):
         return self
@@ -100,12 +117,12 @@ class AHUTrainer(Trainer):
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         # Writes `training_args.bin` of the run folder and of every checkpoint.
-        with self._hub_token_left_out_of_pickles():
+        with self._hub_token_left_out_of_pickles(), self._output_dir_pickled_as_name():
             super()._save(output_dir, state_dict=state_dict)
 
     def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
         # Writes `training_args.bin` into the output folder and uploads it, with the token, while training.
-        with self._hub_token_left_out_of_pickles():
+        with self._hub_token_left_out_of_pickles(), self._output_dir_pickled_as_name():
             super()._push_from_checkpoint(checkpoint_folder)
 
     @contextlib.contextmanager
@@ -123,6 +140,19 @@ class AHUTrainer(Trainer):
             yield
         finally:
             self.args.hub_token = token
+
+    @contextlib.contextmanager
+    def _output_dir_pickled_as_name(self) -> Iterator[None]:
+        """Meanwhile `args.output_dir` pickles as its folder name (it still works as the full path)."""
+        output_dir = self.args.output_dir
+        if not isinstance(output_dir, str) or isinstance(output_dir, _LocalPathPickledAsName):
+            yield
+            return
+        self.args.output_dir = _LocalPathPickledAsName(output_dir)
+        try:
+            yield
+        finally:
+            self.args.output_dir = output_dir
 
     def create_model_card(
         self,

@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     from ahu_train.evaluation import evaluate_model
     from ahu_train.train import DataArguments, ModelArguments, load_dataset_of, num_parameters, run_training
     from benchmarks.bench_runs import bench_training_arguments, ensure_bench_archive
-    from hf_loader.constants import LABEL2ID
+    from hf_loader.constants import LABEL2ID, LABEL_COLUMN
 
     torch.set_num_threads(args.threads)
     model_spec = {
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
     dataset = type(dataset)(
         {split: resize_frames(rows, model_spec["image_size"]) for split, rows in dataset.items()}
     )
-    test_labels = dataset["test"]["primary_label"]
+    test_labels = dataset["test"][LABEL_COLUMN]
     vascular = LABEL2ID["Vascular"]
     summary: dict = {
         "splits": {split: len(rows) for split, rows in dataset.items()},

@@ -35,8 +35,8 @@ Configs (`config_name`):
 - `full`: one row per sample joining the tiers: processed frames, the filtered video or images, and the
   raw post's creator and comments (the link is rename.xlsx's `filtered_name` column).
 
-Features (all configs: `sample_id`, `labels` (list of `ClassLabel` over `hf_loader.LABELS`, primary first),
-`primary_label` (`ClassLabel`), `kind` (`"video"` / `"image_set"`, None where the archive does not say),
+Features (all configs: `sample_id`, `all_labels` (list of `ClassLabel` over `hf_loader.LABELS`, primary first),
+`label` (`ClassLabel`, the primary label: the column Trainer's default collator reads), `kind` (`"video"` / `"image_set"`, None where the archive does not say),
 `creator` (None where unknown), `num_frames` (frames of the source video, or images of an image set),
 `fps` (frames per second) and `duration` (seconds), None where unknown):
 
@@ -101,7 +101,15 @@ from PIL import Image, UnidentifiedImageError
 from .archive_fingerprint import archive_fingerprint
 from .archive_index import Entry, index_archive, tier_of_file_name
 from .comments import parse_link_target, read_comment_table, read_rename_table
-from .constants import FIGSHARE_ARTICLE_ID, LABELS, NOISE_LIST_NAME, PAPER_CITATION, RENAME_TABLE_NAME
+from .constants import (
+    ALL_LABELS_COLUMN,
+    FIGSHARE_ARTICLE_ID,
+    LABEL_COLUMN,
+    LABELS,
+    NOISE_LIST_NAME,
+    PAPER_CITATION,
+    RENAME_TABLE_NAME,
+)
 from .errors import AHUDataError, CorruptMediaError, DownloadError, NameParseError, SplitError
 from .member_reader import MemberReader, iter_entry_files, read_entry_files
 from .naming import parse_filtered_name, parse_frame_number, parse_processed_name
@@ -221,8 +229,8 @@ class _Plan:
 def _label_features() -> dict[str, Any]:
     return {
         "sample_id": datasets.Value("int32"),
-        "labels": datasets.List(datasets.ClassLabel(names=list(LABELS))),
-        "primary_label": datasets.ClassLabel(names=list(LABELS)),
+        ALL_LABELS_COLUMN: datasets.List(datasets.ClassLabel(names=list(LABELS))),
+        LABEL_COLUMN: datasets.ClassLabel(names=list(LABELS)),
         "kind": datasets.Value("string"),
         "creator": datasets.Value("string"),
     }
@@ -331,7 +339,8 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
         skipped: `SkipReport` of the entries left out with `errors="skip"` (empty in strict mode).
     """
 
-    VERSION = datasets.Version("1.0.0")
+    # 1.1.0: the label columns renamed (`label`, `all_labels`), so an older cached build is not reused.
+    VERSION = datasets.Version("1.1.0")
     BUILDER_CONFIG_CLASS = AHUUltrasoundConfig
     BUILDER_CONFIGS: ClassVar[list[AHUUltrasoundConfig]] = [
         AHUUltrasoundConfig(
@@ -592,10 +601,12 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             if self.config.name in ("raw", "full"):
                 logger.warning(
                     "AHU %s: the raw tier has no %s, so no post is linked to its filtered sample: every raw row "
-                    "has sample_id None, labels [] and primary_label None (unknown, not 'no finding'), and full "
+                    "has sample_id None, %s [] and %s None (unknown, not 'no finding'), and full "
                     "rows have no creator or comments. Put rename.xlsx back into raw/ to link them.",
                     self.config.name,
                     RENAME_TABLE_NAME,
+                    ALL_LABELS_COLUMN,
+                    LABEL_COLUMN,
                 )
             return []
         source, member = raw.metadata[RENAME_TABLE_NAME]
@@ -687,8 +698,8 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
     link = plan.links_by_sample.get(entry.sample_id)
     example = {
         "sample_id": entry.sample_id,
-        "labels": list(entry.labels),
-        "primary_label": entry.labels[0],
+        ALL_LABELS_COLUMN: list(entry.labels),
+        LABEL_COLUMN: entry.labels[0],
         "kind": entry.kind or plan.kinds.get(entry.sample_id),
         "creator": link.creator if link else None,
         "num_frames": None,
@@ -734,8 +745,8 @@ def _raw_example(plan: _Plan, entry: Entry, files: dict[str, bytes]) -> dict:
     labels = list(link.labels) if link else []
     example = {
         "sample_id": link.sample_id if link else None,
-        "labels": labels,
-        "primary_label": labels[0] if labels else None,
+        ALL_LABELS_COLUMN: labels,
+        LABEL_COLUMN: labels[0] if labels else None,
         "kind": entry.kind,
         "creator": entry.creator,
         "post_id": entry.name,

@@ -35,7 +35,10 @@ NOISE_LIST_NAME = "noise_files.txt"
 RENAME_TABLE_NAME = "rename.xlsx"
 COMMENTS_TABLE_NAME = "comments.xlsx"
 
-# The label columns of every config. New code names them through these constants: issue #19 renames them to the
-# names Trainer and run_image_classification.py expect (`label` for the single-label target).
-LABEL_COLUMN = "primary_label"  # ClassLabel: the primary (first) label, the single-label training target
-ALL_LABELS_COLUMN = "labels"  # List(ClassLabel): every label of the sample, primary first
+# The label columns of every config, named as Trainer's defaults expect: `label` is the single-label target that
+# `default_data_collator` and run_image_classification.py turn into `labels`; the multi-label list must not be
+# called `labels` itself, or Trainer keeps it as the target and cannot stack lists of different lengths.
+LABEL_COLUMN = "label"  # ClassLabel: the primary (first) label, the single-label training target
+ALL_LABELS_COLUMN = "all_labels"  # List(ClassLabel): every label of the sample, primary first
+# The names of exports written before the rename (issue #19): old name -> new name.
+LEGACY_LABEL_COLUMNS = {"primary_label": LABEL_COLUMN, "labels": ALL_LABELS_COLUMN}

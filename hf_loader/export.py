@@ -39,7 +39,15 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
-from .constants import DATASET_DOI, LABELS, PAPER_CITATION, PAPER_DOI
+from .constants import (
+    ALL_LABELS_COLUMN,
+    DATASET_DOI,
+    LABEL_COLUMN,
+    LABELS,
+    LEGACY_LABEL_COLUMNS,
+    PAPER_CITATION,
+    PAPER_DOI,
+)
 from .errors import AHUDataError
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED
 
@@ -198,7 +206,7 @@ def write_split_shards(
 
 def _label_columns(features: Features) -> tuple[str | None, str | None]:
     """(single-label column, multi-label column): the ClassLabel and the list of ClassLabel."""
-    single = "primary_label" if isinstance(features.get("primary_label"), ClassLabel) else None
+    single = LABEL_COLUMN if isinstance(features.get(LABEL_COLUMN), ClassLabel) else None
     multi = None
     for name, feature in features.items():
         inner = getattr(feature, "feature", None)
@@ -208,6 +216,31 @@ def _label_columns(features: Features) -> tuple[str | None, str | None]:
     if single is None:
         single = next((name for name, feature in features.items() if isinstance(feature, ClassLabel)), None)
     return single, multi
+
+
+def rename_legacy_label_columns(dataset, source: str):
+    """`dataset` with today's label column names if it is an export written before issue #19 renamed them.
+
+    Such an export has `primary_label` and `labels` (`LEGACY_LABEL_COLUMNS`); they are renamed to `label` and
+    `all_labels` with one logged note that says how to re-export. Any other dataset comes back as it is.
+
+    Args:
+        dataset: a `Dataset`, `IterableDataset` or a dict of them (`DatasetDict`, `IterableDatasetDict`).
+        source: the folder or Hub id the rows came from, named in the note.
+    """
+    first = next(iter(dataset.values()), None) if isinstance(dataset, dict) else dataset
+    columns = getattr(first, "column_names", None) or list(getattr(first, "features", None) or {})
+    mapping = {old: new for old, new in LEGACY_LABEL_COLUMNS.items() if old in columns and new not in columns}
+    if "primary_label" not in mapping:
+        return dataset
+    renamed = ", ".join(f"`{old}` as `{new}`" for old, new in mapping.items())
+    logger.warning(
+        "%s: an export from before the label columns were renamed; reading %s. Re-export it to store today's "
+        "names: ahu-export --data_dir ARCHIVE --out FOLDER (then push FOLDER again if it is on the Hub).",
+        source,
+        renamed,
+    )
+    return dataset.rename_columns(mapping)
 
 
 def _config_shards(out_dir: Path, config_name: str) -> dict[str, list[Path]]:
@@ -399,6 +432,51 @@ def sample_archive_origin(data_dir: str | os.PathLike | None) -> dict | None:
     }
 
 
+def _card_sample_archive(readme: Path) -> dict | None:
+    """The `ahu_sample_archive` entry of an export card's YAML (None when absent or unreadable)."""
+    try:
+        value = DatasetCard(readme.read_text(encoding="utf-8")).data.get(SAMPLE_ARCHIVE_KEY)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def dataset_source(
+    data_dir: str | os.PathLike | None = None, dataset_name: str | None = None, revision: str | None = None
+) -> dict:
+    """Where rows come from, said without any local path, for a model folder that may be published.
+
+    A local folder (an archive, or an export) is named by its folder name and `archive_fingerprint` (every
+    file's relative path, size and time); a Hub dataset by its repo id and revision (the keys of the data
+    contract's source record). Whether the rows are the
+    generated sample archive comes from the archive's `manifest.json` or from the export card's
+    `ahu_sample_archive` entry (`write_dataset_card`), so it survives an export and a push.
+
+    Returns:
+        {"archive": folder name, "fingerprint"} or {"hub": repo id, "revision"}, each with "sample_archive":
+        `sample_archive_origin`'s {"seed", "scale", "num_samples"}, or None for other data.
+    """
+    from .archive_fingerprint import archive_fingerprint
+
+    local = data_dir or (dataset_name if dataset_name and Path(dataset_name).exists() else None)
+    if local is not None:
+        folder = Path(local).resolve()
+        origin = sample_archive_origin(folder)
+        if origin is None and (folder / "README.md").is_file():
+            origin = _card_sample_archive(folder / "README.md")
+        return {"archive": folder.name, "fingerprint": archive_fingerprint(folder), "sample_archive": origin}
+    origin = None
+    if dataset_name:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            readme = hf_hub_download(dataset_name, "README.md", repo_type="dataset", revision=revision)
+            origin = _card_sample_archive(Path(readme))
+        except Exception:  # noqa: BLE001  (offline, or no card: the run is still described by id and revision)
+            origin = None
+    return {"hub": dataset_name, "revision": revision or "main", "sample_archive": origin}
+
+
 def _provenance_values(sample_archive: dict | None, num_samples: int) -> dict[str, str]:
     """The card's title and opening, for the real database or for a generated sample archive."""
     if sample_archive is None:
@@ -481,6 +559,8 @@ def write_dataset_card(
         "default_config": default,
         **_provenance_values(sample_archive, total),
         "label_table": _markdown_table(["index", "label"], list(enumerate(LABELS))),
+        "label_column": LABEL_COLUMN,
+        "all_labels_column": ALL_LABELS_COLUMN,
         "dataset_doi": DATASET_DOI,
         "paper_doi": PAPER_DOI,
         "citation": PAPER_CITATION,

@@ -25,7 +25,7 @@ from datasets import Image as ImageFeature
 from datasets import Sequence as SequenceFeature
 from PIL import Image, ImageDraw, ImageFont
 
-from .constants import LABELS
+from .constants import LABEL_COLUMN, LABELS
 from .errors import AHUDataError, CorruptMediaError
 
 BACKGROUND = (24, 24, 24)
@@ -85,7 +85,7 @@ def _label_name(value, names: Sequence[str]) -> str:
 
 
 def pick_samples(
-    dataset, per_label: int, label_column: str = "primary_label", seed: int | None = 0, max_scan: int = 5000
+    dataset, per_label: int, label_column: str = LABEL_COLUMN, seed: int | None = 0, max_scan: int = 5000
 ) -> dict[str, list[dict]]:
     """Up to `per_label` rows per label name (media undecoded), in label-index order.
 
@@ -220,7 +220,7 @@ def montage(
     dataset,
     per_label: int = 4,
     *,
-    label_column: str = "primary_label",
+    label_column: str = LABEL_COLUMN,
     cell_size: int = 96,
     label_width: int = 140,
     gap: int = 2,
@@ -276,7 +276,7 @@ def label_clip_frames(
     dataset,
     num_frames: int = 12,
     *,
-    label_column: str = "primary_label",
+    label_column: str = LABEL_COLUMN,
     cell_size: int = 128,
     columns: int = 5,
     seed: int | None = 0,

@@ -14,6 +14,7 @@ from archive_helpers import copy_samples, zip_folder
 from PIL import Image
 
 from hf_loader import AHUUltrasound
+from hf_loader.constants import ALL_LABELS_COLUMN
 from hf_loader.errors import (
     AHUDataError,
     CommentTableError,
@@ -416,9 +417,11 @@ def test_raw_without_rename_table_warns_that_posts_carry_no_labels(small_archive
     with caplog.at_level(logging.WARNING, logger="hf_loader.builder"):
         builder = _builder(tmp_path, small_archive, "raw")
         builder.download_and_prepare()
-    assert "rename.xlsx" in caplog.text and "labels" in caplog.text and "sample_id" in caplog.text
+    assert "rename.xlsx" in caplog.text and ALL_LABELS_COLUMN in caplog.text and "sample_id" in caplog.text
     rows = [row for split in builder.as_dataset().values() for row in split]
-    assert len(rows) == NUM_SAMPLES and all(row["labels"] == [] and row["sample_id"] is None for row in rows)
+    assert len(rows) == NUM_SAMPLES and all(
+        row[ALL_LABELS_COLUMN] == [] and row["sample_id"] is None for row in rows
+    )
 
 
 def test_a_sample_skipped_while_indexing_moves_no_other_sample_between_splits(

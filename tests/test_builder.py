@@ -15,6 +15,7 @@ from archive_helpers import copy_samples
 from PIL import Image
 
 from hf_loader import LABELS, AHUUltrasound
+from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN
 from hf_loader.splits import assign_splits
 
 CONFIGS = ("processed", "filtered", "raw", "full")
@@ -73,8 +74,8 @@ def _check_against_manifest(config_name, rows, archive, manifest):
     assert set(rows) == set(samples)
     for sample_id, row in rows.items():
         sample = samples[sample_id]
-        assert row["labels"] == _label_ids(sample["labels"])
-        assert row["primary_label"] == LABELS.index(sample["primary_label"])
+        assert row[ALL_LABELS_COLUMN] == _label_ids(sample["labels"])
+        assert row[LABEL_COLUMN] == LABELS.index(sample["primary_label"])
         assert row["kind"] == sample["kind"]
         assert row["creator"] == sample["creator"]
         if config_name in ("processed", "full"):
@@ -280,9 +281,12 @@ def test_label_features_use_the_one_label_list_in_paper_order(config_name):
 
     features = features_for(config_name)
     assert hf_loader.LABELS is constants.LABELS
-    assert features["primary_label"].names == list(constants.LABELS)
-    assert features["labels"].feature.names == list(constants.LABELS)
-    assert features["primary_label"].names[:3] == ["Tumor", "Cyst", "Inflammation"]
+    assert features[LABEL_COLUMN].names == list(constants.LABELS)
+    assert features[ALL_LABELS_COLUMN].feature.names == list(constants.LABELS)
+    assert features[LABEL_COLUMN].names[:3] == ["Tumor", "Cyst", "Inflammation"]
+    # The names Trainer's default collator and run_image_classification.py read; no column is called `labels`,
+    # Trainer's own target key.
+    assert (LABEL_COLUMN, ALL_LABELS_COLUMN) == ("label", "all_labels") and "labels" not in features
 
 
 def _rebuild(tmp_path, config_name, data_dir, **kwargs) -> dict[int | str, dict]:

@@ -71,6 +71,7 @@ def test_card_metadata_uses_the_hubs_fields_and_metric_types(tmp_path):
     assert meta["datasets"] == ["someone/ahu-ultrasound"]
     assert meta["base_model"] == "someone/rvit-kinetics"
     assert meta["pipeline_tag"] == "video-classification" and meta["library_name"] == "transformers"
+    assert meta["license"] == "cc-by-4.0"
     (entry,) = meta["model-index"]
     assert entry["name"] == "rvit-ahu"
     metrics = {}
@@ -97,7 +98,84 @@ def test_card_of_a_new_model_on_local_data_has_no_base_model_and_loads_its_folde
     text = write_model_card(folder).read_text(encoding="utf-8")
     meta = front_matter(text)
     assert "base_model" not in meta and "datasets" not in meta and "model-index" not in meta
-    assert f'model_id = "{folder}"' in text and "REPO_ID" not in text
+    assert f'model_id = "{folder.name}"' in text and str(tmp_path) not in text and "REPO_ID" not in text
+
+
+SAMPLE_ARCHIVE = {"seed": 0, "scale": "default", "num_samples": 26}
+
+
+def test_card_of_a_run_on_the_sample_archive_says_synthetic_in_yaml_and_text(tmp_path):
+    folder = saved_model(
+        tmp_path / "model",
+        {
+            "model_args": {"model_name_or_path": None},
+            "data_args": {"dataset_name": "export", "dataset_config_name": "processed"},
+            "data_source": {"archive": "export", "fingerprint": "f" * 32, "sample_archive": SAMPLE_ARCHIVE},
+            "eval_split": "validation",
+        },
+    )
+    text = write_model_card(folder, results=evaluation_results()).read_text(encoding="utf-8")
+    meta = front_matter(text)
+    assert "synthetic" in meta["tags"] and meta["license"] == "mit" and "datasets" not in meta
+    datasets = {
+        (result["dataset"]["name"], result["dataset"]["type"], result["dataset"]["config"])
+        for result in meta["model-index"][0]["results"]
+    }
+    assert datasets == {("AHU generated sample archive (synthetic)", "ahu-sample-archive", "processed")}
+    body = text.split("\n---\n", 1)[1]
+    assert "> **Trained on synthetic data.**" in body and "not the AHU database" in body
+    assert f"folder `export` (fingerprint `{'f' * 32}`)" in body and "no CC BY 4.0 data" in body
+    # The snippet's two real inputs: an mp4, and a row of the export it was trained on.
+    assert 'processor("path/to/clip.mp4"' in body and 'load_dataset("export", "processed"' in body
+    assert 'processor(row["frames"]' in body
+
+
+def test_card_of_a_run_on_ahu_data_is_cc_by_and_names_the_hub_dataset_and_revision(tmp_path):
+    folder = saved_model(
+        tmp_path / "model",
+        {
+            "model_args": {"model_name_or_path": str(tmp_path / "start")},
+            "data_args": {"dataset_name": "someone/ahu-ultrasound", "dataset_config_name": "filtered"},
+            "data_source": {"hub": "someone/ahu-ultrasound", "revision": "abc123", "sample_archive": None},
+            "started_from": {"folder": "start"},
+        },
+    )
+    text = write_model_card(folder, results=evaluation_results()).read_text(encoding="utf-8")
+    meta = front_matter(text)
+    assert meta["license"] == "cc-by-4.0" and "synthetic" not in meta["tags"]
+    assert meta["datasets"] == ["someone/ahu-ultrasound"] and "base_model" not in meta
+    assert {result["dataset"]["config"] for result in meta["model-index"][0]["results"]} == {"filtered"}
+    assert "`someone/ahu-ultrasound` (Hub dataset, revision `abc123`)" in text
+    assert "licensed CC BY 4.0" in text and "is MIT" in text and "Synthetic" not in text
+    assert 'load_dataset("someone/ahu-ultrasound", "filtered"' in text and str(tmp_path) not in text
+
+
+def test_metrics_the_trainer_logged_fill_the_model_index(tmp_path):
+    """`ahu-train` evaluates at the end of training: without `results`, the card reads them from all_results.json."""
+    folder = saved_model(
+        tmp_path / "model",
+        {"model_args": {}, "data_args": {"dataset_config_name": "processed"}, "eval_split": "validation"},
+    )
+    logged = {
+        "eval_top1_accuracy": 0.25,
+        "eval_macro_f1": 0.1,
+        "test_top1_accuracy": 0.5,
+        "test_top3_accuracy": 0.75,
+    }
+    (folder / "all_results.json").write_text(json.dumps(logged), encoding="utf-8")
+    text = write_model_card(folder).read_text(encoding="utf-8")
+    metrics = {
+        (result["dataset"]["split"], result["dataset"]["config"], metric["name"]): metric["value"]
+        for result in front_matter(text)["model-index"][0]["results"]
+        for metric in result["metrics"]
+    }
+    assert metrics == {
+        ("validation", "processed", "Top-1 accuracy (validation, clip level)"): 0.25,
+        ("validation", "processed", "Macro-F1 (validation, clip level)"): 0.1,
+        ("test", "processed", "Top-1 accuracy (test, clip level)"): 0.5,
+        ("test", "processed", "Top-3 accuracy (test, clip level)"): 0.75,
+    }
+    assert "Not evaluated" not in text
 
 
 PUSH_CHILD = textwrap.dedent(
@@ -255,12 +333,19 @@ def test_trainer_and_publish_pushes_of_transformers_classes_keep_our_card(tmp_pa
         card = files_of_repo["README.md"]
         meta = front_matter(card)
         assert meta["datasets"] == [dataset_id], name
+        # The Hub dataset's card says it holds the generated sample archive: so does the model's.
+        assert "synthetic" in meta["tags"] and "Trained on synthetic data" in card, name
         assert meta["pipeline_tag"] == "video-classification" and "ultrasound" in meta["tags"], name
         assert f'model_id = "{EMULATOR_USER}/{name}"' in card and "REPO_ID" not in card, name
         assert "## Training" in card and "automatically generated" not in card, name
         assert secret not in files_of_repo.get("training_args.bin", ""), name
-    # Fine-tuned from a Hub checkpoint: its base model; no evaluation results in the card of run_training.
+    # Fine-tuned from a Hub checkpoint: its base model; the splits run_training evaluated in its model-index.
     assert front_matter(files["videomae-ahu"]["README.md"])["base_model"] == f"{EMULATOR_USER}/videomae-start"
+    splits = {
+        (result["dataset"]["type"], result["dataset"]["config"], result["dataset"]["split"])
+        for result in front_matter(files["videomae-ahu"]["README.md"])["model-index"][0]["results"]
+    }
+    assert splits == {(dataset_id, "processed", "validation"), (dataset_id, "processed", "test")}
     assert "videomae" in front_matter(files["videomae-ahu"]["README.md"])["tags"]
     for name in ("timesformer-ahu", "timesformer-published"):
         meta = front_matter(files[name]["README.md"])

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
 from ahu_train.demo import MIN_GAIN_OVER_CONSTANT, check_learning, run_demo
-from hf_loader.constants import LABELS
+from hf_loader.constants import LABEL_COLUMN, LABELS
 
 
 def one_hot_scores(predicted: list[int]) -> np.ndarray:
@@ -60,8 +61,8 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
     train = datasets.load_dataset(str(tmp_path / "dataset"), split="train")
     learning = summary["learning"]
     assert learning["num_test"] == test.num_rows == summary["test"]["test/clip"]["n"]
-    test_counts = np.bincount(test["primary_label"], minlength=len(LABELS))
-    majority = int(np.bincount(train["primary_label"], minlength=len(LABELS)).argmax())
+    test_counts = np.bincount(test[LABEL_COLUMN], minlength=len(LABELS))
+    majority = int(np.bincount(train[LABEL_COLUMN], minlength=len(LABELS)).argmax())
     assert learning["majority_label"] == LABELS[majority]
     assert learning["majority_baseline"] == pytest.approx(test_counts[majority] / test.num_rows)
     assert learning["best_constant_accuracy"] == pytest.approx(test_counts.max() / test.num_rows)
@@ -78,3 +79,18 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
     assert any("majority class" in line for line in lines) and any(
         line.startswith("[") and "predict:" in line for line in lines
     )
+    # The model folder is fit to publish: it says it was trained on the sample archive and names no local path
+    # (data_contract.json is made portable on branch b20).
+    model_dir = tmp_path / "model"
+    card = (model_dir / "README.md").read_text(encoding="utf-8")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert "synthetic" in meta["tags"] and "> **Trained on synthetic data.**" in card
+    assert {result["dataset"]["split"] for result in meta["model-index"][0]["results"]} == {"test"}
+    leaking = [
+        path.name
+        for path in model_dir.rglob("*")
+        if path.is_file()
+        and str(tmp_path).encode() in path.read_bytes()
+        and path.name != "data_contract.json"
+    ]
+    assert leaking == []

@@ -14,7 +14,7 @@ from datasets import List, Video
 from PIL import Image
 
 from hf_loader.builder import AHUUltrasound
-from hf_loader.constants import LABELS
+from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN, LABELS
 from hf_loader.export import (
     DEFAULT_MIN_SHARDS,
     ExportError,
@@ -104,7 +104,11 @@ def test_min_shards_sets_the_number_of_shards(processed, tmp_path):
     shards = sorted((tmp_path / "data/processed").glob("train-*.parquet"))
     assert [path.name for path in shards] == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
     rows = processed["train"].num_rows
-    assert [pq.read_metadata(path).num_rows for path in shards] == [rows // 3, 2 * rows // 3 - rows // 3, rows - 2 * rows // 3]
+    assert [pq.read_metadata(path).num_rows for path in shards] == [
+        rows // 3,
+        2 * rows // 3 - rows // 3,
+        rows - 2 * rows // 3,
+    ]
     with pytest.raises(ExportError, match="min_shards"):
         export_dataset_dict(processed, tmp_path, "processed", min_shards=0)
 
@@ -114,9 +118,9 @@ def test_load_dataset_gives_the_builders_splits_rows_and_features(loaded, proces
     for split in processed:
         assert loaded[split].num_rows == processed[split].num_rows
         assert loaded[split].features == processed[split].features
-        assert loaded[split].features["primary_label"].names == list(LABELS)
+        assert loaded[split].features[LABEL_COLUMN].names == list(LABELS)
         assert loaded[split]["sample_id"] == processed[split]["sample_id"]
-        assert loaded[split]["labels"] == processed[split]["labels"]
+        assert loaded[split][ALL_LABELS_COLUMN] == processed[split][ALL_LABELS_COLUMN]
 
 
 def test_media_bytes_are_embedded_in_the_rows(exported, loaded, processed):
@@ -162,7 +166,7 @@ def test_card_yaml_has_configs_and_dataset_info(exported, processed):
         assert splits[split]["num_examples"] == dataset.num_rows
         assert splits[split]["num_bytes"] > 0
     assert info["download_size"] == sum(path.stat().st_size for path in exported.rglob("*.parquet"))
-    names = next(f for f in info["features"] if f["name"] == "primary_label")["dtype"]["class_label"]["names"]
+    names = next(f for f in info["features"] if f["name"] == LABEL_COLUMN)["dtype"]["class_label"]["names"]
     assert [names[str(index)] for index in range(len(LABELS))] == list(LABELS)
 
 
@@ -174,7 +178,7 @@ def test_card_body_has_real_statistics(exported, processed):
     assert f"{total} ultrasound samples" in text
     splits = list(processed)
     for index, name in enumerate(LABELS):
-        counts = [sum(1 for value in processed[split]["primary_label"] if value == index) for split in splits]
+        counts = [sum(1 for value in processed[split][LABEL_COLUMN] if value == index) for split in splits]
         row = f"| {index} | {name} | " + " | ".join(str(count) for count in counts) + f" | {sum(counts)} |"
         assert row in text, row
 
@@ -199,18 +203,18 @@ def test_small_max_shard_size_writes_several_shards(processed, tmp_path):
 
 def test_files_referenced_by_path_are_embedded(tmp_path):
     """A dataset whose images live as files on disk still exports its bytes (Dataset.to_parquet would not)."""
-    paths, rows = [], {"sample_id": [], "primary_label": [], "frames": []}
+    paths, rows = [], {"sample_id": [], LABEL_COLUMN: [], "frames": []}
     for index in range(4):
         path = tmp_path / f"frame_{index}.png"
         Image.new("RGB", (8, 8), (index * 40, 0, 0)).save(path)
         paths.append(path)
         rows["sample_id"].append(index)
-        rows["primary_label"].append(index)
+        rows[LABEL_COLUMN].append(index)
         rows["frames"].append([str(path)])
     features = datasets.Features(
         {
             "sample_id": datasets.Value("int32"),
-            "primary_label": datasets.ClassLabel(names=list(LABELS)),
+            LABEL_COLUMN: datasets.ClassLabel(names=list(LABELS)),
             "frames": List(ImageFeature()),
         }
     )
@@ -274,10 +278,8 @@ def test_export_script(sample_archive, tmp_path, capsys):
 
 
 def test_empty_dataset_is_refused(tmp_path):
-    features = datasets.Features({"primary_label": datasets.ClassLabel(names=list(LABELS))})
-    empty = datasets.DatasetDict(
-        {"train": datasets.Dataset.from_dict({"primary_label": []}, features=features)}
-    )
+    features = datasets.Features({LABEL_COLUMN: datasets.ClassLabel(names=list(LABELS))})
+    empty = datasets.DatasetDict({"train": datasets.Dataset.from_dict({LABEL_COLUMN: []}, features=features)})
     with pytest.raises(ExportError, match="no rows"):
         export_dataset_dict(empty, tmp_path, "processed")
 
@@ -310,7 +312,7 @@ import json, datasets
 from hf_loader.export import push_export
 push_export({str(exported)!r}, "ahu-export")
 loaded = datasets.load_dataset("{EMULATOR_USER}/ahu-export", split="train")
-print(json.dumps({{"ids": list(loaded["sample_id"]), "names": loaded.features["primary_label"].names}}))
+print(json.dumps({{"ids": list(loaded["sample_id"]), "names": loaded.features[{LABEL_COLUMN!r}].names}}))
 """
     with running_hub(tmp_path / "hub") as endpoint:
         result = run_hub_client(code, endpoint, tmp_path / "hf_home", timeout=120)
@@ -321,9 +323,9 @@ print(json.dumps({{"ids": list(loaded["sample_id"]), "names": loaded.features["p
 
 def test_rows_without_a_label_are_counted_in_the_card(tmp_path):
     features = datasets.Features(
-        {"sample_id": datasets.Value("int32"), "primary_label": datasets.ClassLabel(names=list(LABELS))}
+        {"sample_id": datasets.Value("int32"), LABEL_COLUMN: datasets.ClassLabel(names=list(LABELS))}
     )
-    rows = {"sample_id": [1, 2, 3], "primary_label": [1, None, 1]}
+    rows = {"sample_id": [1, 2, 3], LABEL_COLUMN: [1, None, 1]}
     dataset = datasets.Dataset.from_dict(rows, features=features)
     readme = export_dataset_dict(datasets.DatasetDict({"train": dataset}), tmp_path, "raw")
     text = readme.read_text(encoding="utf-8")
@@ -403,3 +405,30 @@ def test_card_of_a_real_archive_has_no_synthetic_notice(exported, sample_archive
     archive_without_manifest.mkdir()
     assert sample_archive_origin(archive_without_manifest) is None and sample_archive_origin(None) is None
     assert sample_archive_origin(sample_archive)["seed"] == 0
+
+
+def _strings_in(value) -> list[str]:
+    """Every string inside a Parquet row value (nested lists and structs), media bytes left out."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
+def test_no_file_of_an_export_folder_names_a_local_path(sample_archive, tmp_path, tmp_path_factory):
+    """An export fit to publish: no file (card, plots, Parquet bytes and the strings in its rows, e.g. a video's
+    or an image's `path`) names a folder of this machine."""
+    out = tmp_path / "export"
+    for config_name in ("processed", "filtered"):
+        export_dataset(sample_archive, out, config_name, cache_dir=str(tmp_path / "cache"))
+    local_root = str(tmp_path_factory.getbasetemp())
+    assert local_root in str(sample_archive) and local_root in str(out)
+    files = [path for path in out.rglob("*") if path.is_file()]
+    assert {path.suffix for path in files} >= {".md", ".png", ".parquet"}
+    assert [path.name for path in files if local_root.encode() in path.read_bytes()] == []
+    for shard in out.rglob("*.parquet"):
+        strings = [text for row in pq.read_table(shard).to_pylist() for text in _strings_in(row)]
+        assert strings and not [text for text in strings if local_root in text or text.startswith("/")], shard

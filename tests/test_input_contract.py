@@ -21,6 +21,8 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 
+from hf_loader.constants import LABEL_COLUMN
+
 TINY_MODEL = {
     "num_frames": 4,
     "image_size": 32,
@@ -276,7 +278,7 @@ def test_collator_reads_a_label_column_and_a_video_column(sample_archive, data_c
 
     filtered = load_ahu_dataset(data_dir=sample_archive, config_name="filtered", cache_dir=data_cache)["test"]
     videos = filtered.filter(lambda kind: kind == "video", input_columns="kind").select(range(2))
-    hub_style = videos.select_columns(["video", "primary_label"]).rename_column("primary_label", "label")
+    hub_style = videos.select_columns(["video", LABEL_COLUMN])
     layout = resolve_layout(hub_style.column_names)
     assert (layout.video_column, layout.frames_column, layout.label_column) == ("video", None, "label")
     collator = VideoClipCollator(
@@ -284,7 +286,7 @@ def test_collator_reads_a_label_column_and_a_video_column(sample_archive, data_c
     )
     batch = collator([hub_style[0], hub_style[1]])
     assert batch["pixel_values"].shape == (2, 4, 3, 32, 32)
-    assert batch["labels"].tolist() == videos["primary_label"]
+    assert batch["labels"].tolist() == videos[LABEL_COLUMN]
     single = VideoClipCollator(collator.processor, layout=layout, frame_mode="single")([hub_style[0]])
     assert all(torch.equal(frame, single["pixel_values"][0, 0]) for frame in single["pixel_values"][0])
 

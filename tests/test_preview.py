@@ -10,7 +10,7 @@ from datasets import ClassLabel, Dataset, Features, Value
 from PIL import Image
 
 from hf_loader.builder import AHUUltrasound
-from hf_loader.constants import LABELS
+from hf_loader.constants import LABEL_COLUMN, LABELS
 from hf_loader.preview import (
     EMPTY_CELL,
     PreviewError,
@@ -61,8 +61,7 @@ def test_montage_has_one_row_per_label_and_the_documented_size(processed):
 
 def test_montage_fills_cells_only_where_samples_exist(processed):
     counts = {
-        index: sum(1 for value in processed["primary_label"] if value == index)
-        for index in range(len(LABELS))
+        index: sum(1 for value in processed[LABEL_COLUMN] if value == index) for index in range(len(LABELS))
     }
     image = draw(processed, per_label=3)
     for index, count in counts.items():
@@ -72,7 +71,7 @@ def test_montage_fills_cells_only_where_samples_exist(processed):
 
 def test_montage_cell_shows_the_samples_frame(processed):
     only_first = processed.filter(
-        lambda value: value == processed[0]["primary_label"], input_columns="primary_label"
+        lambda value: value == processed[0][LABEL_COLUMN], input_columns=LABEL_COLUMN
     )
     only_first = only_first.select([0])
     image = draw(only_first, per_label=1, show_empty=False)
@@ -88,7 +87,7 @@ def test_montage_cell_shows_the_samples_frame(processed):
 def test_montage_decodes_videos_of_the_filtered_config(filtered):
     assert any(row["video"] is not None for row in filtered.select_columns(["video"]))
     image = draw(filtered, per_label=1)
-    labels = {value for value in filtered["primary_label"]}
+    labels = {value for value in filtered[LABEL_COLUMN]}
     for index in range(len(LABELS)):
         assert is_empty(cell(image, index, 0)) == (index not in labels)
 
@@ -115,7 +114,7 @@ def test_save_montage_writes_a_png(processed, tmp_path):
 
 def test_gif_animates_one_clip_per_label(filtered, tmp_path):
     path = save_label_gif(filtered, tmp_path / "labels.gif", num_frames=6, cell_size=64, columns=4)
-    present = len({value for value in filtered["primary_label"]})
+    present = len({value for value in filtered[LABEL_COLUMN]})
     rows = -(-present // 4)
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.n_frames == 6 and gif.info.get("loop") == 0
@@ -146,8 +145,8 @@ def test_noise_frames_are_not_shown():
 
 
 def test_label_clip_frames_without_media_column_is_refused():
-    features = Features({"primary_label": ClassLabel(names=list(LABELS)), "sample_id": Value("int32")})
-    dataset = Dataset.from_dict({"primary_label": [0], "sample_id": [1]}, features=features)
+    features = Features({LABEL_COLUMN: ClassLabel(names=list(LABELS)), "sample_id": Value("int32")})
+    dataset = Dataset.from_dict({LABEL_COLUMN: [0], "sample_id": [1]}, features=features)
     with pytest.raises(PreviewError, match="no image or video column"):
         label_clip_frames(dataset)
 

@@ -22,6 +22,7 @@ from ahu_train.losses import (
     rank_weighted_cross_entropy,
     rank_weights_of_labels,
 )
+from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN
 
 
 def test_rank_weights_follow_true_label_rank_among_top3():
@@ -153,7 +154,7 @@ def test_collator_makes_normalized_clips_with_frame_mask(ahu_dataset):
     assert batch["pixel_values"].shape == (3, 4, 3, 32, 32)
     assert batch["pixel_values"].min() >= -1.0 and batch["pixel_values"].max() <= 1.0
     assert batch["frame_mask"].shape == (3, 4)
-    assert batch["labels"].tolist() == [row["primary_label"] for row in rows]
+    assert batch["labels"].tolist() == [row[LABEL_COLUMN] for row in rows]
     training = VideoClipCollator(processor, training=True, seed=0)
     augmented = training(rows)["pixel_values"]
     assert augmented.shape == batch["pixel_values"].shape and not torch.equal(
@@ -165,7 +166,9 @@ def test_collator_makes_normalized_clips_with_frame_mask(ahu_dataset):
     assert not torch.equal(training(rows)["pixel_values"], augmented)
     multi = VideoClipCollator(processor, multi_label=True)(rows)["labels"]
     assert multi.shape == (3, 13)
-    assert all(multi[i, row["labels"]].sum() == len(row["labels"]) for i, row in enumerate(rows))
+    assert all(
+        multi[i, row[ALL_LABELS_COLUMN]].sum() == len(row[ALL_LABELS_COLUMN]) for i, row in enumerate(rows)
+    )
 
 
 def test_single_frame_mode_repeats_one_frame(ahu_dataset):
@@ -184,7 +187,7 @@ def test_missing_frames_column_names_the_sample_and_the_fix(ahu_dataset):
     from ahu_train.train import ModelArguments, build_model_and_processor
 
     _, processor = build_model_and_processor(ModelArguments(**TINY_MODEL))
-    row = {"sample_id": 17, "primary_label": 0}
+    row = {"sample_id": 17, LABEL_COLUMN: 0}
     with pytest.raises(TrainingDataError, match=r"sample 17: .*remove_unused_columns=False"):
         VideoClipCollator(processor)([row])
 
@@ -205,7 +208,7 @@ def test_clip_starts_cover_the_whole_video():
     def levels(clip):
         return [round(((frame.mean() * 0.5 + 0.5) * 255).item() / 20) for frame in clip]
 
-    clips = list(iter_video_clips([{"frames": frames, "sample_id": 1, "primary_label": 0}], collator))
+    clips = list(iter_video_clips([{"frames": frames, "sample_id": 1, LABEL_COLUMN: 0}], collator))
     assert [start for _, start, _, _ in clips] == [0, 4, 6]
     assert [levels(clip) for _, _, clip, _ in clips] == [[0, 1, 2, 3], [4, 5, 6, 7], [6, 7, 8, 9]]
     centred = list(iter_video_clips([{"frames": frames, "sample_id": 1}], collator, all_clips=False))
@@ -584,7 +587,7 @@ def test_resize_frames_caches_frames_at_model_size(ahu_dataset):
     for original, resized in zip(ahu_dataset["validation"].select(range(2)), small):
         assert len(resized["frames"]) == len(original["frames"])
         assert {frame.size for frame in resized["frames"]} == {(32, 32)}
-        assert resized["primary_label"] == original["primary_label"]
+        assert resized[LABEL_COLUMN] == original[LABEL_COLUMN]
 
 
 def test_training_benchmark_trains_both_modes_and_summarizes(sample_archive, tmp_path):

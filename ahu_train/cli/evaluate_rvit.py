@@ -64,7 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--label_column_name",
         default=None,
-        help="Target column (default: the run's, else primary_label, else label).",
+        help="Target column (default: the run's, else label, else the first of all_labels or labels).",
     )
     parser.add_argument(
         "--allow_train_overlap",

@@ -49,9 +49,12 @@ def _load(args):
         raise CommandError(
             f"--config {args.config!r}: its configs are {', '.join(sorted(names))}", entry=args.dataset
         )
-    return datasets.load_dataset(
+    from hf_loader.export import rename_legacy_label_columns
+
+    dataset = datasets.load_dataset(
         args.dataset, args.config, split=args.split, streaming=args.streaming, cache_dir=cache_dir
     )
+    return rename_legacy_label_columns(dataset, args.dataset)
 
 
 def run(argv: list[str]) -> int:
