@@ -105,6 +105,10 @@ def load_ahu_dataset(
                 raise TrainingDataError(
                     f"{dataset_name} has no config {config_name!r}; its configs are {sorted(names)}"
                 )
+        if (Path(dataset_name) / "README.md").is_file():
+            from hf_loader.export import check_export_folder
+
+            check_export_folder(dataset_name)  # a half-written export: "rerun the export", not datasets' errors
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}
         return datasets.load_dataset(dataset_name, config_name, **kwargs)
     if not Path(data_dir).exists():

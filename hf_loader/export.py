@@ -19,11 +19,14 @@ builder's local paths, which mean nothing on another machine (huggingface/datase
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import importlib.resources
 import logging
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -39,7 +42,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
-from .constants import DATASET_DOI, LABELS, PAPER_CITATION, PAPER_DOI
+from .constants import DATASET_DOI, FIGSHARE_ARTICLE_ID, LABELS, PAPER_CITATION, PAPER_DOI
 from .errors import AHUDataError
 
 logger = logging.getLogger(__name__)
@@ -55,6 +58,13 @@ ROW_GROUP_BYTES = "64MB"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 # YAML key of a card whose rows come from a generated sample archive (its seed, scale and size).
 SAMPLE_ARCHIVE_KEY = "ahu_sample_archive"
+# YAML key naming the archive every config of the folder was built from (folder name + fingerprint, or Figshare).
+SOURCE_KEY = "ahu_export_source"
+# What an export writes into its folder; anything else there (.git, a user's files) is carried over untouched.
+_EXPORT_ENTRY = re.compile(r"README\.md|label_distribution_[\w.-]+\.png|data")
+_STAGING_INFIX = ".ahu-export-"
+# errno values of a full disk or an exhausted quota.
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class ExportError(AHUDataError):
@@ -401,6 +411,7 @@ def write_dataset_card(
     configs: MetadataConfigs,
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
+    source: dict | None = None,
 ) -> Path:
     """Renders `dataset_card.md` into `OUT/README.md` with the YAML metadata and statistics of every config.
 
@@ -410,6 +421,8 @@ def write_dataset_card(
         sample_archive: `sample_archive_origin` of the archive the rows come from, when it was generated; the
             card then says at the top that its data are synthetic, is tagged `synthetic`, and keeps saying so
             when another config is exported to the same folder (the YAML key `ahu_sample_archive`).
+        source: `archive_source(data_dir)` of the archive every config was built from (the YAML key
+            `ahu_export_source`); a later export of another archive into the folder is refused by it.
     """
     out_dir = Path(out_dir)
     template = (Path(template_path) if template_path else CARD_TEMPLATE).read_text(encoding="utf-8")
@@ -417,6 +430,8 @@ def write_dataset_card(
     data: DatasetCardData = card.data
     infos.to_dataset_card_data(data)
     configs.to_dataset_card_data(data)
+    if source is not None:
+        data[SOURCE_KEY] = source
     if sample_archive is not None:
         data[SAMPLE_ARCHIVE_KEY] = sample_archive
         data["pretty_name"] = f"{data.get('pretty_name')} (generated sample archive, synthetic)"
@@ -448,16 +463,166 @@ def write_dataset_card(
     return readme
 
 
-def _existing_metadata(out_dir: Path) -> tuple[DatasetInfosDict, MetadataConfigs, dict | None]:
+def archive_source(data_dir: str | os.PathLike | None) -> dict:
+    """The archive an export or a run was built from, as cards and contracts record it: no local path.
+
+    Returns:
+        {"archive": the folder's name, "fingerprint": `archive_fingerprint` of its files}, or
+        {"figshare": article id} for an archive downloaded from Figshare (`data_dir` None).
+    """
+    from .archive_fingerprint import archive_fingerprint
+
+    if data_dir is None:
+        return {"figshare": FIGSHARE_ARTICLE_ID}
+    path = Path(data_dir).resolve()
+    return {"archive": path.name, "fingerprint": archive_fingerprint(path)}
+
+
+def describe_source(source: dict | None) -> str:
+    """`archive_source`'s record in words, for messages."""
+    if not source:
+        return "an archive it does not record"
+    if "figshare" in source:
+        return f"the Figshare archive (article {source['figshare']})"
+    if "hub" in source:
+        return f"Hub dataset {source['hub']}" + (f"@{source['revision']}" if source.get("revision") else "")
+    return f"archive {source.get('archive')!r} (fingerprint {source.get('fingerprint')})"
+
+
+def _existing_metadata(out_dir: Path) -> tuple[DatasetInfosDict, MetadataConfigs, dict | None, dict | None]:
+    """(dataset infos, configs, sample archive origin, source) of the export in `out_dir` (empty when none)."""
     readme = out_dir / "README.md"
     if not readme.is_file():
-        return DatasetInfosDict(), MetadataConfigs(), None
+        return DatasetInfosDict(), MetadataConfigs(), None, None
     data = DatasetCard(readme.read_text(encoding="utf-8")).data
     return (
         DatasetInfosDict.from_dataset_card_data(data),
         MetadataConfigs.from_dataset_card_data(data),
         data.get(SAMPLE_ARCHIVE_KEY),
+        data.get(SOURCE_KEY),
     )
+
+
+def _shard_count(path: Path) -> int | None:
+    """N of a `<split>-0000i-of-0000N.parquet` shard name."""
+    match = re.search(r"-of-(\d+)\.parquet$", path.name)
+    return int(match.group(1)) if match else None
+
+
+def export_problems(out_dir: str | os.PathLike) -> list[str]:
+    """What makes `out_dir` not a complete export: unfinished part files, missing or mixed shards, row counts
+    that differ from the card's. Empty for a complete export (or a folder whose card records no splits).
+
+    Reads only the README's YAML and the shards' Parquet footers.
+    """
+    out_dir = Path(out_dir)
+    problems = [
+        f"unfinished part file {part.relative_to(out_dir)}"
+        for part in sorted((out_dir / DATA_DIR).glob("*/.*part*.parquet"))
+    ]
+    try:
+        infos = _existing_metadata(out_dir)[0]
+    except Exception as err:  # a README cut short mid-write does not parse
+        return [*problems, f"README.md does not parse ({err})"]
+    for config_name, info in infos.items():
+        shards = _config_shards(out_dir, config_name)
+        for split, split_info in (info.splits or {}).items():
+            files = shards.get(split, [])
+            counts = {_shard_count(path) for path in files}
+            if not files:
+                problems.append(f"config {config_name}: split {split} has no shard")
+                continue
+            if counts != {len(files)}:
+                problems.append(
+                    f"config {config_name}: split {split} has {len(files)} shards named of "
+                    f"{', '.join(str(count) for count in sorted(counts))} (shards of two exports, or missing ones)"
+                )
+                continue
+            try:
+                rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+            except (OSError, pa.ArrowException) as err:
+                problems.append(f"config {config_name}: a shard of split {split} does not read ({err})")
+                continue
+            if split_info.num_examples is not None and rows != split_info.num_examples:
+                problems.append(
+                    f"config {config_name}: split {split} holds {rows} rows, its card says {split_info.num_examples}"
+                )
+    return problems
+
+
+def check_export_folder(out_dir: str | os.PathLike) -> None:
+    """Refuses a half-written or mixed export folder before `load_dataset` trusts it.
+
+    Raises:
+        ExportError: naming what is wrong and saying to rerun the export.
+    """
+    problems = export_problems(out_dir)
+    if problems:
+        listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ExportError(
+            f"is not a complete export ({listed}): an export was interrupted or the folder was changed by hand; "
+            "rerun the export into it (ahu-export --out FOLDER --overwrite ...)",
+            entry=str(out_dir),
+        )
+
+
+def _clear_stale_staging(out_dir: Path) -> None:
+    """Removes staging folders beside `out_dir` left by exports that were killed (their process is gone)."""
+    for staging in out_dir.parent.glob(f".{out_dir.name}{_STAGING_INFIX}*"):
+        pid = staging.name[len(f".{out_dir.name}{_STAGING_INFIX}") :].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            logger.info("removing %s, left by an interrupted export", staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A shard kept from the previous export: a hard link (same disk, no bytes copied), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swaps two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where that is unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
+
+
+def _replace_folder(staging: Path, out_dir: Path) -> None:
+    """Makes `staging` the folder `out_dir`, carrying over what `out_dir` holds besides an export's own entries.
+
+    The swap is one step where the system allows it; elsewhere two renames, between which `out_dir` is missing
+    (never half-written).
+    """
+    if out_dir.is_dir():
+        for entry in out_dir.iterdir():
+            if not _EXPORT_ENTRY.fullmatch(entry.name):
+                os.replace(entry, staging / entry.name)
+        if _exchange(staging, out_dir):
+            shutil.rmtree(staging, ignore_errors=True)  # now the old export
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / out_dir.name)
+        os.replace(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.replace(staging, out_dir)
 
 
 def export_dataset_dict(
@@ -470,11 +635,16 @@ def export_dataset_dict(
     set_default: bool | None = None,
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
+    source: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Writes `dataset_dict` as config `config_name` of the export in `out_dir` and renders the card.
 
-    Other configs already exported to `out_dir` are kept (their shards and card metadata);
-    this config's old shards are replaced.
+    The new export is written into a fresh folder beside `out_dir` and replaces it in one step: a reader
+    sees the old export or the new one, never shards of both or of a run cut short (a killed or failed export
+    leaves `out_dir` as it was). Other configs of the same archive already in `out_dir` are kept (their shards
+    and card metadata); this config's old shards are replaced. Files that are no part of an export (`.git`, a
+    user's own) are carried over.
 
     Args:
         max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
@@ -483,11 +653,19 @@ def export_dataset_dict(
         set_default: mark this config as the one `load_dataset(out_dir)` loads; by default the
             first config exported to the folder is the default.
         sample_archive: `sample_archive_origin(archive)` when the rows come from a generated sample archive.
+        source: `archive_source(archive)` of the rows; an export in `out_dir` of another source (or with another
+            source recorded) is refused unless `overwrite`. None: the caller vouches that the rows come from
+            the archive of the folder's other configs.
+        overwrite: replace whatever export `out_dir` holds (its other configs are dropped).
+
+    Raises:
+        ExportError: `out_dir` holds another archive's export or a half-written one (without `overwrite`), or
+            the disk filled up (the message names the folder; `out_dir` is left as it was).
 
     Returns:
         The path of the written `README.md`.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).absolute()
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("exists and is not a folder; choose another --out", entry=str(out_dir))
     if not re.fullmatch(r"[\w.-]+", config_name):
@@ -496,11 +674,75 @@ def export_dataset_dict(
         raise ExportError(
             "the dataset has no rows to export (did the build skip every sample?)", entry=config_name
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    infos, configs, earlier_sample_archive = _existing_metadata(out_dir)
+    infos, configs, earlier_sample_archive, earlier_source = DatasetInfosDict(), MetadataConfigs(), None, None
+    has_export = (out_dir / "README.md").is_file() or (out_dir / DATA_DIR).is_dir()
+    if has_export and not overwrite:
+        problems = export_problems(out_dir)
+        if problems:
+            raise ExportError(
+                f"holds an incomplete export ({problems[0]}); pass --overwrite to replace it, or choose another "
+                "--out",
+                entry=str(out_dir),
+            )
+        infos, configs, earlier_sample_archive, earlier_source = _existing_metadata(out_dir)
+        if infos and earlier_source != source:
+            raise ExportError(
+                f"holds an export of {describe_source(earlier_source)} (configs {', '.join(sorted(infos))}), and "
+                f"this export is of {describe_source(source)}; a folder holds one archive's export, so pass "
+                "--overwrite to replace it, or choose another --out",
+                entry=str(out_dir),
+            )
+    infos.pop(config_name, None)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent))
+    try:
+        for kept in infos:
+            for shards in _config_shards(out_dir, kept).values():
+                for shard in shards:
+                    _link_or_copy(shard, staging / shard.relative_to(out_dir))
+        readme = _write_export(
+            dataset_dict,
+            staging,
+            config_name,
+            infos,
+            configs,
+            max_shard_size=max_shard_size,
+            min_shards=min_shards,
+            set_default=set_default,
+            template_path=template_path,
+            sample_archive=sample_archive or earlier_sample_archive,
+            source=source,
+        )
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in _NO_SPACE:
+            raise ExportError(
+                f"the disk is full (no space left while writing the export into {staging.parent}); free space "
+                f"there or choose --out on a disk with room. {out_dir} was left as it was",
+                entry=str(out_dir),
+            ) from err
+        raise
+    _replace_folder(staging, out_dir)
+    return out_dir / readme.name
+
+
+def _write_export(
+    dataset_dict: DatasetDict,
+    out_dir: Path,
+    config_name: str,
+    infos: DatasetInfosDict,
+    configs: MetadataConfigs,
+    *,
+    max_shard_size: int | str,
+    min_shards: int,
+    set_default: bool | None,
+    template_path: str | os.PathLike | None,
+    sample_archive: dict | None,
+    source: dict | None,
+) -> Path:
+    """Writes the shards of `config_name` and the card of every config of `infos` into the (fresh) `out_dir`."""
     config_dir = out_dir / DATA_DIR / config_name
-    if config_dir.exists():
-        shutil.rmtree(config_dir)
     features = next(iter(dataset_dict.values())).features
     info = DatasetInfo(
         config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0
@@ -516,6 +758,8 @@ def export_dataset_dict(
         info.dataset_size += split_info.num_bytes
     info.size_in_bytes = info.download_size + info.dataset_size
     infos[config_name] = info
+    for stale in [name for name in configs if name not in infos]:
+        del configs[stale]  # the card lists exactly the configs whose shards the folder holds
     if set_default is None:
         set_default = not configs or configs.get_default_config_name() in (None, config_name)
     if set_default:
@@ -529,9 +773,7 @@ def export_dataset_dict(
     if set_default:
         entry["default"] = True
     configs[config_name] = entry
-    return write_dataset_card(
-        out_dir, infos, configs, template_path, sample_archive=sample_archive or earlier_sample_archive
-    )
+    return write_dataset_card(out_dir, infos, configs, template_path, sample_archive=sample_archive, source=source)
 
 
 def export_dataset(
@@ -542,6 +784,7 @@ def export_dataset(
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     min_shards: int = DEFAULT_MIN_SHARDS,
     set_default: bool | None = None,
+    overwrite: bool = False,
     push_to_hub: str | None = None,
     token: str | None = None,
     private: bool = False,
@@ -551,15 +794,27 @@ def export_dataset(
 
     Args:
         data_dir: the archive folder (zips or extracted tiers); None downloads it from Figshare.
-        out_dir: the export folder (created; other configs in it are kept).
+        out_dir: the export folder (replaced in one step; other configs of the same archive in it are kept).
         max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
         min_shards: shards per split at least (see `export_dataset_dict`).
+        overwrite: replace an export of another archive (or a half-written one) in `out_dir`; without it such
+            a folder is refused.
         push_to_hub: a Hub dataset repo id to upload the folder to afterwards.
         **builder_kwargs: passed to `AHUUltrasound` (e.g. `cache_dir`, split options).
 
     Returns:
         The path of `OUT/README.md`.
     """
+    source = archive_source(data_dir)
+    out = Path(out_dir)
+    if not overwrite and ((out / "README.md").is_file() or (out / DATA_DIR).is_dir()):
+        _, _, _, earlier = _existing_metadata(out) if (out / "README.md").is_file() else (None, None, None, None)
+        if earlier != source:  # refuse before the build, which may take hours
+            raise ExportError(
+                f"holds an export of {describe_source(earlier)}, and this export is of {describe_source(source)}; "
+                "a folder holds one archive's export, so pass --overwrite to replace it, or choose another --out",
+                entry=str(out),
+            )
     dataset_dict = build_dataset(data_dir, config_name, **builder_kwargs)
     readme = export_dataset_dict(
         dataset_dict,
@@ -569,6 +824,8 @@ def export_dataset(
         min_shards=min_shards,
         set_default=set_default,
         sample_archive=sample_archive_origin(data_dir),
+        source=source,
+        overwrite=overwrite,
     )
     if push_to_hub:
         push_export(out_dir, push_to_hub, token=token, private=private)

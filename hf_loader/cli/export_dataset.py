@@ -1,7 +1,7 @@
 """Builds AHU configs and exports them as Parquet shards + dataset card, in the Hub's layout.
 
     ahu-export --data_dir /path/to/archive --out ahu_export [--config processed]
-        [--config filtered ...] [--max_shard_size 500MB] [--min_shards 8] [--split_scheme stratified] [--push_to_hub me/ahu]
+        [--config filtered ...] [--overwrite] [--max_shard_size 500MB] [--min_shards 8] [--split_scheme stratified] [--push_to_hub me/ahu]
 
 Without --data_dir the archive is downloaded from Figshare. The folder then loads with
 `datasets.load_dataset("ahu_export", "processed")`, offline or streaming.
@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
         "--data_dir", type=Path, default=None, help="archive folder (default: download from Figshare)"
     )
     parser.add_argument(
-        "--out", required=True, type=Path, help="export folder (other configs in it are kept)"
+        "--out",
+        required=True,
+        type=Path,
+        help="export folder, replaced in one step (other configs of the same archive in it are kept)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an export of another archive (or a half-written one) in --out instead of refusing it",
     )
     parser.add_argument(
         "--config",
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache_dir is not None:
         builder_kwargs["cache_dir"] = str(args.cache_dir)
     try:
-        for config_name in configs:
+        for index, config_name in enumerate(configs):
             start = time.perf_counter()
             readme = export_dataset(
                 args.data_dir,
@@ -69,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                 config_name,
                 max_shard_size=args.max_shard_size,
                 min_shards=args.min_shards,
+                # Only the first config replaces the folder; the next ones join it (same archive).
+                overwrite=args.overwrite and index == 0,
                 **builder_kwargs,
             )
             print(f"{config_name}: exported to {args.out} in {time.perf_counter() - start:.1f} s")
