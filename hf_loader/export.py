@@ -43,7 +43,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from tqdm.auto import tqdm
 
 from .constants import DATASET_DOI, FIGSHARE_ARTICLE_ID, LABELS, PAPER_CITATION, PAPER_DOI
-from .errors import AHUDataError
+from .errors import AHUDataError, OutOfSpaceError
 
 logger = logging.getLogger(__name__)
 
@@ -659,8 +659,8 @@ def export_dataset_dict(
         overwrite: replace whatever export `out_dir` holds (its other configs are dropped).
 
     Raises:
-        ExportError: `out_dir` holds another archive's export or a half-written one (without `overwrite`), or
-            the disk filled up (the message names the folder; `out_dir` is left as it was).
+        ExportError: `out_dir` holds another archive's export or a half-written one (without `overwrite`).
+        OutOfSpaceError: the disk filled up (the message names the folder; `out_dir` is left as it was).
 
     Returns:
         The path of the written `README.md`.
@@ -717,7 +717,7 @@ def export_dataset_dict(
     except BaseException as err:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(err, OSError) and err.errno in _NO_SPACE:
-            raise ExportError(
+            raise OutOfSpaceError(
                 f"the disk is full (no space left while writing the export into {staging.parent}); free space "
                 f"there or choose --out on a disk with room. {out_dir} was left as it was",
                 entry=str(out_dir),

@@ -9,7 +9,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from hf_loader.errors import AHUDataError
+from hf_loader.errors import AHUDataError, OutOfSpaceError
 from hf_loader.export import ExportError, archive_source, check_export_folder, export_dataset_dict
 
 
@@ -120,7 +120,7 @@ def test_disk_full_during_export_names_the_folder_and_leaves_no_part_file(proces
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(pq.ParquetWriter, "write_table", disk_full)
-    with pytest.raises(ExportError) as caught:
+    with pytest.raises(OutOfSpaceError) as caught:
         export_dataset_dict(processed, out, "processed", source=archive_source(None))
     message = str(caught.value)
     assert "disk is full" in message and str(tmp_path) in message and "free space" in message
