@@ -665,7 +665,7 @@ def export_dataset_dict(
     Returns:
         The path of the written `README.md`.
     """
-    out_dir = Path(out_dir).absolute()
+    out_dir = Path(out_dir).resolve()  # a link to a folder: the folder is replaced, the link kept
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("exists and is not a folder; choose another --out", entry=str(out_dir))
     if not re.fullmatch(r"[\w.-]+", config_name):
@@ -685,7 +685,13 @@ def export_dataset_dict(
                 entry=str(out_dir),
             )
         infos, configs, earlier_sample_archive, earlier_source = _existing_metadata(out_dir)
-        if infos and earlier_source != source:
+        if not infos:  # a README.md or data/ of someone else's: replacing them would lose them
+            raise ExportError(
+                "holds a README.md or data/ folder that no export wrote (its card lists no dataset_info); choose "
+                "another --out, or pass --overwrite to replace them",
+                entry=str(out_dir),
+            )
+        if earlier_source != source:
             raise ExportError(
                 f"holds an export of {describe_source(earlier_source)} (configs {', '.join(sorted(infos))}), and "
                 f"this export is of {describe_source(source)}; a folder holds one archive's export, so pass "
@@ -808,11 +814,12 @@ def export_dataset(
     source = archive_source(data_dir)
     out = Path(out_dir)
     if not overwrite and ((out / "README.md").is_file() or (out / DATA_DIR).is_dir()):
-        _, _, _, earlier = _existing_metadata(out) if (out / "README.md").is_file() else (None, None, None, None)
-        if earlier != source:  # refuse before the build, which may take hours
+        infos, _, _, earlier = _existing_metadata(out)
+        if infos and earlier != source:  # refuse before the build, which may take hours (the rest: below)
             raise ExportError(
-                f"holds an export of {describe_source(earlier)}, and this export is of {describe_source(source)}; "
-                "a folder holds one archive's export, so pass --overwrite to replace it, or choose another --out",
+                f"holds an export of {describe_source(earlier)} (configs {', '.join(sorted(infos))}), and this "
+                f"export is of {describe_source(source)}; a folder holds one archive's export, so pass --overwrite "
+                "to replace it, or choose another --out",
                 entry=str(out),
             )
     dataset_dict = build_dataset(data_dir, config_name, **builder_kwargs)

@@ -151,3 +151,12 @@ def test_half_written_export_is_refused_by_the_harness_with_rerun_the_export(
     assert str(out) in str(caught.value)
     with pytest.raises(ExportError, match="incomplete export"):  # and an export into it does not build on it
         export_dataset_dict(processed, out, "again")
+
+
+def test_a_folder_with_a_data_folder_no_export_wrote_is_not_replaced(processed, tmp_path):
+    out = tmp_path / "project"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="no export wrote.*--overwrite"):
+        export_dataset_dict(processed, out, "processed")
+    assert (out / "data" / "notes.txt").read_text() == "mine"
