@@ -110,6 +110,10 @@ def load_ahu_dataset(
                 raise TrainingDataError(
                     f"{dataset_name} has no config {config_name!r}; its configs are {quote_names(sorted(names))}"
                 )
+        if (Path(dataset_name) / "README.md").is_file():
+            from hf_loader.export import check_export_folder
+
+            check_export_folder(dataset_name)  # a half-written export: "rerun the export", not datasets' errors
         from hf_loader.export import rename_legacy_label_columns
 
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}

@@ -563,6 +563,7 @@ def run_evaluation(
     frames_column_name: str | None = None,
     label_column_name: str | None = None,
     allow_train_overlap: bool = False,
+    allow_contract_mismatch: bool = False,
     trust_remote_code: bool = False,
     cache_dir: str | None = None,
     **evaluate_kwargs,
@@ -572,7 +573,10 @@ def run_evaluation(
     The model's `data_contract.json` (written by `run_training`) decides the defaults: without `data_dir` /
     `dataset_name` the run's own data, config and split scheme are reloaded and its held-out split (`test`, else
     its evaluation split) is evaluated. Any split that shares `sample_id`s with the run's training split is
-    refused (`TrainOverlapError`) unless `allow_train_overlap`.
+    refused (`TrainOverlapError`) unless `allow_train_overlap`. When the data are the run's own (no source given,
+    or a folder with the recorded fingerprint, with the recorded split scheme), each evaluated split must hold
+    exactly the sample ids the contract lists, and the folder the recorded fingerprint; a difference is an error
+    naming the ids (`DataContractMismatchError`) unless `allow_contract_mismatch`.
 
     Args:
         model: a saved model folder or Hub repo id.
@@ -586,7 +590,15 @@ def run_evaluation(
     import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
 
     from .data import TrainingDataError, column_names_of, load_ahu_dataset, resolve_layout
-    from .data_contract import check_no_train_overlap, contract_source, read_data_contract, sample_ids_of
+    from .data_contract import (
+        check_data_contract,
+        check_no_train_overlap,
+        contract_differences,
+        contract_source,
+        data_source_record,
+        read_data_contract,
+        sample_ids_of,
+    )
     from .models import load_pretrained_model
 
     contract = read_data_contract(model)
@@ -595,7 +607,7 @@ def run_evaluation(
             raise TrainingDataError(
                 f"{model} has no {'data_contract.json'} recording its data; give --data_dir or --dataset_name"
             )
-        source = contract_source(contract)
+        source = contract_source(contract, model)
         if dataset_config_name is not None:
             source["config_name"] = dataset_config_name
         if split_scheme is not None:
@@ -616,6 +628,21 @@ def run_evaluation(
     if missing:
         raise TrainingDataError(f"no split {missing} in the dataset; it has {sorted(dataset)}")
     where = source.get("data_dir") or source.get("dataset_name")
+    if contract is not None and not allow_contract_mismatch:
+        given = data_source_record(source.get("data_dir"), source.get("dataset_name"), source.get("revision"))
+        recorded = contract["dataset"].get("source")
+        own_data = data_dir is None and dataset_name is None
+        own_split = split_scheme is None or split_scheme == contract["split"]["scheme"]
+        if own_split and (own_data or (recorded is not None and not contract_differences(contract, source=given))):
+            check_data_contract(
+                contract_differences(
+                    contract,
+                    source=given,
+                    sample_ids={split: sample_ids_of(dataset[split]) for split in splits},
+                ),
+                f"evaluating {model} on {where}",
+                "Give the data the model was trained on, or pass --allow_contract_mismatch to score these anyway",
+            )
     if contract is not None and not allow_train_overlap:
         for split in splits:
             check_no_train_overlap(contract, split, sample_ids_of(dataset[split]), str(where))

@@ -22,7 +22,9 @@ A saved model of any family reloads with `AutoModelForVideoClassification.from_p
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -38,6 +40,7 @@ from transformers.configuration_utils import SubConfigSpec
 from transformers.modeling_outputs import ImageClassifierOutput
 
 from hf_loader.constants import LABELS
+from hf_loader.errors import AHUDataError
 from modeling_rvit.hub_card import ModelCardFromFolderMixin
 
 MODEL_FAMILIES = ("rvit", "videomae", "timesformer", "vivit", "frame_pooling")
@@ -249,6 +252,74 @@ def video_processor_for(num_frames: int, image_size: int):
     return RViTVideoProcessor(num_frames=num_frames, size={"height": image_size, "width": image_size})
 
 
+class ModelLoadError(AHUDataError):
+    """A saved model that cannot be loaded: a truncated weights file, or a Hub id that offline mode cannot fetch."""
+
+    reason = "model cannot be loaded"
+
+
+def safetensors_problem(path: str | Path) -> str | None:
+    """Why a `.safetensors` file cannot be whole (cut short, or a header that does not parse), or None.
+
+    Reads the 8-byte header length and the JSON header only; compares the end of the last tensor's bytes
+    (`data_offsets`) with the file's size.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        head = file.read(8)
+        if len(head) < 8:
+            return f"holds {size} bytes, fewer than a safetensors header"
+        header_size = int.from_bytes(head, "little")
+        if 8 + header_size > size:
+            return f"holds {size} bytes, but its header alone announces {8 + header_size}"
+        try:
+            header = json.loads(file.read(header_size))
+        except ValueError:
+            return "its header is not valid JSON"
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    expected = 8 + header_size + max(ends, default=0)
+    if expected > size:
+        return f"holds {size} bytes, but its header announces {expected}"
+    return None
+
+
+def check_model_source(name_or_path: str | Path) -> None:
+    """Refuses, with the file or id and the fix, a model that `from_pretrained` would fail on with a bare error.
+
+    Raises:
+        ModelLoadError: a `*.safetensors` file of a local folder is truncated or corrupt (safetensors alone
+            says "incomplete metadata", naming no file); or offline mode is on (`HF_HUB_OFFLINE=1`) and a Hub
+            id is not in the local cache (transformers alone reports a generic connection error).
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.safetensors")):
+            problem = safetensors_problem(path)
+            if problem is not None:
+                raise ModelLoadError(
+                    f"{problem}: the weights are truncated or corrupt (an interrupted download, copy or save); "
+                    "download or save the model again",
+                    entry=str(path),
+                )
+        return
+    if not constants.is_offline_mode():
+        return
+    try:
+        cached = try_to_load_from_cache(str(name_or_path), "config.json")
+    except HFValidationError:  # not a repo id either: from_pretrained says so
+        return
+    if not isinstance(cached, str):
+        raise ModelLoadError(
+            "is neither a local folder nor in the Hub cache, and offline mode is on (HF_HUB_OFFLINE=1), so it "
+            "cannot be downloaded; unset HF_HUB_OFFLINE to download it, or give the path of a saved model folder",
+            entry=str(name_or_path),
+        )
+
+
 def load_pretrained_model(
     name_or_path: str,
     family: str | None = None,
@@ -275,6 +346,7 @@ def load_pretrained_model(
     from modeling_rvit.configuration_rvit import RViTConfig
     from modeling_rvit.video_processing_rvit import RViTVideoProcessor
 
+    check_model_source(name_or_path)
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     if family == "frame_pooling" and config.model_type != FramePoolingConfig.model_type:
         model = FramePoolingForVideoClassification.from_image_pretrained(

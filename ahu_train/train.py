@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN, LABELS
 from hf_loader.export import dataset_source, rename_legacy_label_columns
@@ -46,7 +46,13 @@ from .data import (
     resize_frames,
     resolve_layout,
 )
-from .data_contract import build_data_contract, write_data_contract
+from .data_contract import (
+    build_data_contract,
+    check_data_contract,
+    contract_differences,
+    read_data_contract,
+    write_data_contract,
+)
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
 from .model_card import without_local_paths, write_model_card
 from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
@@ -256,6 +262,13 @@ class DataArguments:
             "help": f"Protocol preset: {', '.join(sorted(PRESETS))} (default: none); sets defaults only."
         },
     )
+    allow_contract_mismatch: bool = field(
+        default=False,
+        metadata={
+            "help": "Resume from a checkpoint even when its data contract (data fingerprint, config, split, "
+            "sample ids) differs from the data given; the new data_contract.json records both."
+        },
+    )
 
 
 @dataclass
@@ -403,15 +416,77 @@ def load_dataset_of(data_args: DataArguments):
     )
 
 
-def _pick_eval_split(dataset, requested: str | None) -> str | None:
+def _pick_eval_split(dataset, requested: str | None, evaluate_during_training: bool = False) -> str | None:
+    """The split evaluated as `eval_*`: `requested`, else `validation`, else `test` (with a word: see below).
+
+    Raises:
+        TrainingDataError: there is no validation split and evaluation during training is on, so the test split
+            would be scored every epoch under the name `eval_*` (an empty validation share does that).
+    """
     if requested is not None:
         if requested not in dataset:
             raise TrainingDataError(f"no split {requested!r}; the dataset has {sorted(dataset)}")
         return requested
-    for name in ("validation", "test"):
-        if name in dataset:
-            return name
-    return None
+    if "validation" in dataset:
+        return "validation"
+    if "test" not in dataset:
+        return None
+    if evaluate_during_training:
+        raise TrainingDataError(
+            f"the dataset has no validation split (its splits: {', '.join(sorted(dataset))}; an empty validation "
+            "share of --split_fractions leaves it out), so evaluating during training would score the test split "
+            "and log it as eval_*. Give --split_fractions a validation share (e.g. 0.7,0.1,0.2), pass --eval_split "
+            "test to evaluate on the test split deliberately, or --eval_strategy no"
+        )
+    logger.warning(
+        "the dataset has no validation split: the test split is evaluated after training and its metrics are "
+        "logged as eval_* (pass --eval_split test to choose this explicitly)"
+    )
+    return "test"
+
+
+class _ContractInCheckpoints(TrainerCallback):
+    """Writes the run's data contract into every checkpoint, so resuming from one can check the data."""
+
+    def __init__(self, contract: dict):
+        self.contract = contract
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            write_data_contract(folder, self.contract)
+        return control
+
+
+def _check_resumed_data(checkpoint: str, contract: dict, allow_mismatch: bool) -> None:
+    """Refuses to resume `checkpoint` on data other than its own (`DataContractMismatchError`), or, allowed,
+    records in `contract` the checkpoint's data and what differs (`resumed_from`)."""
+    earlier = read_data_contract(checkpoint) or read_data_contract(Path(checkpoint).parent)
+    if earlier is None:
+        logger.warning("%s holds no %s: the data it was trained on cannot be checked", checkpoint, "data_contract.json")
+        return
+    differences = contract_differences(
+        earlier,
+        source=contract["dataset"]["source"],
+        config=contract["dataset"]["config"],
+        split=contract["split"],
+        sample_ids=contract["sample_ids"],
+    )
+    if differences and not allow_mismatch:
+        check_data_contract(
+            differences,
+            f"resuming from {checkpoint}",
+            "Resume with the data the checkpoint was trained on, or pass --allow_contract_mismatch to continue on "
+            "these data deliberately (the new data_contract.json then records both)",
+        )
+    if differences:
+        logger.warning("resuming from %s on other data: %s", checkpoint, "; ".join(differences))
+        contract["resumed_from"] = {
+            "checkpoint": Path(checkpoint).name,
+            "dataset": earlier["dataset"],
+            "split": earlier.get("split"),
+            "differences": differences,
+        }
 
 
 def run_training(
@@ -441,6 +516,8 @@ def run_training(
 
     if dataset is None:
         dataset = load_dataset_of(data_args)
+    # The splits as loaded (before pre_resize or max_*_samples): what the data contract identifies.
+    loaded_fingerprints = {name: getattr(rows, "_fingerprint", None) for name, rows in dataset.items()}
     if data_args.train_split not in dataset:
         raise TrainingDataError(f"no split {data_args.train_split!r}; the dataset has {sorted(dataset)}")
     layout = resolve_layout(
@@ -468,7 +545,7 @@ def run_training(
             {split: resize_frames(rows, size, layout.frames_column) for split, rows in dataset.items()}
         )
     train_dataset = dataset[data_args.train_split]
-    eval_split = _pick_eval_split(dataset, data_args.eval_split)
+    eval_split = _pick_eval_split(dataset, data_args.eval_split, training_args.eval_strategy != "no")
     eval_dataset = dataset[eval_split] if eval_split else None
     if data_args.streaming and training_args.max_steps <= 0:
         raise TrainingDataError("a streamed dataset has no length: give --max_steps")
@@ -476,6 +553,35 @@ def run_training(
         train_dataset = _take(train_dataset, data_args.max_train_samples)
     if eval_dataset is not None and data_args.max_eval_samples is not None:
         eval_dataset = _take(eval_dataset, data_args.max_eval_samples)
+    # A model is always trained anew; a saved one (--model_name_or_path) only with --do_train.
+    trained = training_args.do_train or not model_args.model_name_or_path
+    checkpoint = training_args.resume_from_checkpoint if trained else None
+    if checkpoint == "last":
+        checkpoint = get_last_checkpoint(training_args.output_dir)
+        if checkpoint is None:
+            logger.info("no checkpoint in %s: training from scratch", training_args.output_dir)
+    used = {data_args.train_split: train_dataset}
+    if eval_split:
+        used[eval_split] = eval_dataset
+    used.update({name: rows for name, rows in dataset.items() if name not in used})
+    truncated = [data_args.train_split] if data_args.max_train_samples is not None else []
+    if eval_split and data_args.max_eval_samples is not None:
+        truncated.append(eval_split)
+    contract = build_data_contract(
+        data_args,
+        dataset,
+        layout,
+        used,
+        data_args.train_split,
+        eval_split,
+        output_dir=training_args.output_dir,
+        fingerprints={name: loaded_fingerprints.get(name) for name in used},
+        truncated=truncated,
+    )
+    if checkpoint:
+        _check_resumed_data(checkpoint, contract, data_args.allow_contract_mismatch)
+    if training_args.process_index == 0:
+        write_data_contract(training_args.output_dir, contract)
 
     loss_type = "multi_label" if data_args.multi_label else model_args.loss_type
     collator_kwargs = {
@@ -526,18 +632,11 @@ def run_training(
         step_lr_epochs=model_args.step_lr_epochs,
         step_lr_gamma=model_args.step_lr_gamma,
         sample_weights=sample_weights,
-        callbacks=[epoch_seed_callback(train_collator), *(callbacks or [])],
+        callbacks=[epoch_seed_callback(train_collator), _ContractInCheckpoints(contract), *(callbacks or [])],
     )
 
     metrics: dict[str, float] = {}
-    # A new model is always trained; a saved one (--model_name_or_path) only with --do_train.
-    trained = training_args.do_train or not model_args.model_name_or_path
     if trained:
-        checkpoint = training_args.resume_from_checkpoint
-        if checkpoint == "last":
-            checkpoint = get_last_checkpoint(training_args.output_dir)
-            if checkpoint is None:
-                logger.info("no checkpoint in %s: training from scratch", training_args.output_dir)
         train_result = trainer.train(resume_from_checkpoint=checkpoint)
         # Not pushed yet, even with push_to_hub: the model goes up once, at the end, with its finished card.
         trainer.save_model(_internal_call=True)
@@ -556,13 +655,6 @@ def run_training(
         trainer.log_metrics("test", test_metrics)
         trainer.save_metrics("test", test_metrics)
     _write_run_info(training_args, model_args, data_args, eval_split)
-    if training_args.process_index == 0:
-        used = {data_args.train_split: train_dataset}
-        if eval_split:
-            used[eval_split] = eval_dataset
-        used.update({name: rows for name, rows in dataset.items() if name not in used})
-        contract = build_data_contract(data_args, dataset, layout, used, data_args.train_split, eval_split)
-        write_data_contract(training_args.output_dir, contract)
     if trained:
         if trainer.is_world_process_zero():
             write_model_card(

@@ -193,7 +193,14 @@ class SkipReport:
             f"{len(self.entries)} skipped: "
             + ", ".join(f"{reason} {n}" for reason, n in sorted(self.counts.items()))
         ]
-        lines.extend(f"  - [{reason}] {message}" for reason, _, message in self.entries)
+        shown = set()
+        for reason, entry, message in self.entries:
+            body = message.removeprefix(f"{entry}: ") if entry else message
+            # One error that names several entries (a duplicate pair) leaves each out: its message once.
+            key = (reason, body) if entry and entry in body else (reason, message)
+            if key not in shown:
+                shown.add(key)
+                lines.append(f"  - [{reason}] {message}")
         lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
@@ -586,10 +593,13 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                 disagreeing[:5],
             )
 
-    def _counts_line(self) -> str:
+    def _counts_line(self, entries: list[tuple[str, str, str]] | None = None) -> str:
+        """Counts per reason of `entries` (default: every entry skipped so far)."""
+        entries = self.skipped.entries if entries is None else entries
+        counts = Counter(reason for reason, _, _ in entries)
         return (
-            f"skipped {len(self.skipped)} entries ("
-            + ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.counts.items()))
+            f"skipped {len(entries)} entries ("
+            + ", ".join(f"{reason}: {count}" for reason, count in sorted(counts.items()))
             + "); see builder.skipped"
         )
 
@@ -617,6 +627,15 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
             if required:
                 self._fail(error)
             return []
+        if rows and self.config.name in ("raw", "full") and all(row.filtered_name is None for row in rows):
+            note = (
+                f"{source.location(member)} links no post to a filtered sample (it has no filtered_name column, or "
+                "the column is empty): every raw row has sample_id None, labels [] and primary_label None (unknown, "
+                "not 'no finding'), and full rows have no creator or comments. Add a filtered_name column naming "
+                "each post's filtered entry (e.g. Video_12_Cyst.mp4) to link them."
+            )
+            self.skipped.notes.append(note)
+            logger.warning("AHU %s: %s", self.config.name, note)
         links = []
         for row in rows:
             parsed = None
@@ -675,7 +694,13 @@ class AHUUltrasound(datasets.GeneratorBasedBuilder):
                         continue
                     yield Key(shard_index, position), example
         if len(self.skipped) > skipped_before:
-            logger.warning("AHU %s/%s: %s", plan.config_name, plan.split, self._counts_line())
+            # This split's own count: the entries skipped by earlier splits are theirs.
+            logger.warning(
+                "AHU %s/%s: %s",
+                plan.config_name,
+                plan.split,
+                self._counts_line(self.skipped.entries[skipped_before:]),
+            )
             if self._skip_log_dir is not None:
                 # A `num_proc` worker: hand the skipped entries back to the parent process.
                 with tempfile.NamedTemporaryFile(

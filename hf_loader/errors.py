@@ -109,3 +109,12 @@ class ChecksumError(DownloadError):
     """A downloaded file's md5 differs from the one the server announced."""
 
     reason = "md5 mismatch"
+
+
+class OutOfSpaceError(AHUDataError):
+    """The disk filled up while writing (an export, a processed tier); nothing half-written is left to trust.
+
+    Never a bad entry: lenient modes stop on it too.
+    """
+
+    reason = "disk full"

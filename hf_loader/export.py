@@ -19,11 +19,14 @@ builder's local paths, which mean nothing on another machine (huggingface/datase
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import importlib.resources
 import logging
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -42,13 +45,14 @@ from tqdm.auto import tqdm
 from .constants import (
     ALL_LABELS_COLUMN,
     DATASET_DOI,
+    FIGSHARE_ARTICLE_ID,
     LABEL_COLUMN,
     LABELS,
     LEGACY_LABEL_COLUMNS,
     PAPER_CITATION,
     PAPER_DOI,
 )
-from .errors import AHUDataError
+from .errors import AHUDataError, OutOfSpaceError
 from .splits import DEFAULT_FRACTIONS, DEFAULT_SEED
 
 logger = logging.getLogger(__name__)
@@ -66,6 +70,13 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 SAMPLE_ARCHIVE_KEY = "ahu_sample_archive"
 # Card YAML key: per config, the split scheme, seed and shares the builder used (the card's "Splits" states them).
 SPLITS_KEY = "ahu_splits"
+# YAML key naming the archive every config of the folder was built from (folder name + fingerprint, or Figshare).
+SOURCE_KEY = "ahu_export_source"
+# What an export writes into its folder; anything else there (.git, a user's files) is carried over untouched.
+_EXPORT_ENTRY = re.compile(r"README\.md|label_distribution_[\w.-]+\.png|data")
+_STAGING_INFIX = ".ahu-export-"
+# errno values of a full disk or an exhausted quota.
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 class ExportError(AHUDataError):
@@ -236,7 +247,7 @@ def rename_legacy_label_columns(dataset, source: str):
     renamed = ", ".join(f"`{old}` as `{new}`" for old, new in mapping.items())
     logger.warning(
         "%s: an export from before the label columns were renamed; reading %s. Re-export it to store today's "
-        "names: ahu-export --data_dir ARCHIVE --out FOLDER (then push FOLDER again if it is on the Hub).",
+        "names: ahu-export --data_dir ARCHIVE --output_dir FOLDER (then push FOLDER again if it is on the Hub).",
         source,
         renamed,
     )
@@ -508,6 +519,7 @@ def write_dataset_card(
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
     split_settings: dict | None = None,
+    source: dict | None = None,
 ) -> Path:
     """Renders `dataset_card.md` into `OUT/README.md` with the YAML metadata and statistics of every config.
 
@@ -519,6 +531,8 @@ def write_dataset_card(
             when another config is exported to the same folder (the YAML key `ahu_sample_archive`).
         split_settings: {config: `split_settings(...)`} of the configs written now; kept in the YAML for the
             configs exported earlier.
+        source: `archive_source(data_dir)` of the archive every config was built from (the YAML key
+            `ahu_export_source`); a later export of another archive into the folder is refused by it.
     """
     out_dir = Path(out_dir)
     template = (Path(template_path) if template_path else CARD_TEMPLATE).read_text(encoding="utf-8")
@@ -526,6 +540,8 @@ def write_dataset_card(
     data: DatasetCardData = card.data
     infos.to_dataset_card_data(data)
     configs.to_dataset_card_data(data)
+    if source is not None:
+        data[SOURCE_KEY] = source
     if sample_archive is not None:
         data[SAMPLE_ARCHIVE_KEY] = sample_archive
         data["pretty_name"] = f"{data.get('pretty_name')} (generated sample archive, synthetic)"
@@ -570,16 +586,166 @@ def write_dataset_card(
     return readme
 
 
-def _existing_metadata(out_dir: Path) -> tuple[DatasetInfosDict, MetadataConfigs, dict | None]:
+def archive_source(data_dir: str | os.PathLike | None) -> dict:
+    """The archive an export or a run was built from, as cards and contracts record it: no local path.
+
+    Returns:
+        {"archive": the folder's name, "fingerprint": `archive_fingerprint` of its files}, or
+        {"figshare": article id} for an archive downloaded from Figshare (`data_dir` None).
+    """
+    from .archive_fingerprint import archive_fingerprint
+
+    if data_dir is None:
+        return {"figshare": FIGSHARE_ARTICLE_ID}
+    path = Path(data_dir).resolve()
+    return {"archive": path.name, "fingerprint": archive_fingerprint(path)}
+
+
+def describe_source(source: dict | None) -> str:
+    """`archive_source`'s record in words, for messages."""
+    if not source:
+        return "an archive it does not record"
+    if "figshare" in source:
+        return f"the Figshare archive (article {source['figshare']})"
+    if "hub" in source:
+        return f"Hub dataset {source['hub']}" + (f"@{source['revision']}" if source.get("revision") else "")
+    return f"archive {source.get('archive')!r} (fingerprint {source.get('fingerprint')})"
+
+
+def _existing_metadata(out_dir: Path) -> tuple[DatasetInfosDict, MetadataConfigs, dict | None, dict | None]:
+    """(dataset infos, configs, sample archive origin, source) of the export in `out_dir` (empty when none)."""
     readme = out_dir / "README.md"
     if not readme.is_file():
-        return DatasetInfosDict(), MetadataConfigs(), None
+        return DatasetInfosDict(), MetadataConfigs(), None, None
     data = DatasetCard(readme.read_text(encoding="utf-8")).data
     return (
         DatasetInfosDict.from_dataset_card_data(data),
         MetadataConfigs.from_dataset_card_data(data),
         data.get(SAMPLE_ARCHIVE_KEY),
+        data.get(SOURCE_KEY),
     )
+
+
+def _shard_count(path: Path) -> int | None:
+    """N of a `<split>-0000i-of-0000N.parquet` shard name."""
+    match = re.search(r"-of-(\d+)\.parquet$", path.name)
+    return int(match.group(1)) if match else None
+
+
+def export_problems(out_dir: str | os.PathLike) -> list[str]:
+    """What makes `out_dir` not a complete export: unfinished part files, missing or mixed shards, row counts
+    that differ from the card's. Empty for a complete export (or a folder whose card records no splits).
+
+    Reads only the README's YAML and the shards' Parquet footers.
+    """
+    out_dir = Path(out_dir)
+    problems = [
+        f"unfinished part file {part.relative_to(out_dir)}"
+        for part in sorted((out_dir / DATA_DIR).glob("*/.*part*.parquet"))
+    ]
+    try:
+        infos = _existing_metadata(out_dir)[0]
+    except Exception as err:  # a README cut short mid-write does not parse
+        return [*problems, f"README.md does not parse ({err})"]
+    for config_name, info in infos.items():
+        shards = _config_shards(out_dir, config_name)
+        for split, split_info in (info.splits or {}).items():
+            files = shards.get(split, [])
+            counts = {_shard_count(path) for path in files}
+            if not files:
+                problems.append(f"config {config_name}: split {split} has no shard")
+                continue
+            if counts != {len(files)}:
+                problems.append(
+                    f"config {config_name}: split {split} has {len(files)} shards named of "
+                    f"{', '.join(str(count) for count in sorted(counts))} (shards of two exports, or missing ones)"
+                )
+                continue
+            try:
+                rows = sum(pq.ParquetFile(path).metadata.num_rows for path in files)
+            except (OSError, pa.ArrowException) as err:
+                problems.append(f"config {config_name}: a shard of split {split} does not read ({err})")
+                continue
+            if split_info.num_examples is not None and rows != split_info.num_examples:
+                problems.append(
+                    f"config {config_name}: split {split} holds {rows} rows, its card says {split_info.num_examples}"
+                )
+    return problems
+
+
+def check_export_folder(out_dir: str | os.PathLike) -> None:
+    """Refuses a half-written or mixed export folder before `load_dataset` trusts it.
+
+    Raises:
+        ExportError: naming what is wrong and saying to rerun the export.
+    """
+    problems = export_problems(out_dir)
+    if problems:
+        listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ExportError(
+            f"is not a complete export ({listed}): an export was interrupted or the folder was changed by hand; "
+            "rerun the export into it (ahu-export --output_dir FOLDER --overwrite ...)",
+            entry=str(out_dir),
+        )
+
+
+def _clear_stale_staging(out_dir: Path) -> None:
+    """Removes staging folders beside `out_dir` left by exports that were killed (their process is gone)."""
+    for staging in out_dir.parent.glob(f".{out_dir.name}{_STAGING_INFIX}*"):
+        pid = staging.name[len(f".{out_dir.name}{_STAGING_INFIX}") :].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            logger.info("removing %s, left by an interrupted export", staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A shard kept from the previous export: a hard link (same disk, no bytes copied), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swaps two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where that is unavailable."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0
+
+
+def _replace_folder(staging: Path, out_dir: Path) -> None:
+    """Makes `staging` the folder `out_dir`, carrying over what `out_dir` holds besides an export's own entries.
+
+    The swap is one step where the system allows it; elsewhere two renames, between which `out_dir` is missing
+    (never half-written).
+    """
+    if out_dir.is_dir():
+        for entry in out_dir.iterdir():
+            if not _EXPORT_ENTRY.fullmatch(entry.name):
+                os.replace(entry, staging / entry.name)
+        if _exchange(staging, out_dir):
+            shutil.rmtree(staging, ignore_errors=True)  # now the old export
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        os.replace(out_dir, old / out_dir.name)
+        os.replace(staging, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    os.replace(staging, out_dir)
 
 
 def export_dataset_dict(
@@ -593,11 +759,16 @@ def export_dataset_dict(
     template_path: str | os.PathLike | None = None,
     sample_archive: dict | None = None,
     split_settings: dict | None = None,
+    source: dict | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Writes `dataset_dict` as config `config_name` of the export in `out_dir` and renders the card.
 
-    Other configs already exported to `out_dir` are kept (their shards and card metadata);
-    this config's old shards are replaced.
+    The new export is written into a fresh folder beside `out_dir` and replaces it in one step: a reader
+    sees the old export or the new one, never shards of both or of a run cut short (a killed or failed export
+    leaves `out_dir` as it was). Other configs of the same archive already in `out_dir` are kept (their shards
+    and card metadata); this config's old shards are replaced. Files that are no part of an export (`.git`, a
+    user's own) are carried over.
 
     Args:
         max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
@@ -608,11 +779,19 @@ def export_dataset_dict(
         sample_archive: `sample_archive_origin(archive)` when the rows come from a generated sample archive.
         split_settings: `split_settings(**builder_kwargs)` when the AHU builder made the splits (the card states
             them); None for splits made otherwise.
+        source: `archive_source(archive)` of the rows; an export in `out_dir` of another source (or with another
+            source recorded) is refused unless `overwrite`. None: the caller vouches that the rows come from
+            the archive of the folder's other configs.
+        overwrite: replace whatever export `out_dir` holds (its other configs are dropped).
+
+    Raises:
+        ExportError: `out_dir` holds another archive's export or a half-written one (without `overwrite`).
+        OutOfSpaceError: the disk filled up (the message names the folder; `out_dir` is left as it was).
 
     Returns:
         The path of the written `README.md`.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # a link to a folder: the folder is replaced, the link kept
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("exists and is not a folder; choose another --output_dir", entry=str(out_dir))
     if not re.fullmatch(r"[\w.-]+", config_name):
@@ -621,11 +800,89 @@ def export_dataset_dict(
         raise ExportError(
             "the dataset has no rows to export (did the build skip every sample?)", entry=config_name
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    infos, configs, earlier_sample_archive = _existing_metadata(out_dir)
+    infos, configs, earlier_sample_archive, earlier_source = DatasetInfosDict(), MetadataConfigs(), None, None
+    earlier_splits: dict = {}
+    has_export = (out_dir / "README.md").is_file() or (out_dir / DATA_DIR).is_dir()
+    if has_export and not overwrite:
+        problems = export_problems(out_dir)
+        if problems:
+            raise ExportError(
+                f"holds an incomplete export ({problems[0]}); pass --overwrite to replace it, or choose another "
+                "--output_dir",
+                entry=str(out_dir),
+            )
+        infos, configs, earlier_sample_archive, earlier_source = _existing_metadata(out_dir)
+        earlier_splits = DatasetCard((out_dir / "README.md").read_text(encoding="utf-8")).data.get(SPLITS_KEY) or {}
+        if not infos:  # a README.md or data/ of someone else's: replacing them would lose them
+            raise ExportError(
+                "holds a README.md or data/ folder that no export wrote (its card lists no dataset_info); choose "
+                "another --output_dir, or pass --overwrite to replace them",
+                entry=str(out_dir),
+            )
+        if earlier_source != source:
+            raise ExportError(
+                f"holds an export of {describe_source(earlier_source)} (configs {', '.join(sorted(infos))}), and "
+                f"this export is of {describe_source(source)}; a folder holds one archive's export, so pass "
+                "--overwrite to replace it, or choose another --output_dir",
+                entry=str(out_dir),
+            )
+    infos.pop(config_name, None)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale_staging(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent))
+    try:
+        for kept in infos:
+            for shards in _config_shards(out_dir, kept).values():
+                for shard in shards:
+                    _link_or_copy(shard, staging / shard.relative_to(out_dir))
+        readme = _write_export(
+            dataset_dict,
+            staging,
+            config_name,
+            infos,
+            configs,
+            max_shard_size=max_shard_size,
+            min_shards=min_shards,
+            set_default=set_default,
+            template_path=template_path,
+            sample_archive=sample_archive or earlier_sample_archive,
+            # The staging folder has no card yet: carry the split settings of the configs kept from the old one.
+            split_settings={
+                **{name: value for name, value in earlier_splits.items() if name in infos},
+                **({} if split_settings is None else {config_name: split_settings}),
+            },
+            source=source,
+        )
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError) and err.errno in _NO_SPACE:
+            raise OutOfSpaceError(
+                f"the disk is full (no space left while writing the export into {staging.parent}); free space "
+                f"there or choose --output_dir on a disk with room. {out_dir} was left as it was",
+                entry=str(out_dir),
+            ) from err
+        raise
+    _replace_folder(staging, out_dir)
+    return out_dir / readme.name
+
+
+def _write_export(
+    dataset_dict: DatasetDict,
+    out_dir: Path,
+    config_name: str,
+    infos: DatasetInfosDict,
+    configs: MetadataConfigs,
+    *,
+    max_shard_size: int | str,
+    min_shards: int,
+    set_default: bool | None,
+    template_path: str | os.PathLike | None,
+    sample_archive: dict | None,
+    split_settings: dict | None,
+    source: dict | None,
+) -> Path:
+    """Writes the shards of `config_name` and the card of every config of `infos` into the (fresh) `out_dir`."""
     config_dir = out_dir / DATA_DIR / config_name
-    if config_dir.exists():
-        shutil.rmtree(config_dir)
     features = next(iter(dataset_dict.values())).features
     info = DatasetInfo(
         config_name=config_name, features=features, splits=SplitDict(), download_size=0, dataset_size=0
@@ -641,6 +898,8 @@ def export_dataset_dict(
         info.dataset_size += split_info.num_bytes
     info.size_in_bytes = info.download_size + info.dataset_size
     infos[config_name] = info
+    for stale in [name for name in configs if name not in infos]:
+        del configs[stale]  # the card lists exactly the configs whose shards the folder holds
     if set_default is None:
         set_default = not configs or configs.get_default_config_name() in (None, config_name)
     if set_default:
@@ -659,8 +918,9 @@ def export_dataset_dict(
         infos,
         configs,
         template_path,
-        sample_archive=sample_archive or earlier_sample_archive,
-        split_settings=None if split_settings is None else {config_name: split_settings},
+        sample_archive=sample_archive,
+        split_settings=split_settings,
+        source=source,
     )
 
 
@@ -672,6 +932,7 @@ def export_dataset(
     max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
     min_shards: int = DEFAULT_MIN_SHARDS,
     set_default: bool | None = None,
+    overwrite: bool = False,
     push_to_hub: str | None = None,
     token: str | None = None,
     private: bool = False,
@@ -681,15 +942,28 @@ def export_dataset(
 
     Args:
         data_dir: the archive folder (zips or extracted tiers); None downloads it from Figshare.
-        out_dir: the export folder (created; other configs in it are kept).
+        out_dir: the export folder (replaced in one step; other configs of the same archive in it are kept).
         max_shard_size: largest Parquet shard, in bytes of rows (e.g. `"500MB"`).
         min_shards: shards per split at least (see `export_dataset_dict`).
+        overwrite: replace an export of another archive (or a half-written one) in `out_dir`; without it such
+            a folder is refused.
         push_to_hub: a Hub dataset repo id to upload the folder to afterwards.
         **builder_kwargs: passed to `AHUUltrasound` (e.g. `cache_dir`, split options).
 
     Returns:
         The path of `OUT/README.md`.
     """
+    source = archive_source(data_dir)
+    out = Path(out_dir)
+    if not overwrite and ((out / "README.md").is_file() or (out / DATA_DIR).is_dir()):
+        infos, _, _, earlier = _existing_metadata(out)
+        if infos and earlier != source:  # refuse before the build, which may take hours (the rest: below)
+            raise ExportError(
+                f"holds an export of {describe_source(earlier)} (configs {', '.join(sorted(infos))}), and this "
+                f"export is of {describe_source(source)}; a folder holds one archive's export, so pass --overwrite "
+                "to replace it, or choose another --output_dir",
+                entry=str(out),
+            )
     dataset_dict = build_dataset(data_dir, config_name, **builder_kwargs)
     readme = export_dataset_dict(
         dataset_dict,
@@ -700,6 +974,8 @@ def export_dataset(
         set_default=set_default,
         sample_archive=sample_archive_origin(data_dir),
         split_settings=split_settings(**builder_kwargs),
+        source=source,
+        overwrite=overwrite,
     )
     if push_to_hub:
         push_export(out_dir, push_to_hub, token=token, private=private)

@@ -4,6 +4,7 @@ processes); `noise_files.txt` is written at the end from every finished sample."
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -19,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from .constants import NOISE_LIST_NAME
-from .errors import AHUDataError, DuplicateSampleError, EmptySampleError
+from .errors import AHUDataError, DuplicateSampleError, EmptySampleError, OutOfSpaceError
 from .image_sets import image_set_paths
 from .naming import is_video_file, parse_filtered_name
 from .noise_list import write_noise_list
@@ -27,6 +28,17 @@ from .preprocess import PreprocessOptions, preprocess_sample, processed_folder_n
 
 # Where preprocess_tier keeps its per-sample done-markers and temporary folders, inside out_dir.
 STATE_DIR_NAME = ".preprocess"
+# errno values of a full disk or an exhausted quota.
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _out_of_space(out_dir: Path, error: OSError) -> OutOfSpaceError:
+    return OutOfSpaceError(
+        f"the disk is full (no space left while writing the processed tier: {error.strerror or error}); free space "
+        "or choose an output folder on a disk with room, then rerun: finished samples are kept, the unfinished "
+        "one was removed",
+        entry=str(out_dir),
+    )
 
 
 def find_filtered_entries(filtered_dir: str | os.PathLike) -> list[Path]:
@@ -97,7 +109,8 @@ class TierReport:
         ]
         for reason, items in sorted(self.failed.items()):
             lines.append(f"skipped ({reason}): {len(items)}")
-            lines.extend(f"  {message}" for _, message in items)
+            # One error can leave several entries out (a duplicate pair): its message once.
+            lines.extend(f"  {message}" for message in dict.fromkeys(message for _, message in items))
         return "\n".join(lines)
 
 
@@ -144,20 +157,28 @@ def _process_entry(entry: Path, out_dir: Path, options: PreprocessOptions) -> di
     sample = preprocess_sample(entry, options)
     state_dir = out_dir / STATE_DIR_NAME
     temporary = state_dir / f"tmp-{sample.name}"
-    if temporary.exists():
-        shutil.rmtree(temporary)
-    temporary.mkdir(parents=True)
-    for name, frame in zip(sample.frame_names, sample.frames):
-        # Fixed quality and subsampling, no optimizer passes: the same frame gives the same bytes.
-        Image.fromarray(frame).save(
-            temporary / name, format="JPEG", quality=options.jpeg_quality, subsampling=0
-        )
-    final = out_dir / sample.name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(temporary, final)
-    payload = {"options": options.to_dict(), "source_files": source, **sample.metadata()}
-    _write_json_atomic(_marker_path(out_dir, entry), payload)
+    marker = _marker_path(out_dir, entry)
+    try:
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        temporary.mkdir(parents=True)
+        for name, frame in zip(sample.frame_names, sample.frames):
+            # Fixed quality and subsampling, no optimizer passes: the same frame gives the same bytes.
+            Image.fromarray(frame).save(
+                temporary / name, format="JPEG", quality=options.jpeg_quality, subsampling=0
+            )
+        final = out_dir / sample.name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        payload = {"options": options.to_dict(), "source_files": source, **sample.metadata()}
+        _write_json_atomic(marker, payload)
+    except OSError as error:
+        if error.errno not in _NO_SPACE:
+            raise
+        shutil.rmtree(temporary, ignore_errors=True)
+        marker.with_name(marker.name + ".tmp").unlink(missing_ok=True)
+        raise _out_of_space(out_dir, error) from error
     return payload
 
 
@@ -184,15 +205,16 @@ def _read_marker(out_dir: Path, entry: Path, options: PreprocessOptions) -> dict
     return payload
 
 
-def _entries_by_folder(entries: Sequence[Path]) -> dict[str, list[Path]]:
-    """Entries grouped by the processed folder they write (entries with unparsable names fail later, alone)."""
-    groups: dict[str, list[Path]] = {}
+def _entries_by_sample(entries: Sequence[Path]) -> dict[int | str, list[Path]]:
+    """Entries grouped by sample number, the key the builder refuses duplicates of (so `Video_5_Cyst.mp4` and
+    `Video_5_Nodule.mp4` collide though their folders differ); entries with unparsable names fail later, alone."""
+    groups: dict[int | str, list[Path]] = {}
     for entry in entries:
         try:
-            folder = processed_folder_name(parse_filtered_name(entry.name))
+            key: int | str = parse_filtered_name(entry.name).sample_id
         except AHUDataError:
-            folder = f"unparsable:{entry.name}"
-        groups.setdefault(folder, []).append(entry)
+            key = f"unparsable:{entry.name}"
+        groups.setdefault(key, []).append(entry)
     return groups
 
 
@@ -258,13 +280,19 @@ def preprocess_tier(
             raise err
         report.failed.setdefault(err.reason, []).append((entry.name, str(err)))
 
-    for colliding in _entries_by_folder(entries).values():
+    for sample_id, colliding in _entries_by_sample(entries).items():
         if len(colliding) < 2:
             continue
         # Neither is the sample: the folder and markers of an earlier run are dropped, and both are left out.
+        folders = sorted({processed_folder_name(parse_filtered_name(entry.name)) for entry in colliding})
+        where = (
+            f"map to the processed folder {folders[0]}/"
+            if len(folders) == 1
+            else f"would write {' and '.join(f'{folder}/' for folder in folders)}, which the dataset builder refuses"
+        )
         error = DuplicateSampleError(
-            f"{' and '.join(entry.name for entry in colliding)} both map to the processed folder "
-            f"{processed_folder_name(parse_filtered_name(colliding[0].name))}/; rename or remove all but one.",
+            f"{' and '.join(entry.name for entry in colliding)} both carry sample number {sample_id} and {where}; "
+            "each sample number must be unique: rename or remove all but one.",
             entry=str(Path(filtered_dir) / colliding[0].name),
         )
         for entry in colliding:
@@ -289,6 +317,8 @@ def preprocess_tier(
                     done[entry.name] = _process_entry(entry, out_dir, options)
                     report.processed.append(done[entry.name]["name"])
                     report.num_source_frames += done[entry.name]["num_source_frames"]
+                except OutOfSpaceError:
+                    raise
                 except AHUDataError as err:
                     record_failure(entry, err)
                 bar.update()
@@ -306,6 +336,8 @@ def preprocess_tier(
                             done[entry.name] = future.result()
                             report.processed.append(done[entry.name]["name"])
                             report.num_source_frames += done[entry.name]["num_source_frames"]
+                        except OutOfSpaceError:
+                            raise
                         except AHUDataError as err:
                             record_failure(entry, err)
                         bar.update()
@@ -318,11 +350,16 @@ def preprocess_tier(
     finished = [done[entry.name] for entry in entries if entry.name in done]
     report.num_frames = sum(len(sample["frame_names"]) for sample in finished)
     report.num_noise_frames = sum(len(sample["noise_frames"]) for sample in finished)
-    report.noise_list = write_noise_list(
-        out_dir / NOISE_LIST_NAME,
-        ((sample["name"], sample["noise_frames"]) for sample in finished),
-        prefix=out_dir.resolve().as_posix(),
-    )
+    try:
+        report.noise_list = write_noise_list(
+            out_dir / NOISE_LIST_NAME,
+            ((sample["name"], sample["noise_frames"]) for sample in finished),
+            prefix=out_dir.resolve().as_posix(),
+        )
+    except OSError as error:
+        if error.errno not in _NO_SPACE:
+            raise
+        raise _out_of_space(out_dir, error) from error
     order = {
         done[entry.name]["name"]: position for position, entry in enumerate(entries) if entry.name in done
     }

@@ -826,3 +826,11 @@ def _plane_views(yuv: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
         flat[:quarter].reshape(height // 2, width // 2),
         flat[quarter:].reshape(height // 2, width // 2),
     )
+
+
+if __name__ == "__main__":  # `python -m hf_loader.sample_archive` is `ahu-make-sample-archive`
+    import sys
+
+    from hf_loader.cli.make_sample_archive import main
+
+    sys.exit(main())

@@ -71,6 +71,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="Score a split even when it shares samples with the model's training split.",
     )
+    parser.add_argument(
+        "--allow_contract_mismatch",
+        action="store_true",
+        help="Score the run's own split even when its sample ids (or the data's fingerprint) differ from the "
+        "model's data_contract.json.",
+    )
     parser.add_argument("--output_dir", required=True, help="Folder for the tables, PNGs and CSVs.")
     parser.add_argument(
         "--no_video_level", action="store_true", help="Skip the all-clips video-level setting."
@@ -136,6 +142,7 @@ def run(argv=None) -> dict:
         frames_column_name=args.frames_column_name,
         label_column_name=args.label_column_name,
         allow_train_overlap=args.allow_train_overlap,
+        allow_contract_mismatch=args.allow_contract_mismatch,
         trust_remote_code=args.trust_remote_code,
         cache_dir=args.cache_dir,
         video_level=not args.no_video_level,

@@ -3,6 +3,7 @@
 Examples:
     ahu-export --data_dir /path/to/archive --output_dir ahu_export --config processed --config filtered
     ahu-export --data_dir /path/to/archive --output_dir ahu_export --push_to_hub me/ahu
+    ahu-export --data_dir /path/to/archive --output_dir ahu_export --overwrite   # replace another archive's export
 
 Without --data_dir the archive is downloaded from Figshare. The folder then loads with
 `datasets.load_dataset("ahu_export", "processed")`, offline or streaming.
@@ -30,6 +31,11 @@ def run(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--output_dir", required=True, type=Path, help="export folder (other configs in it are kept)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an export of another archive (or a half-written one) in --output_dir instead of refusing it",
     )
     parser.add_renamed_option("--out", "--output_dir")
     parser.add_argument(
@@ -74,7 +80,7 @@ def run(argv: list[str]) -> int:
     builder_kwargs = {"split_scheme": args.split_scheme, "errors": args.errors}
     if args.cache_dir is not None:
         builder_kwargs["cache_dir"] = str(args.cache_dir)
-    for config_name in configs:
+    for index, config_name in enumerate(configs):
         start = time.perf_counter()
         try:
             readme = export_dataset(
@@ -83,6 +89,8 @@ def run(argv: list[str]) -> int:
                 config_name,
                 max_shard_size=args.max_shard_size,
                 min_shards=args.min_shards,
+                # Only the first config replaces the folder; the next ones join it (same archive).
+                overwrite=args.overwrite and index == 0,
                 **builder_kwargs,
             )
         except DownloadError as error:
