@@ -819,7 +819,9 @@ def export_dataset_dict(
                 "another --output_dir, or pass --overwrite to replace them",
                 entry=str(out_dir),
             )
-        if earlier_source != source:
+        if source is None:  # the caller vouches that the rows come from the folder's archive
+            source = earlier_source
+        elif earlier_source != source:
             raise ExportError(
                 f"holds an export of {describe_source(earlier_source)} (configs {', '.join(sorted(infos))}), and "
                 f"this export is of {describe_source(source)}; a folder holds one archive's export, so pass "
