@@ -420,9 +420,9 @@ def dataset_source(
 
     A local folder (an archive, or an export) is named by its folder name and `archive_fingerprint` (every
     file's relative path, size and time); a Hub dataset by its repo id and revision (the keys of the data
-    contract's source record). Whether the rows are the
-    generated sample archive comes from the archive's `manifest.json` or from the export card's
-    `ahu_sample_archive` entry (`write_dataset_card`), so it survives an export and a push.
+    contract's source record). Whether the rows are the generated sample archive comes from the archive's
+    `manifest.json` or from the export card's `ahu_sample_archive` entry (`write_dataset_card`), so it survives
+    an export and a push.
 
     Returns:
         {"archive": folder name, "fingerprint"} or {"hub": repo id, "revision"}, each with "sample_archive":
