@@ -466,7 +466,7 @@ def write_model_card(
             summary["data"] = source_line(source)
         else:
             summary["data"] = str(_local_name(summary.get("data")))
-    summary["config"] = str(dataset_config or summary.get("config", "?"))
+    summary["config"] = str(dataset_config or summary.get("config") or "?")
     all_results_path = output_dir / "all_results.json"
     logged = json.loads(all_results_path.read_text(encoding="utf-8")) if all_results_path.is_file() else {}
     for key in ("epoch", "train_loss", "train_runtime", "eval_top1_accuracy", "eval_top3_accuracy"):

@@ -369,7 +369,7 @@ def test_card_of_a_generated_sample_archive_says_synthetic_at_the_top(sample_arc
         sample_archive, tmp_path / "export", "processed", cache_dir=str(tmp_path / "cache")
     )
     meta = front_matter(readme)
-    assert "synthetic" in meta["tags"]
+    assert "synthetic" in meta["tags"] and meta["license"] == "mit"
     assert meta["ahu_sample_archive"] == {"seed": 0, "scale": "default", "num_samples": 26}
     assert "synthetic" in meta["pretty_name"] and meta["annotations_creators"] == ["machine-generated"]
     body = readme.read_text(encoding="utf-8").split("\n---\n", 1)[1]
