@@ -79,8 +79,7 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
     assert any("majority class" in line for line in lines) and any(
         line.startswith("[") and "predict:" in line for line in lines
     )
-    # The model folder is fit to publish: it says it was trained on the sample archive and names no local path
-    # (data_contract.json is made portable on branch b20).
+    # The model folder is fit to publish: it says it was trained on the sample archive and names no local path.
     model_dir = tmp_path / "model"
     card = (model_dir / "README.md").read_text(encoding="utf-8")
     meta = yaml.safe_load(card.split("---\n")[1])
@@ -91,6 +90,5 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
         for path in model_dir.rglob("*")
         if path.is_file()
         and str(tmp_path).encode() in path.read_bytes()
-        and path.name != "data_contract.json"
     ]
     assert leaking == []

@@ -83,8 +83,7 @@ def test_no_file_of_a_trained_model_folder_names_a_local_path(sample_archive, tm
     )
     local_root = str(tmp_path_factory.getbasetemp())
     assert local_root in str(sample_archive) and local_root in str(out)
-    # data_contract.json is made portable on branch b20 (it records the data's place relative to the model).
-    assert [name for name in _files_naming(out, local_root) if Path(name).name != "data_contract.json"] == []
+    assert _files_naming(out, local_root) == []
     assert (out / "checkpoint-2" / "training_args.bin").is_file()
     # Named all the same: by folder name and fingerprint, and as the generated sample archive it is.
     source = json.loads((out / "ahu_run.json").read_text(encoding="utf-8"))["data_source"]
