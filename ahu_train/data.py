@@ -108,7 +108,8 @@ def load_ahu_dataset(
         if (Path(dataset_name) / "README.md").is_file():
             from hf_loader.export import check_export_folder
 
-            check_export_folder(dataset_name)  # a half-written export: "rerun the export", not datasets' errors
+            # A half-written export: "rerun the export", not datasets' own errors.
+            check_export_folder(dataset_name)
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}
         return datasets.load_dataset(dataset_name, config_name, **kwargs)
     if not Path(data_dir).exists():

@@ -633,7 +633,9 @@ def run_evaluation(
         recorded = contract["dataset"].get("source")
         own_data = data_dir is None and dataset_name is None
         own_split = split_scheme is None or split_scheme == contract["split"]["scheme"]
-        if own_split and (own_data or (recorded is not None and not contract_differences(contract, source=given))):
+        if own_split and (
+            own_data or (recorded is not None and not contract_differences(contract, source=given))
+        ):
             check_data_contract(
                 contract_differences(
                     contract,

@@ -522,7 +522,7 @@ def export_problems(out_dir: str | os.PathLike) -> list[str]:
     ]
     try:
         infos = _existing_metadata(out_dir)[0]
-    except Exception as err:  # a README cut short mid-write does not parse
+    except Exception as err:  # noqa: BLE001  (a README cut short mid-write fails in yaml or datasets alike)
         return [*problems, f"README.md does not parse ({err})"]
     for config_name, info in infos.items():
         shards = _config_shards(out_dir, config_name)
@@ -701,7 +701,9 @@ def export_dataset_dict(
     infos.pop(config_name, None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale_staging(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent)
+    )
     try:
         for kept in infos:
             for shards in _config_shards(out_dir, kept).values():
@@ -779,7 +781,9 @@ def _write_export(
     if set_default:
         entry["default"] = True
     configs[config_name] = entry
-    return write_dataset_card(out_dir, infos, configs, template_path, sample_archive=sample_archive, source=source)
+    return write_dataset_card(
+        out_dir, infos, configs, template_path, sample_archive=sample_archive, source=source
+    )
 
 
 def export_dataset(
