@@ -617,7 +617,9 @@ def _replace_folder(staging: Path, out_dir: Path) -> None:
         if _exchange(staging, out_dir):
             shutil.rmtree(staging, ignore_errors=True)  # now the old export
             return
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-old-", dir=out_dir.parent)
+        )
         os.replace(out_dir, old / out_dir.name)
         os.replace(staging, out_dir)
         shutil.rmtree(old, ignore_errors=True)

@@ -173,3 +173,19 @@ def test_a_folder_with_a_data_folder_no_export_wrote_is_not_replaced(processed, 
     with pytest.raises(ExportError, match="no export wrote.*--overwrite"):
         export_dataset_dict(processed, out, "processed")
     assert (out / "data" / "notes.txt").read_text() == "mine"
+
+
+def test_without_an_atomic_exchange_the_folder_is_still_replaced_whole(processed, tmp_path, monkeypatch):
+    import hf_loader.export as export_module
+
+    monkeypatch.setattr(
+        export_module, "_exchange", lambda first, second: False
+    )  # e.g. macOS, or an old kernel
+    out = tmp_path / "export"
+    export_dataset_dict(processed, out, "processed", source={"archive": "a", "fingerprint": "1"})
+    (out / "notes.txt").write_text("mine")
+    export_dataset_dict(processed, out, "again", source={"archive": "a", "fingerprint": "1"})
+    assert _card_configs(out) == {"processed", "again"}
+    assert (out / "notes.txt").read_text() == "mine"
+    check_export_folder(out)
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]
