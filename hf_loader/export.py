@@ -15,6 +15,12 @@ included) map-style and streaming, and pushes to a Hub dataset repo as it is:
 
 Media (frames, videos) are embedded as bytes in the rows: `Dataset.to_parquet` would keep the
 builder's local paths, which mean nothing on another machine (huggingface/datasets#7493).
+
+A folder holds one archive's export, whole: each export is written into a fresh folder beside OUT that
+replaces OUT in one step, so a reader never sees shards of two archives or of a run cut short; the card
+records the archive (`ahu_export_source`: folder name and fingerprint) and an export of another archive into
+OUT is refused unless `overwrite=True`. `check_export_folder(OUT)` names what is wrong with a half-written or
+hand-mixed folder.
 """
 
 from __future__ import annotations
