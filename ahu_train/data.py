@@ -113,7 +113,8 @@ def load_ahu_dataset(
         if (Path(dataset_name) / "README.md").is_file():
             from hf_loader.export import check_export_folder
 
-            check_export_folder(dataset_name)  # a half-written export: "rerun the export", not datasets' errors
+            # A half-written export: "rerun the export", not datasets' own errors.
+            check_export_folder(dataset_name)
         from hf_loader.export import rename_legacy_label_columns
 
         kwargs = {"cache_dir": cache_dir, "revision": revision, "streaming": streaming}

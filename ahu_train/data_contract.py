@@ -264,7 +264,11 @@ def contract_differences(
 
     recorded = contract["dataset"]
     differences = []
-    if source is not None and recorded.get("source") is not None and not _same_source(recorded["source"], source):
+    if (
+        source is not None
+        and recorded.get("source") is not None
+        and not _same_source(recorded["source"], source)
+    ):
         differences.append(
             f"the data: recorded {describe_source(recorded['source'])}, given {describe_source(source)} (the "
             "files changed, or it is another archive)"
@@ -286,7 +290,9 @@ def contract_differences(
                 f"split {name!r} lacks {len(missing)} sample ids the contract lists ({_few(missing)})"
             )
         if extra:
-            differences.append(f"split {name!r} holds {len(extra)} sample ids the contract does not list ({_few(extra)})")
+            differences.append(
+                f"split {name!r} holds {len(extra)} sample ids the contract does not list ({_few(extra)})"
+            )
     return differences
 
 

@@ -588,9 +588,11 @@ def run_evaluation(
         `evaluate_model`'s results.
     """
     import modeling_rvit  # noqa: F401  (registers RViT with the Auto classes)
+    from hf_loader.builder import AHUUltrasoundConfig
 
     from .data import TrainingDataError, column_names_of, load_ahu_dataset, resolve_layout
     from .data_contract import (
+        FIXED_SPLITS,
         check_data_contract,
         check_no_train_overlap,
         contract_differences,
@@ -632,8 +634,18 @@ def run_evaluation(
         given = data_source_record(source.get("data_dir"), source.get("dataset_name"), source.get("revision"))
         recorded = contract["dataset"].get("source")
         own_data = data_dir is None and dataset_name is None
-        own_split = split_scheme is None or split_scheme == contract["split"]["scheme"]
-        if own_split and (own_data or (recorded is not None and not contract_differences(contract, source=given))):
+        # The scheme the loaded splits follow: the contract's (or the override), else the builder's default for an
+        # archive and the given splits for an export or Hub data.
+        if own_data:
+            scheme = source.get("split_scheme") or contract["split"]["scheme"]
+        elif data_dir is not None and not (Path(data_dir) / "README.md").is_file():
+            scheme = split_scheme or AHUUltrasoundConfig.split_scheme
+        else:
+            scheme = FIXED_SPLITS
+        own_split = scheme == contract["split"]["scheme"]
+        if own_split and (
+            own_data or (recorded is not None and not contract_differences(contract, source=given))
+        ):
             check_data_contract(
                 contract_differences(
                     contract,

@@ -463,7 +463,9 @@ def _check_resumed_data(checkpoint: str, contract: dict, allow_mismatch: bool) -
     records in `contract` the checkpoint's data and what differs (`resumed_from`)."""
     earlier = read_data_contract(checkpoint) or read_data_contract(Path(checkpoint).parent)
     if earlier is None:
-        logger.warning("%s holds no %s: the data it was trained on cannot be checked", checkpoint, "data_contract.json")
+        logger.warning(
+            "%s holds no %s: the data it was trained on cannot be checked", checkpoint, "data_contract.json"
+        )
         return
     differences = contract_differences(
         earlier,

@@ -15,6 +15,12 @@ included) map-style and streaming, and pushes to a Hub dataset repo as it is:
 
 Media (frames, videos) are embedded as bytes in the rows: `Dataset.to_parquet` would keep the
 builder's local paths, which mean nothing on another machine (huggingface/datasets#7493).
+
+A folder holds one archive's export, whole: each export is written into a fresh folder beside OUT that
+replaces OUT in one step, so a reader never sees shards of two archives or of a run cut short; the card
+records the archive (`ahu_export_source`: folder name and fingerprint) and an export of another archive into
+OUT is refused unless `overwrite=True`. `check_export_folder(OUT)` names what is wrong with a half-written or
+hand-mixed folder.
 """
 
 from __future__ import annotations
@@ -647,7 +653,7 @@ def export_problems(out_dir: str | os.PathLike) -> list[str]:
     ]
     try:
         infos = _existing_metadata(out_dir)[0]
-    except Exception as err:  # a README cut short mid-write does not parse
+    except Exception as err:  # noqa: BLE001  (a README cut short mid-write fails in yaml or datasets alike)
         return [*problems, f"README.md does not parse ({err})"]
     for config_name, info in infos.items():
         shards = _config_shards(out_dir, config_name)
@@ -742,7 +748,9 @@ def _replace_folder(staging: Path, out_dir: Path) -> None:
         if _exchange(staging, out_dir):
             shutil.rmtree(staging, ignore_errors=True)  # now the old export
             return
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old = Path(
+            tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-old-", dir=out_dir.parent)
+        )
         os.replace(out_dir, old / out_dir.name)
         os.replace(staging, out_dir)
         shutil.rmtree(old, ignore_errors=True)
@@ -833,7 +841,9 @@ def export_dataset_dict(
     infos.pop(config_name, None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale_staging(out_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{out_dir.name}{_STAGING_INFIX}{os.getpid()}-", dir=out_dir.parent)
+    )
     try:
         for kept in infos:
             for shards in _config_shards(out_dir, kept).values():

@@ -57,7 +57,12 @@ def other_archive(tmp_path_factory) -> Path:
     from hf_loader.sample_archive import make_sample_archive
 
     return make_sample_archive(
-        tmp_path_factory.mktemp("other") / "archive_b", seed=1, num_samples=26, width=96, height=128, zips=False
+        tmp_path_factory.mktemp("other") / "archive_b",
+        seed=1,
+        num_samples=26,
+        width=96,
+        height=128,
+        zips=False,
     )
 
 
@@ -83,7 +88,9 @@ def _model_copy(run: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_contract_names_its_data_by_folder_name_and_fingerprint_not_by_local_path(run_with_checkpoint, archive):
+def test_contract_names_its_data_by_folder_name_and_fingerprint_not_by_local_path(
+    run_with_checkpoint, archive
+):
     from hf_loader.archive_fingerprint import archive_fingerprint
 
     text = (run_with_checkpoint / "data_contract.json").read_text(encoding="utf-8")
@@ -92,11 +99,15 @@ def test_contract_names_its_data_by_folder_name_and_fingerprint_not_by_local_pat
     dataset = json.loads(text)["dataset"]
     assert dataset["source"] == {"archive": "ahu_archive", "fingerprint": archive_fingerprint(archive)}
     assert not Path(dataset["location"]).is_absolute()
-    checkpoint_contract = json.loads((run_with_checkpoint / "checkpoint-2" / "data_contract.json").read_text())
+    checkpoint_contract = json.loads(
+        (run_with_checkpoint / "checkpoint-2" / "data_contract.json").read_text()
+    )
     assert checkpoint_contract["dataset"] == dataset
 
 
-def test_evaluation_of_the_runs_own_split_passes_the_contract_check(run_with_checkpoint, data_cache, tmp_path):
+def test_evaluation_of_the_runs_own_split_passes_the_contract_check(
+    run_with_checkpoint, data_cache, tmp_path
+):
     results = evaluate(run_with_checkpoint, tmp_path / "eval", "--cache_dir", data_cache)
     assert list(results) == ["test/clip"]
 
@@ -181,7 +192,9 @@ def test_resuming_with_another_split_is_refused(run_with_checkpoint, archive, da
         )
 
 
-def test_empty_validation_split_with_evaluation_on_is_an_error_not_eval_on_test(archive, data_cache, tmp_path):
+def test_empty_validation_split_with_evaluation_on_is_an_error_not_eval_on_test(
+    archive, data_cache, tmp_path
+):
     with pytest.raises(TrainingDataError, match="no validation split.*--eval_split test"):
         train_tiny(
             tmp_path / "run",

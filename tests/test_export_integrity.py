@@ -19,7 +19,12 @@ def other_archive(tmp_path_factory) -> Path:
     from hf_loader.sample_archive import make_sample_archive
 
     return make_sample_archive(
-        tmp_path_factory.mktemp("other") / "archive_b", seed=1, num_samples=14, width=96, height=128, zips=False
+        tmp_path_factory.mktemp("other") / "archive_b",
+        seed=1,
+        num_samples=14,
+        width=96,
+        height=128,
+        zips=False,
     )
 
 
@@ -34,7 +39,17 @@ def _export_cli(archive: Path, out: Path, cache: Path, *extra: str) -> int:
     from hf_loader.cli.export_dataset import main
 
     return main(
-        ["--data_dir", str(archive), "--out", str(out), "--cache_dir", str(cache), "--min_shards", "1", *extra]
+        [
+            "--data_dir",
+            str(archive),
+            "--out",
+            str(out),
+            "--cache_dir",
+            str(cache),
+            "--min_shards",
+            "1",
+            *extra,
+        ]
     )
 
 
@@ -129,9 +144,7 @@ def test_disk_full_during_export_names_the_folder_and_leaves_no_part_file(proces
 
 
 @pytest.mark.parametrize("damage", ["missing shard", "foreign shard", "part file", "fewer rows"])
-def test_half_written_export_is_refused_by_the_harness_with_rerun_the_export(
-    processed, tmp_path, damage
-):
+def test_half_written_export_is_refused_by_the_harness_with_rerun_the_export(processed, tmp_path, damage):
     from ahu_train.data import load_ahu_dataset
 
     out = tmp_path / "export"
@@ -160,3 +173,19 @@ def test_a_folder_with_a_data_folder_no_export_wrote_is_not_replaced(processed, 
     with pytest.raises(ExportError, match="no export wrote.*--overwrite"):
         export_dataset_dict(processed, out, "processed")
     assert (out / "data" / "notes.txt").read_text() == "mine"
+
+
+def test_without_an_atomic_exchange_the_folder_is_still_replaced_whole(processed, tmp_path, monkeypatch):
+    import hf_loader.export as export_module
+
+    monkeypatch.setattr(
+        export_module, "_exchange", lambda first, second: False
+    )  # e.g. macOS, or an old kernel
+    out = tmp_path / "export"
+    export_dataset_dict(processed, out, "processed", source={"archive": "a", "fingerprint": "1"})
+    (out / "notes.txt").write_text("mine")
+    export_dataset_dict(processed, out, "again", source={"archive": "a", "fingerprint": "1"})
+    assert _card_configs(out) == {"processed", "again"}
+    assert (out / "notes.txt").read_text() == "mine"
+    check_export_folder(out)
+    assert [path.name for path in tmp_path.iterdir()] == ["export"]

@@ -46,7 +46,10 @@ def test_raw_config_with_a_rename_table_without_its_link_column_warns_naming_the
     table = small_archive / "raw" / "rename.xlsx"
     _rewrite_rename_table_without_links(table)
     builder = AHUUltrasound(
-        config_name="raw", data_dir=str(small_archive), cache_dir=str(tmp_path / "cache"), split_scheme="paper"
+        config_name="raw",
+        data_dir=str(small_archive),
+        cache_dir=str(tmp_path / "cache"),
+        split_scheme="paper",
     )
     with caplog.at_level(logging.WARNING, logger="hf_loader.builder"):
         builder.download_and_prepare()
@@ -101,7 +104,9 @@ def test_preprocessing_refuses_two_videos_with_one_sample_number_and_other_label
     video = min((sample_archive / "filtered").glob("Video_*.mp4"))
     shutil.copyfile(video, filtered / "Video_5_Cyst.mp4")
     shutil.copyfile(video, filtered / "Video_5_Nodule.mp4")
-    with pytest.raises(DuplicateSampleError, match=r"Video_5_Cyst\.mp4 and Video_5_Nodule\.mp4.*sample number 5"):
+    with pytest.raises(
+        DuplicateSampleError, match=r"Video_5_Cyst\.mp4 and Video_5_Nodule\.mp4.*sample number 5"
+    ):
         preprocess_tier(filtered, tmp_path / "processed", num_workers=1, progress=False)
     assert not [path for path in (tmp_path / "processed").iterdir() if not path.name.startswith(".")]
 
@@ -138,17 +143,23 @@ def test_disk_full_during_preprocessing_names_the_folder_and_leaves_no_part_file
 
 
 def test_truncated_safetensors_is_named_with_the_fix(tmp_path):
+    from ahu_train.models import ModelLoadError, load_pretrained_model
     from modeling_rvit import RViTConfig, RViTForVideoClassification
 
-    from ahu_train.models import ModelLoadError, load_pretrained_model
-
     config = RViTConfig(
-        num_frames=4, image_size=32, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+        num_frames=4,
+        image_size=32,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
     )
     RViTForVideoClassification(config).save_pretrained(tmp_path / "model")
     weights = tmp_path / "model" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(ModelLoadError, match="truncated or corrupt.*download or save the model again") as caught:
+    with pytest.raises(
+        ModelLoadError, match="truncated or corrupt.*download or save the model again"
+    ) as caught:
         load_pretrained_model(str(tmp_path / "model"))
     assert str(weights) in str(caught.value)
 
@@ -159,7 +170,9 @@ def test_offline_mode_with_an_uncached_model_id_says_so(tmp_path):
         "load_pretrained_model('someone/not-cached-rvit')\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert "ModelLoadError" in last and "someone/not-cached-rvit" in last and "HF_HUB_OFFLINE=1" in last, last
@@ -173,5 +186,6 @@ def test_sample_archive_module_prints_help():
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert result.returncode == 0 and "--out" in result.stdout and "--seed" in result.stdout
