@@ -268,25 +268,27 @@ def _expand_clusters(neighbours: np.ndarray, count: int, min_samples: int) -> np
     return labels
 
 
-# Distance rows computed at once when clustering many frames (float64, so about 8 MB per temporary).
-_DISTANCE_BLOCK_VALUES = 1 << 20
+# Distances computed at once when clustering many frames (float64: 2 MB per temporary).
+_DISTANCE_BLOCK_VALUES = 1 << 18
 
 
 def _neighbourhoods(features: np.ndarray, eps: float) -> np.ndarray:
     """`(N, ceil(N / 8))` bit-packed `distance <= eps` between the rows of `features` `(N, D)` float64.
 
-    Up to about a thousand frames the `(N, N)` distances are computed at once; beyond, in blocks of rows, so
-    memory grows with N / 8 bytes per frame instead of 8 N."""
+    Up to 512 frames the `(N, N)` distances are computed at once; beyond, in blocks of rows, so memory grows by
+    N / 8 bytes per frame instead of 8 N (the arithmetic is the same, element by element)."""
     count = len(features)
     squared = (features**2).sum(axis=1)
-    rows_per_block = (
-        count if count * count <= _DISTANCE_BLOCK_VALUES else max(1, _DISTANCE_BLOCK_VALUES // count)
-    )
+    rows_per_block = max(1, _DISTANCE_BLOCK_VALUES // count)
     packed = np.empty((count, (count + 7) // 8), dtype=np.uint8)
     for first in range(0, count, rows_per_block):
         rows = slice(first, min(count, first + rows_per_block))
-        block = squared[rows, None] + squared[None, :] - 2.0 * features[rows] @ features.T
-        distances = np.sqrt(np.maximum(block, 0.0))
+        products = 2.0 * features[rows] @ features.T
+        distances = squared[rows, None] + squared[None, :]
+        distances -= products
+        del products
+        np.maximum(distances, 0.0, out=distances)
+        np.sqrt(distances, out=distances)
         distances[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = 0.0
         packed[rows] = np.packbits(distances <= eps, axis=1)
     return packed

@@ -265,6 +265,7 @@ class _FrameCleaner:
         self.clean = clean
         self.name = name
         self.size = None
+        self.warned = False
 
     def __call__(self, index: int, frame: torch.Tensor) -> torch.Tensor:
         if self.clean is not None:
@@ -272,12 +273,15 @@ class _FrameCleaner:
         if self.size is None:
             self.size = frame.shape[-2:]
         elif frame.shape[-2:] != self.size:
-            warnings.warn(
-                f"{self.name}: the stream changes frame size from {tuple(self.size)} to {tuple(frame.shape[-2:])} "
-                f"at frame {index}; frames are resized to the first frame's size",
-                UserWarning,
-                stacklevel=2,
-            )
+            if not self.warned:
+                warnings.warn(
+                    f"{self.name}: the stream changes frame size from {self.size[1]}x{self.size[0]} to "
+                    f"{frame.shape[-1]}x{frame.shape[-2]} at frame {index}; such frames are resized to the first "
+                    "frame's size (pass processed_size to crop and resize every frame instead)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.warned = True
             resized = torch.nn.functional.interpolate(
                 frame.float(), size=tuple(self.size), mode="bilinear", antialias=True, align_corners=False
             )
