@@ -224,8 +224,9 @@ def noise_features(
 def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     """DBSCAN over a precomputed distance matrix, as `sklearn.cluster.DBSCAN(metric="precomputed")` labels it.
 
-    Neighbourhoods include the point itself and points at distance <= eps; clusters grow depth-first from core
-    points in index order, as scikit-learn's `dbscan_inner` does.
+    Written here so that workers need not import scikit-learn. Neighbourhoods include the point itself and points
+    at distance <= eps; clusters grow depth-first from core points in index order, as scikit-learn's
+    `dbscan_inner` does.
 
     Args:
         distances: `(N, N)` symmetric distances.
