@@ -253,7 +253,7 @@ def _collect(source, indices, cleaner: _FrameCleaner) -> tuple[torch.Tensor, lis
         frames.append(cleaner(index, frame))
         kept.append(int(index))
     if not frames:
-        raise RViTInputError("no frame could be decoded (is the file truncated?)")
+        raise RViTInputError(f"{cleaner.name}: no frame could be decoded (is the file truncated?)")
     return torch.cat(frames), kept
 
 
