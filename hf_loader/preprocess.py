@@ -48,6 +48,7 @@ from modeling_rvit.ultrasound_frames import (
     IMAGE_SET_CROP_FRACTION,
     NoiseSettings,
     detect_noise,
+    noise_from_features,
 )
 
 from .image_sets import process_image_set
@@ -172,8 +173,12 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
             crop=options.crop,
             gray_threshold=options.gray_threshold,
             thread_type=options.thread_type,
+            noise=options.noise,
         )
         frames, source_indices, crop_boxes = video.frames, video.source_indices, video.crop_boxes
+        noise = (
+            noise_from_features(video.noise_features, options.noise) if options.noise is not None else None
+        )
         crop_box, fps, num_source, duration = (
             video.crop_box,
             video.fps,
@@ -187,7 +192,9 @@ def preprocess_sample(path: str | os.PathLike, options: PreprocessOptions | None
         frames, crop_boxes = images.frames, images.crop_boxes
         source_indices = np.arange(len(frames), dtype=np.int64)
         crop_box, fps, num_source, duration = None, None, len(images.source_paths), None
-    noise = detect_noise(frames, options.noise) if options.noise is not None else np.zeros(len(frames), bool)
+        noise = detect_noise(frames, options.noise) if options.noise is not None else None
+    if noise is None:
+        noise = np.zeros(len(frames), bool)
     return ProcessedSample(
         name=processed_folder_name(entry),
         sample_id=entry.sample_id,

@@ -7,8 +7,10 @@ plane (no colour conversion), and swscale resizes and converts only the cropped 
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,11 @@ from modeling_rvit.ultrasound_frames import (
     FRAME_SIZE,
     FRAME_STRIDE,
     GRAY_THRESHOLD,
+    NoiseSettings,
     chroma_aligned_box,
     find_region_box,
     gray_levels,
+    noise_features,
 )
 
 from .errors import CorruptMediaError
@@ -42,6 +46,8 @@ class VideoFrames:
         num_source_frames: frames decoded from the file.
         duration: seconds (`num_source_frames / fps`).
         source_size: `(width, height)` of the source frames, in pixels.
+        noise_features: `(T, D)` float32 `ultrasound_frames.noise_features` of the kept frames when asked for
+            (`noise=`), else None.
     """
 
     frames: np.ndarray
@@ -52,6 +58,48 @@ class VideoFrames:
     num_source_frames: int
     duration: float
     source_size: tuple[int, int]
+    noise_features: np.ndarray | None = None
+
+
+# Kept frames held in memory before they go to a temporary file (about 110 frames of 224x224 RGB).
+FRAMES_IN_MEMORY_BYTES = 16 << 20
+# Kept frames waiting for the conversion thread: decoding never runs further ahead than this.
+_MAX_PENDING = 8
+
+
+class _FrameStore:
+    """Equal-shaped uint8 frames appended one at a time; in memory up to `limit_bytes`, then in an anonymous
+    temporary file (deleted when the last reference to it goes)."""
+
+    def __init__(self, limit_bytes: int):
+        self.limit_bytes = limit_bytes
+        self.frames: list[np.ndarray] = []
+        self.file = None
+        self.count = 0
+        self.shape: tuple[int, ...] | None = None
+
+    def append(self, frame: np.ndarray) -> None:
+        self.shape = frame.shape
+        self.count += 1
+        if self.file is None and self.count * frame.nbytes <= self.limit_bytes:
+            self.frames.append(frame)
+            return
+        if self.file is None:
+            # Closed by `array()`, which hands the data on as a memory map.
+            self.file = tempfile.TemporaryFile(prefix="ahu-frames-")  # noqa: SIM115
+            for held in self.frames:
+                self.file.write(held.tobytes())
+            self.frames = []
+        self.file.write(np.ascontiguousarray(frame).tobytes())
+
+    def array(self) -> np.ndarray:
+        """`(T, *frame.shape)` uint8: an array, or a copy-on-write `np.memmap` of the temporary file."""
+        if self.file is None:
+            return np.stack(self.frames)
+        self.file.flush()
+        frames = np.memmap(self.file, dtype=np.uint8, mode="c", shape=(self.count, *self.shape))
+        self.file.close()  # the map holds its own handle; the file is gone once the map is
+        return frames
 
 
 # Limited-range (MPEG, 16..235) luma to full range, to threshold luma as the paper thresholds grey levels.
@@ -131,6 +179,8 @@ def extract_video_frames(
     crop: bool = True,
     gray_threshold: int = GRAY_THRESHOLD,
     thread_type: str | None = None,
+    noise: NoiseSettings | None = None,
+    memory_limit_bytes: int | None = None,
 ) -> VideoFrames:
     """Decode a video and keep every `stride`-th frame (or `num_frames` evenly spread), cropped and resized.
 
@@ -146,9 +196,12 @@ def extract_video_frames(
         crop: crop each kept frame to its ultrasound region (the paper); False keeps the whole frame.
         gray_threshold: see `PreprocessOptions`.
         thread_type: PyAV decoder threading, see `PreprocessOptions`.
+        noise: also compute each kept frame's noise-detector features with these settings.
+        memory_limit_bytes: kept frames held in memory before they go to a temporary file (default
+            `FRAMES_IN_MEMORY_BYTES`).
 
     Returns:
-        `VideoFrames` with `frames` of shape `(T, size, size, 3)`, uint8 RGB.
+        `VideoFrames` with `frames` of shape `(T, size, size, 3)`, uint8 RGB (a memory map beyond the limit).
 
     Raises:
         CorruptMediaError: the file is empty, cannot be opened, or decoding fails / yields no frame.
@@ -157,6 +210,7 @@ def extract_video_frames(
     import av
 
     path = Path(path)
+    memory_limit_bytes = FRAMES_IN_MEMORY_BYTES if memory_limit_bytes is None else memory_limit_bytes
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     keep: np.ndarray | None = None
@@ -180,15 +234,24 @@ def extract_video_frames(
     reformatters: dict[tuple[int, int], object] = {}
     fps = float(stream.average_rate or stream.guessed_rate or 0) or None
     declared = stream.frames
-    frames: list[np.ndarray] = []
+    store = _FrameStore(memory_limit_bytes)
+    features: list[np.ndarray] = []
     boxes: list[tuple[int, int, int, int]] = []
     indices: list[int] = []
     index = -1
     keep_set = None if keep is None else set(keep.tolist())
     source_size = (stream.codec_context.width, stream.codec_context.height)
+
+    def take(future) -> None:
+        rgb, box = future.result()
+        store.append(rgb)
+        boxes.append(box)
+        if noise is not None:
+            features.append(noise_features(rgb[None], noise)[0])
+
     # Kept frames are cropped and converted on a second thread while the decoder (which releases the GIL)
     # goes on with the next ones; one worker keeps the order and the cached reformatters single-threaded.
-    pending = []
+    pending: collections.deque = collections.deque()
     try:
         with ThreadPoolExecutor(max_workers=1) as worker:
             for index, frame in enumerate(container.decode(stream)):
@@ -202,10 +265,10 @@ def extract_video_frames(
                 )
                 indices.append(index)
                 source_size = (frame.width, frame.height)
-            for future in pending:
-                rgb, box = future.result()
-                frames.append(rgb)
-                boxes.append(box)
+                if len(pending) > _MAX_PENDING:
+                    take(pending.popleft())
+            while pending:
+                take(pending.popleft())
     except av.error.FFmpegError as err:
         raise CorruptMediaError(
             f"decoding failed after {index + 1} frames ({err.strerror or err}); the file is corrupt or "
@@ -227,7 +290,7 @@ def extract_video_frames(
             "(truncated file); download or extract it again.",
             entry=str(path),
         )
-    if not frames:
+    if not store.count:
         raise CorruptMediaError(
             f"none of the requested frames lies among the {num_source_frames} decoded ones (the header's frame "
             "count is wrong?); pass `stride` instead of `num_frames`.",
@@ -236,7 +299,7 @@ def extract_video_frames(
     boxes_array = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     crop_box = tuple(int(v) for v in np.median(boxes_array, axis=0).round())
     return VideoFrames(
-        frames=np.stack(frames),
+        frames=store.array(),
         source_indices=np.asarray(indices, dtype=np.int64),
         crop_boxes=boxes_array,
         crop_box=crop_box,
@@ -244,4 +307,5 @@ def extract_video_frames(
         num_source_frames=num_source_frames,
         duration=num_source_frames / fps if fps else None,
         source_size=source_size,
+        noise_features=np.stack(features) if noise is not None else None,
     )

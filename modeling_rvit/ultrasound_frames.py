@@ -47,6 +47,7 @@ __all__ = [
     "find_region_box",
     "gray_levels",
     "noise_features",
+    "noise_from_features",
 ]
 
 
@@ -223,9 +224,9 @@ def noise_features(
 def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     """DBSCAN over a precomputed distance matrix, as `sklearn.cluster.DBSCAN(metric="precomputed")` labels it.
 
-    A sample's frames are few (tens to hundreds), so a dense `(N, N)` matrix is cheap, and this avoids importing
-    scikit-learn in every worker. Neighbourhoods include the point itself and points at distance <= eps;
-    clusters grow depth-first from core points in index order, as scikit-learn's `dbscan_inner` does.
+    Written here so that workers need not import scikit-learn. Neighbourhoods include the point itself and points
+    at distance <= eps; clusters grow depth-first from core points in index order, as scikit-learn's
+    `dbscan_inner` does.
 
     Args:
         distances: `(N, N)` symmetric distances.
@@ -235,23 +236,63 @@ def dbscan(distances: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
     Returns:
         `(N,)` int labels, `-1` for noise, clusters numbered from 0 in order of discovery.
     """
-    neighbours = [np.flatnonzero(row <= eps) for row in distances]
-    is_core = np.array([len(indices) >= min_samples for indices in neighbours], dtype=bool)
-    labels = np.full(len(distances), -1, dtype=np.int64)
+    neighbours = np.packbits(np.asarray(distances) <= eps, axis=1)
+    return _expand_clusters(neighbours, len(distances), min_samples)
+
+
+# Number of bits set in each byte value (numpy < 2 has no bitwise_count).
+_BITS_SET = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1).astype(np.uint8)
+
+
+def _expand_clusters(neighbours: np.ndarray, count: int, min_samples: int) -> np.ndarray:
+    """DBSCAN's labelling from `(N, ceil(N / 8))` bit-packed neighbourhoods (row i: the points within eps of
+    point i). A point is queued at most once, so the work list stays below N (which points a cluster takes does
+    not depend on the order it grows in)."""
+    is_core = _BITS_SET[neighbours].sum(axis=1, dtype=np.int64) >= min_samples
+    labels = np.full(count, -1, dtype=np.int64)
+    queued = np.zeros(count, dtype=bool)
     cluster = 0
-    for start in range(len(distances)):
+    for start in range(count):
         if labels[start] != -1 or not is_core[start]:
             continue
         stack = [start]
+        queued[start] = True
         while stack:
             point = stack.pop()
-            if labels[point] != -1:
-                continue
             labels[point] = cluster
             if is_core[point]:
-                stack.extend(int(j) for j in neighbours[point] if labels[j] == -1)
+                reached = np.unpackbits(neighbours[point], count=count).astype(bool)
+                fresh = np.flatnonzero(reached & ~queued)
+                queued[fresh] = True
+                stack.extend(fresh.tolist())
         cluster += 1
     return labels
+
+
+# Distances computed at once when clustering many frames (float64: 2 MB per temporary).
+_DISTANCE_BLOCK_VALUES = 1 << 18
+
+
+def _neighbourhoods(features: np.ndarray, eps: float) -> np.ndarray:
+    """`(N, ceil(N / 8))` bit-packed `distance <= eps` between the rows of `features` `(N, D)` float64.
+
+    Up to 512 frames the `(N, N)` distances are computed at once; beyond, in blocks of rows, so memory grows by
+    N / 8 bytes per frame instead of 8 N (the arithmetic is the same, element by element)."""
+    count = len(features)
+    squared = (features**2).sum(axis=1)
+    rows_per_block = max(1, _DISTANCE_BLOCK_VALUES // count)
+    packed = np.empty((count, (count + 7) // 8), dtype=np.uint8)
+    for first in range(0, count, rows_per_block):
+        rows = slice(first, min(count, first + rows_per_block))
+        products = 2.0 * features[rows] @ features.T
+        distances = squared[rows, None] + squared[None, :]
+        distances -= products
+        del products
+        np.maximum(distances, 0.0, out=distances)
+        np.sqrt(distances, out=distances)
+        distances[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = 0.0
+        packed[rows] = np.packbits(distances <= eps, axis=1)
+    return packed
 
 
 def detect_noise(
@@ -269,12 +310,22 @@ def detect_noise(
     settings = settings or NoiseSettings()
     if len(frames) == 0:
         return np.zeros(0, dtype=bool)
-    features = noise_features(frames, settings).astype(np.float64)
+    return noise_from_features(noise_features(frames, settings), settings)
+
+
+def noise_from_features(features: np.ndarray, settings: NoiseSettings | None = None) -> np.ndarray:
+    """`detect_noise` on features already computed (one `noise_features` row per frame, `(T, D)`), so that a
+    long video's frames need not be held: only these rows (588 values per frame with the defaults).
+
+    Returns:
+        `(T,)` bool, True for noise.
+    """
+    settings = settings or NoiseSettings()
+    if len(features) == 0:
+        return np.zeros(0, dtype=bool)
+    features = np.asarray(features).astype(np.float64)
     min_samples = max(1, int(len(features) * settings.min_samples_fraction))
-    squared = (features**2).sum(axis=1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2.0 * features @ features.T, 0.0))
-    np.fill_diagonal(distances, 0.0)
-    labels = dbscan(distances, eps=settings.eps, min_samples=min_samples)
+    labels = _expand_clusters(_neighbourhoods(features, settings.eps), len(features), min_samples)
     values, counts = np.unique(labels, return_counts=True)
     # np.unique sorts, so ties go to the smallest label, as in the paper's argmax over np.unique.
     most_common = values[int(np.argmax(counts))]

@@ -39,8 +39,6 @@ from transformers.video_utils import (
     VideoInput,
     VideoMetadata,
     default_sample_indices_fn,
-    load_video,
-    make_batched_metadata,
 )
 
 from .configuration_rvit import RViTConfig
@@ -58,6 +56,7 @@ from .ultrasound_frames import (
     find_region_box,
     gray_levels,
 )
+from .video_decoding import cleaned_while_decoding, decode_and_sample_videos, decode_file, read_decoder
 
 CLIP_WINDOWS = ("center", "start", "random")
 CROP_MODES = ("region", "border")
@@ -304,7 +303,11 @@ class RViTVideoProcessor(BaseVideoProcessor):
             feature_scale=noise_feature_scale,
         )
         cleaned, noise_masks = [], []
-        for video in videos:
+        for video, decoded_clean in zip(videos, cleaned_while_decoding(self, len(videos))):
+            if decoded_clean:  # cropped, resized and rid of its noise frames while decoding (video_decoding)
+                cleaned.append(video)
+                noise_masks.append(np.zeros(len(video), dtype=bool))
+                continue
             video = _crop_and_resize(video, crop_mode, crop_threshold, crop_border_fraction, processed_size)
             noise_masks.append(
                 detect_noise(_uint8_frames_last(video), settings)
@@ -339,102 +342,23 @@ class RViTVideoProcessor(BaseVideoProcessor):
         do_sample_frames: bool | None = None,
         sample_indices_fn=None,
     ) -> tuple[list[torch.Tensor], list[VideoMetadata]]:
-        """Decode files, keep the sampled frames of every clip; arrays come back as tensors, layout kept."""
-        clips = _make_clip_list(videos)
-        if video_metadata is None:
-            metadata_list = [None] * len(clips)
-        else:
-            # One entry per clip: a VideoMetadata or dict, a list of them, or a nested list (flattened).
-            try:
-                metadata_list = make_batched_metadata(clips, video_metadata=video_metadata)
-            except ValueError as error:
-                raise RViTInputError(str(error)) from None
-        frames_out, metadata_out = [], []
-        for index, (clip, metadata) in enumerate(zip(clips, metadata_list)):
-            name = f"clip {index}"
-            if isinstance(clip, (str, os.PathLike)):
-                frames, metadata = self._decode_file(
-                    os.fspath(clip), sample_indices_fn if do_sample_frames else None
-                )
-            elif _is_decoder(clip):
-                frames, metadata = self._read_decoder(
-                    clip, name, sample_indices_fn if do_sample_frames else None
-                )
-            else:
-                frames = clip
-                metadata = VideoMetadata(**dict(metadata)) if metadata is not None else VideoMetadata(0)
-                metadata.total_num_frames = len(frames)
-                if len(frames) == 0:
-                    raise RViTInputError(f"{name}: the clip has no frames")
-                if do_sample_frames:
-                    indices = _sample_or_name(sample_indices_fn, metadata, name)
-                    frames = frames[torch.as_tensor(indices, dtype=torch.long)]
-                    metadata.frames_indices = indices
-                else:
-                    metadata.frames_indices = list(range(len(frames)))
-            frames_out.append(frames)
-            metadata_out.append(metadata)
-        return frames_out, metadata_out
+        """Decode files and decoders while sampling them, in bounded memory (`video_decoding`); arrays come back
+        as tensors, layout kept."""
+        return decode_and_sample_videos(
+            self, _make_clip_list(videos), video_metadata, sample_indices_fn if do_sample_frames else None
+        )
 
     @staticmethod
     def _read_decoder(decoder, name: str, sample_indices_fn) -> tuple[torch.Tensor, VideoMetadata]:
         """The kept frames of a torchcodec `VideoDecoder` → ((T, 3, H, W) uint8 tensor, metadata)."""
-        source = decoder.metadata
-        total = source.num_frames if source.num_frames is not None else len(decoder)
-        metadata = VideoMetadata(
-            total_num_frames=int(total or 0),
-            fps=source.average_fps,
-            duration=source.duration_seconds,
-            video_backend="torchcodec",
-            height=source.height,
-            width=source.width,
-        )
-        if metadata.total_num_frames <= 0:
-            raise RViTInputError(
-                f"{name}: the video decoder reports no frames (is the video empty or truncated?)"
-            )
-        indices = (
-            np.arange(metadata.total_num_frames)
-            if sample_indices_fn is None
-            else _sample_or_name(sample_indices_fn, metadata, name)
-        )
-        try:
-            frames = decoder.get_frames_at(indices=[int(index) for index in indices]).data
-        except RuntimeError as error:
-            raise RViTInputError(
-                f"{name}: torchcodec could not decode the frames ({error}); is it corrupt?"
-            ) from error
-        metadata.frames_indices = indices
-        return frames, metadata
+        return read_decoder(decoder, name, sample_indices_fn)
 
     def _decode_file(self, path: str, sample_indices_fn) -> tuple[torch.Tensor, VideoMetadata]:
-        """Decode the kept frames of a video file → ((T, H, W, 3) or (T, 3, H, W) uint8 tensor, metadata)."""
-        if not os.path.isfile(path):
-            raise RViTInputError(f"{path}: no such video file (check the path)")
+        """Decode the kept frames of a video file → ((T, 3, H, W) uint8 tensor, metadata)."""
         backend = self.decoder_backend
         if backend is None:
             backend = "torchcodec" if is_torchcodec_usable(decode="video") else "pyav"
-        try:
-            frames, metadata = load_video(path, backend=backend, sample_indices_fn=sample_indices_fn)
-        except RViTInputError as error:
-            raise RViTInputError(f"{path}: {error}") from None
-        except (ImportError, RuntimeError) as error:
-            if isinstance(error, ImportError) or backend != "torchcodec":
-                raise RViTInputError(
-                    f"{path}: cannot decode with {backend} ({error}); install PyAV (`pip install av`) or a "
-                    "torchcodec matching your torch, or pass decoder_backend='pyav'"
-                ) from error
-            raise RViTInputError(
-                f"{path}: torchcodec could not decode the video ({error}); is it corrupt?"
-            ) from error
-        except Exception as error:  # PyAV raises its own FFmpeg error classes
-            raise RViTInputError(
-                f"{path}: could not decode the video with {backend} ({error}); is it corrupt?"
-            ) from error
-        if len(frames) == 0:
-            raise RViTInputError(f"{path}: no frame could be decoded (is the file truncated?)")
-        frames = torch.from_numpy(frames) if isinstance(frames, np.ndarray) else frames
-        return frames, metadata
+        return decode_file(path, backend, sample_indices_fn)
 
     def _prepare_input_videos(
         self,
@@ -554,14 +478,6 @@ def _looks_rescaled(video: torch.Tensor) -> bool:
     if not video.is_floating_point() or video.numel() == 0:
         return False
     return bool(video.min() >= 0 and video.max() <= 1 and video.max() > 0)
-
-
-def _sample_or_name(sample_indices_fn, metadata: VideoMetadata, name: str) -> np.ndarray:
-    """`sample_indices_fn(metadata=...)`, its errors prefixed with the clip's name."""
-    try:
-        return sample_indices_fn(metadata=metadata)
-    except RViTInputError as error:
-        raise RViTInputError(f"{name}: {error}") from None
 
 
 def _make_clip_list(videos) -> list:
