@@ -43,6 +43,14 @@ from hf_loader.constants import LABELS
 from hf_loader.errors import AHUDataError
 from modeling_rvit.hub_card import ModelCardFromFolderMixin
 
+
+class ModelSetupError(AHUDataError, ValueError):
+    """A model choice that cannot work with the data or the other options (a checkpoint of another family, a saved
+    model whose shape or labels the options contradict); the commands report it in one line. A `ValueError` too."""
+
+    reason = "unusable model options"
+
+
 MODEL_FAMILIES = ("rvit", "videomae", "timesformer", "vivit", "frame_pooling")
 
 # `model_type` of each family's config (a checkpoint's family is read from its config).
@@ -203,7 +211,7 @@ def new_video_model(
             image_config=image_config, num_frames=num_frames, image_size=image_size, **labels
         )
     else:
-        raise ValueError(
+        raise ModelSetupError(
             f"model family {family!r}: choose one of {MODEL_FAMILIES} (rvit is built by ahu_train.train)"
         )
     return AutoModelForVideoClassification.from_config(config)
@@ -213,7 +221,7 @@ def family_of(config: PreTrainedConfig) -> str:
     """The harness's family name of a model config (ValueError for a model type it does not know)."""
     family = FAMILY_OF_MODEL_TYPE.get(config.model_type)
     if family is None:
-        raise ValueError(
+        raise ModelSetupError(
             f"model type {config.model_type!r} is not one the harness knows ({sorted(FAMILY_OF_MODEL_TYPE)})"
         )
     return family
@@ -357,7 +365,7 @@ def load_pretrained_model(
         )
         return model, video_processor_for(*clip_shape_of(model.config))
     if family is not None and family_of(config) != family:
-        raise ValueError(
+        raise ModelSetupError(
             f"{name_or_path}: a {config.model_type!r} checkpoint is not of model family {family!r}; "
             "leave --model_family out to take the checkpoint's own"
         )

@@ -55,7 +55,14 @@ from .data_contract import (
 )
 from .losses import LOSS_TYPES, balanced_sample_weights, class_weights_from_counts
 from .model_card import without_local_paths, write_model_card
-from .models import MODEL_FAMILIES, clip_shape_of, load_pretrained_model, new_video_model, video_processor_for
+from .models import (
+    MODEL_FAMILIES,
+    ModelSetupError,
+    clip_shape_of,
+    load_pretrained_model,
+    new_video_model,
+    video_processor_for,
+)
 from .trainer import AHUTrainer, make_compute_metrics
 
 logger = logging.getLogger(__name__)
@@ -301,7 +308,7 @@ def parse_config_overrides(text: str | None) -> dict[str, Any]:
     # Commas inside brackets belong to a list value: 'hidden_sizes=[32,64],depths=[1,1]'.
     for item in filter(None, (part.strip() for part in re.split(r",(?![^\[]*\])", text or ""))):
         if "=" not in item:
-            raise ValueError(f"--config_overrides: {item!r} is not key=value")
+            raise ModelSetupError(f"--config_overrides: {item!r} is not key=value")
         key, value = item.split("=", 1)
         try:
             overrides[key.strip()] = json.loads(value)
@@ -356,13 +363,13 @@ def build_model_and_processor(
             details = ", ".join(
                 f"{key}={asked!r} (the model has {saved!r})" for key, (asked, saved) in conflicts.items()
             )
-            raise ValueError(
+            raise ModelSetupError(
                 f"{name}: {details}; a saved model's shape cannot change here: drop these options, or start a new "
                 "model (without --model_name_or_path)"
             )
         model_labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         if model_labels != label_names:
-            raise ValueError(
+            raise ModelSetupError(
                 f"{name} classifies {len(model_labels)} labels {model_labels} but the dataset has {len(label_names)} "
                 f"{label_names}; fine-tune a model with the dataset's labels, or start a new one"
             )
@@ -387,7 +394,7 @@ def build_model_and_processor(
         try:
             model = RViTForVideoClassification.from_vit_pretrained(model_args.init_from_vit, **overrides)
         except (ValueError, OSError) as error:
-            raise ValueError(f"--init_from_vit {model_args.init_from_vit}: {error}") from error
+            raise ModelSetupError(f"--init_from_vit {model_args.init_from_vit}: {error}") from error
         config = model.config
     else:
         config = RViTConfig.from_preset(model_args.config_preset, **overrides)

@@ -25,7 +25,7 @@ from hf_loader.constants import LABELS
 
 from .losses import PAPER_RANK_WEIGHTS, compute_classification_loss
 from .metrics import flatten_metrics, multi_label_metrics, single_label_metrics
-from .models import model_forward_inputs
+from .models import ModelSetupError, model_forward_inputs
 
 
 class _TokenLeftOutOfPickles(str):
@@ -96,7 +96,7 @@ class AHUTrainer(Trainer):
         self.step_lr_gamma = step_lr_gamma
         self.sample_weights = sample_weights
         if sample_weights is not None and self.args.world_size > 1:
-            raise ValueError(
+            raise ModelSetupError(
                 "balanced sampling (sample_weights) is implemented for one process only; use class weights "
                 "(class_weighting) with several processes"
             )

@@ -16,11 +16,11 @@ MAX_QUOTED_NAMES = 12
 
 
 def quote_names(names: Iterable[object], limit: int = MAX_QUOTED_NAMES) -> str:
-    """`'a', 'b', 'c'` for an error message; past `limit` names, `… and N more`, so that a message stays a line
-    even when a caller passes a whole dataset."""
+    """`['a', 'b', 'c']` for an error message; past `limit` names, `['a', …, 'l', … and N more]`, so that a
+    message stays a line even when a caller passes a whole dataset."""
     names = list(names)
     quoted = ", ".join(repr(str(name)[:80]) for name in names[:limit])
-    return quoted + (f" … and {len(names) - limit} more" if len(names) > limit else "")
+    return f"[{quoted}{f' … and {len(names) - limit} more' if len(names) > limit else ''}]"
 
 
 class AHUDataError(Exception):

@@ -822,13 +822,13 @@ def export_dataset_dict(
                 entry=str(out_dir),
             )
         infos, configs, earlier_sample_archive, earlier_source = _existing_metadata(out_dir)
-        earlier_splits = DatasetCard((out_dir / "README.md").read_text(encoding="utf-8")).data.get(SPLITS_KEY) or {}
         if not infos:  # a README.md or data/ of someone else's: replacing them would lose them
             raise ExportError(
                 "holds a README.md or data/ folder that no export wrote (its card lists no dataset_info); choose "
                 "another --output_dir, or pass --overwrite to replace them",
                 entry=str(out_dir),
             )
+        earlier_splits = DatasetCard((out_dir / "README.md").read_text(encoding="utf-8")).data.get(SPLITS_KEY) or {}
         if source is None:  # the caller vouches that the rows come from the folder's archive
             source = earlier_source
         elif earlier_source != source:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def _argv(template: list[str], tmp_path: Path) -> list[str]:
 
 
 def _assert_one_line_error(status: int, err: str, command: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
+    # Progress bars (tqdm: "... 20 examples/s]") are not messages.
+    lines = [line for line in err.splitlines() if line.strip() and not re.search(r"/s\]\s*$", line)]
     assert status == 2, err
     assert "Traceback" not in err
     assert len(lines) == 1, err
@@ -170,6 +172,23 @@ def test_dataclass_checks_of_ahu_train_are_one_line(capsys):
         main(["--output_dir", "x", "--loss_type", "hinge"]), capsys.readouterr().err, "ahu-train"
     )
     assert "--loss_type 'hinge'" in line
+
+
+def test_model_options_that_cannot_apply_are_one_line(sample_archive, tmp_path, capsys):
+    from ahu_train.cli.train_rvit import main
+
+    argv = [
+        "--data_dir",
+        str(sample_archive),
+        "--cache_dir",
+        str(tmp_path / "cache"),
+        "--output_dir",
+        str(tmp_path),
+    ]
+    line = _assert_one_line_error(
+        main([*argv, "--config_overrides", "hidden_size"]), capsys.readouterr().err, "ahu-train"
+    )
+    assert "'hidden_size' is not key=value" in line
 
 
 def test_debug_flag_shows_the_traceback_instead(tmp_path):

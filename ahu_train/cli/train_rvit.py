@@ -58,7 +58,8 @@ CURATED_TRAINING_OPTIONS = (
 )
 # Where this project uses a TrainingArguments option its own way, --help says so.
 TRAINING_HELP = {
-    "output_dir": "Folder for the model, processor, model card, data contract and checkpoints (required).",
+    "output_dir": "Folder for the model, processor, model card, data contract and checkpoints "
+    "(default: trainer_output).",
     "push_to_hub": "Upload the finished folder once, after training, without checkpoints (default: off).",
     "hub_model_id": "Repo to push to; a bare name goes to the token owner (default: the output folder's name).",
     "hub_private_repo": "Create the pushed repo private (default: the Hub's default, public).",
@@ -85,7 +86,7 @@ def build_parser():
         (ModelArguments, DataArguments, TrainingArguments),
         prog=PROG,
         description=__doc__,
-        usage=f"{PROG} --output_dir DIR (--data_dir DIR | --dataset_name NAME) [options]",
+        usage=f"{PROG} (--data_dir DIR | --dataset_name NAME) --output_dir DIR [options]",
     )
     groups = {
         ModelArguments: parser.add_argument_group("model"),

@@ -1,7 +1,7 @@
 """What every `ahu-*` command shares: its parser, its one-line errors, its logging.
 
-A command builds a `CommandParser` (or `HfCommandParser` over dataclasses) and wraps its `run` in
-`run_command`:
+A command builds a `CommandParser` (or `hf_command_parser(dataclasses)`, over transformers' `HfArgumentParser`)
+and wraps its `run` in `run_command`:
 
 ```python
 parser = CommandParser(prog="ahu-pretrain", description=__doc__)
