@@ -941,7 +941,7 @@ class RViTForVideoClassification(RViTPreTrainedModel):
                 f"config.num_frames={self.config.num_frames}; build its processor with "
                 "RViTVideoProcessor.from_model_config(model.config), or feed longer clips in chunks with past_state",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         outputs = self.rvit(
             pixel_values,
