@@ -28,7 +28,14 @@ import torch
 
 from hf_loader.constants import NUM_LABELS
 from hf_loader.errors import AHUDataError
-from modeling_rvit.ultrasound_frames import FRAMES, IMAGE_SET, VIDEO, clip_kind_options, clip_of_row, window_start
+from modeling_rvit.ultrasound_frames import (
+    FRAMES,
+    IMAGE_SET,
+    VIDEO,
+    clip_kind_options,
+    clip_of_row,
+    window_start,
+)
 
 FRAME_MODES = ("clip", "single")
 # Single-label targets, in order of preference, and the multi-label target (a list of class indices).
@@ -197,15 +204,17 @@ def resolve_layout(
     else:
         video_column = "video" if "video" in columns else None
         frames_column = "frames" if "frames" in columns else None
-    images_column = "images" if "images" in columns and not (video_column_name or frames_column_name) else None
+    images_column = (
+        "images" if "images" in columns and not (video_column_name or frames_column_name) else None
+    )
     if video_column is None and frames_column is None and images_column is None:
         raise TrainingDataError(
             f"no clip column: the dataset's columns are {columns}; name the video column with "
             "--video_column_name or the list-of-images column with --frames_column_name"
         )
     # `frames` are processed frames, except in an old export of the filtered config: videos beside image sets
-    # in `frames`, with neither `images` nor the builder's processed-frame columns.
-    frames_are_processed = frames_column is not None and (
+    # in `frames`, with neither `images` nor the builder's processed-frame columns. `images` are image sets.
+    frames_are_processed = frames_column not in (None, "images") and (
         "video" not in columns
         or "images" in columns
         or any(name in columns for name in PROCESSED_MARKER_COLUMNS)
@@ -404,8 +413,7 @@ class VideoClipCollator:
         found = clip_of_row(row, columns)
         if found is not None:
             source, kind = found
-            processed = kind == FRAMES and layout.frames_are_processed
-            return source, PROCESSED_FRAMES_OPTIONS if processed else clip_kind_options(kind)
+            return source, PROCESSED_FRAMES_OPTIONS if kind == FRAMES else clip_kind_options(kind)
         frames = row[layout.frames_column] if layout.frames_column else None
         if layout.frames_column and frames is not None and layout.frames_are_processed:
             raise TrainingDataError(

@@ -39,10 +39,10 @@ Features (all configs: `sample_id`, `labels` (list of `ClassLabel` over `hf_load
 `creator` (None where unknown), `num_frames` (frames of the source video, or images of an image set),
 `fps` (frames per second) and `duration` (seconds), None where unknown):
 
-- `frames` (`processed`, `full`): list of images, the processed tier: 224x224 RGB frames in time order, noise
-  frames left out unless `drop_noise=False`; `frame_indices` / `noise_frame_indices`: 0-based positions, in the sample's
-  processed frame sequence (file `01.jpg` is position 0; for a video, source frame `10 * position`), of
-  the frames kept and of the frames judged noise (listed even when dropped).
+- `frames` (`processed`, `full`): list of images, the processed tier: 224x224 RGB frames in time order,
+  noise frames left out unless `drop_noise=False`; `frame_indices` / `noise_frame_indices`: 0-based
+  positions, in the sample's processed frame sequence (file `01.jpg` is position 0; for a video, source
+  frame `10 * position`), of the frames kept and of the frames judged noise (listed even when dropped).
 - `images` (`filtered`, `raw`, `full`): an image set's images as the archive holds them.
   `frames` and `images` are distinct columns because the processor treats them differently (processed frames
   are ready, an image set gets the paper's border cut): `RViTVideoProcessor` given a row reads the right one.

@@ -933,7 +933,11 @@ class RViTForVideoClassification(RViTPreTrainedModel):
                 dtype), or floats with `num_labels == 1` (regression).
             Other arguments: as in [`RViTModel.forward`]; with `past_state` the logits classify the clip so far.
         """
-        frames = pixel_values.shape[1] if isinstance(pixel_values, torch.Tensor) and pixel_values.ndim == 5 else None
+        frames = (
+            pixel_values.shape[1]
+            if isinstance(pixel_values, torch.Tensor) and pixel_values.ndim == 5
+            else None
+        )
         if past_state is None and frames is not None and frames != self.config.num_frames:
             # RViT reads any length, so a processor built for another model would otherwise pass unnoticed.
             warnings.warn(

@@ -59,14 +59,14 @@ __all__ = [
     "DBSCAN_EPS",
     "DBSCAN_POOL_TIMES",
     "DEFAULT_NOISE_EPS",
+    "FRAMES",
     "FRAME_SIZE",
     "FRAME_STRIDE",
     "GRAY_THRESHOLD",
-    "IMAGE_SET_CROP_FRACTION",
-    "NoiseSettings",
-    "FRAMES",
     "IMAGE_SET",
+    "IMAGE_SET_CROP_FRACTION",
     "VIDEO",
+    "NoiseSettings",
     "border_box",
     "chroma_aligned_box",
     "clean_clip",
@@ -354,7 +354,10 @@ def rows_of(batch: Mapping) -> list[dict]:
     columns = [column for column in CLIP_COLUMNS if column in batch]
     is_batch = any(
         isinstance(batch[column], (list, tuple))
-        and (CLIP_COLUMNS[column] == VIDEO or any(item is None or isinstance(item, (list, tuple)) for item in batch[column]))
+        and (
+            CLIP_COLUMNS[column] == VIDEO
+            or any(item is None or isinstance(item, (list, tuple)) for item in batch[column])
+        )
         for column in columns
     )
     if not is_batch:
@@ -438,7 +441,9 @@ def crop_and_resize(
     full_frame = (0, 0, width, height)
     if crop_mode == "region":
         boxes = [
-            chroma_aligned_box(find_region_box(gray_levels(frame), crop_threshold) or full_frame, width, height)
+            chroma_aligned_box(
+                find_region_box(gray_levels(frame), crop_threshold) or full_frame, width, height
+            )
             for frame in uint8_frames_last(video)
         ]
         if square and all(box == full_frame for box in boxes):
@@ -451,11 +456,19 @@ def crop_and_resize(
     for frame, (x0, y0, x1, y1) in zip(video, boxes):
         region = frame[None, :, y0:y1, x0:x1].float()
         resized = torch.nn.functional.interpolate(
-            region, size=(processed_size, processed_size), mode="bilinear", antialias=True, align_corners=False
+            region,
+            size=(processed_size, processed_size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
         )
         frames.append(resized[0])
     resized = torch.stack(frames)
-    return resized.round().clamp(0, 255).to(torch.uint8) if video.dtype == torch.uint8 else resized.to(video.dtype)
+    return (
+        resized.round().clamp(0, 255).to(torch.uint8)
+        if video.dtype == torch.uint8
+        else resized.to(video.dtype)
+    )
 
 
 def clean_clip(

@@ -287,7 +287,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
         kinds = [kind for kind in CLIP_KINDS if any(clip_kind == kind for _, clip_kind in clips)]
         metadata = kwargs.pop("video_metadata", None)
         if metadata is not None and len(kinds) > 1:
-            raise RViTInputError("video_metadata is for a batch of videos; do not mix them with frames or rows")
+            raise RViTInputError(
+                "video_metadata is for a batch of videos; do not mix them with frames or rows"
+            )
         frames, masks = [None] * len(clips), [None] * len(clips)
         for kind in kinds:
             positions = [index for index, (_, clip_kind) in enumerate(clips) if clip_kind == kind]
@@ -306,7 +308,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
                 "tensor; use do_sample_frames=True with num_frames, or return_tensors=None"
             )
         data = {"pixel_values": frames}
-        if kwargs.get("return_frame_mask", self.return_frame_mask):
+        return_frame_mask = kwargs.get("return_frame_mask")
+        if return_frame_mask or (return_frame_mask is None and self.return_frame_mask):
             data["frame_mask"] = masks
         return BatchFeature(data=data, tensor_type=return_tensors)
 
@@ -317,7 +320,6 @@ class RViTVideoProcessor(BaseVideoProcessor):
             for name in ("do_sample_frames", "clip_window", "do_remove_noise")
         }
         num_frames = kwargs.get("num_frames", self.num_frames)
-        kwargs["return_frame_mask"] = None
         batch = super().preprocess(sources, video_metadata=video_metadata, **kwargs)
         clips, noise_masks = batch["pixel_values_videos"], batch["noise_frames"]
         if options["do_sample_frames"]:

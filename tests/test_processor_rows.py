@@ -26,7 +26,9 @@ def rows(sample_archive, tmp_path_factory) -> dict[str, dict[int, dict]]:
     return {
         config: {
             row["sample_id"]: row
-            for split in load_ahu_dataset(data_dir=sample_archive, config_name=config, cache_dir=cache).values()
+            for split in load_ahu_dataset(
+                data_dir=sample_archive, config_name=config, cache_dir=cache
+            ).values()
             for row in split
         }
         for config in ("processed", "filtered")
@@ -78,7 +80,8 @@ def test_an_image_set_row_keeps_every_image_and_gets_the_image_set_crop(rows):
     assert frames.shape == tier.shape
     # The same 10 % border cut; Pillow's bicubic resize (the tier) against torch's antialiased bilinear.
     assert np.abs(frames - tier).mean() < 2.5
-    region_cropped = _frames(processor, row["images"])  # a bare list is read as video frames, not an image set
+    # A bare list of the same images is read as frames of a video: the region crop, further from the tier.
+    region_cropped = _frames(processor, row["images"])
     assert np.abs(region_cropped - tier).mean() > np.abs(frames - tier).mean()
 
 
@@ -106,7 +109,9 @@ def test_one_default_processor_serves_processed_rows_and_an_mp4(rows, sample_arc
     processed = rows["processed"][sample]
     assert processor(processed, return_tensors="pt")["frame_mask"].sum().item() == len(processed["frames"])
     mp4 = next((sample_archive / "filtered").glob(f"Video_{sample}_*.mp4"))
-    from_file = processor(str(mp4), num_frames=processor.num_frames, do_sample_frames=True, return_tensors="pt")
+    from_file = processor(
+        str(mp4), num_frames=processor.num_frames, do_sample_frames=True, return_tensors="pt"
+    )
     harness = VideoClipCollator(processor, resolve_layout(list(row)), augmentation=None)([row])
     assert torch.equal(from_file["pixel_values"], harness["pixel_values"])
     cropped = _frames(processor, str(mp4))

@@ -49,7 +49,9 @@ def export_dir(sample_archive, tmp_path_factory) -> Path:
     cache = str(tmp_path_factory.mktemp("build_cache"))
     out = tmp_path_factory.mktemp("export")
     for config in CONFIGS:
-        export_dataset_dict(load_ahu_dataset(data_dir=sample_archive, config_name=config, cache_dir=cache), out, config)
+        export_dataset_dict(
+            load_ahu_dataset(data_dir=sample_archive, config_name=config, cache_dir=cache), out, config
+        )
     return out
 
 
@@ -218,7 +220,9 @@ def test_push_to_hub_and_pipeline_on_an_mp4_in_a_clean_process(guide_datasets, s
         output_dir=str(folder), max_steps=2, per_device_train_batch_size=4, learning_rate=1e-2, use_cpu=True,
         report_to="none", save_strategy="no", disable_tqdm=True, remove_unused_columns=remove_unused_columns,
     )  # fmt: skip
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=processor
+    )
     trainer.train()
     trainer.save_model()
 
@@ -251,5 +255,7 @@ def test_push_to_hub_and_pipeline_on_an_mp4_in_a_clean_process(guide_datasets, s
     assert pull.returncode == 0, pull.stderr[-4000:]
     result = json.loads(pull.stdout.strip().splitlines()[-1])
     assert result["processor_module"].startswith("transformers_modules.")
-    scores = torch.tensor([result["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)])
+    scores = torch.tensor(
+        [result["scores"][model.config.id2label[i]] for i in range(model.config.num_labels)]
+    )
     assert torch.allclose(scores, expected, atol=2e-4)
