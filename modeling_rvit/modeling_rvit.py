@@ -938,7 +938,12 @@ class RViTForVideoClassification(RViTPreTrainedModel):
             if isinstance(pixel_values, torch.Tensor) and pixel_values.ndim == 5
             else None
         )
-        if past_state is None and frames is not None and frames != self.config.num_frames:
+        if (
+            past_state is None
+            and frames is not None
+            and frames != self.config.num_frames
+            and not torch.compiler.is_compiling()  # a warning would break the compiled graph
+        ):
             # RViT reads any length, so a processor built for another model would otherwise pass unnoticed.
             warnings.warn(
                 f"RViTForVideoClassification got clips of {frames} frames but was configured (and trained) for "
