@@ -44,9 +44,9 @@ MULTI_LABEL_COLUMN = "labels"
 # Columns only the builder's processed frames carry: their `frames` are processed-tier frames.
 PROCESSED_MARKER_COLUMNS = ("frame_indices", "noise_frame_indices")
 
-# Processed-tier frames are already strided, cropped, 224 px and noise-free: the processor's crop and noise removal
-# would leave them as they are (tests/test_processor_rows.py checks it), so the harness skips that work. Other clips
-# take the processor's path for their kind (`ultrasound_frames.clip_kind_options`).
+# Processed-tier frames are already strided, cropped, 224 px and noise-free: the processor's crop and noise
+# removal would leave them as they are (tests/test_processor_rows.py checks it), so the harness skips that work.
+# Other clips take the processor's path for their kind (`ultrasound_frames.clip_kind_options`).
 PROCESSED_FRAMES_OPTIONS = {
     "frame_stride": 1,
     "crop_mode": None,
