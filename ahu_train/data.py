@@ -4,16 +4,17 @@ augmentation, several clips per video for video-level evaluation.
 Any column layout works (`ColumnLayout`, `resolve_layout`):
 - the `processed` config (or its export): `frames`, the processed tier's 224x224 frames, noise removed;
 - the `filtered` config: `video` (a datasets `Video`, decoded to a torchcodec `VideoDecoder`) for videos and
-  `frames` (the raw images) for image sets;
+  `images` (the raw images) for image sets (an export made before `images` existed holds them in `frames`);
 - any Hub-style dataset with a video column or a list-of-images column and a `label` (or list-valued
   `all_labels`/`labels`) target.
 
 An export written before the label columns were renamed (`primary_label`, `labels`) is read with today's names
 (`label`, `all_labels`), with a logged note (`hf_loader.export.rename_legacy_label_columns`).
 
-The collator runs `RViTVideoProcessor` on each row, in the DataLoader's workers: processed frames only get
-resized and normalized, a raw video or image set gets the paper's whole frame path (stride, crop, noise
-removal), the one the saved processor applies to an mp4 in the `video-classification` pipeline.
+The collator runs `RViTVideoProcessor` on each row, in the DataLoader's workers, and reads a row as the processor
+does (`ultrasound_frames.clip_of_row`): a raw video or image set gets the paper's frame path (stride, crop, noise
+removal), the one the saved processor applies to an mp4 in the `video-classification` pipeline; processed frames
+skip the crop and the noise removal, which change nothing on them, and are only resized and normalized.
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ import torch
 
 from hf_loader.constants import ALL_LABELS_COLUMN, LABEL_COLUMN, NUM_LABELS
 from hf_loader.errors import AHUDataError, quote_names
-from modeling_rvit.video_processing_rvit import window_start
+from modeling_rvit.ultrasound_frames import (
+    FRAMES,
+    IMAGE_SET,
+    VIDEO,
+    clip_kind_options,
+    clip_of_row,
+    window_start,
+)
 
 FRAME_MODES = ("clip", "single")
 # The single-label target, and the multi-label targets in order of preference (a list of class indices; `labels`
@@ -41,16 +49,15 @@ MULTI_LABEL_COLUMNS = (ALL_LABELS_COLUMN, "labels")
 # Columns only the builder's processed frames carry: their `frames` are processed-tier frames.
 PROCESSED_MARKER_COLUMNS = ("frame_indices", "noise_frame_indices")
 
-# Processor options per kind of clip source: processed-tier frames are already strided, cropped, 224 px and
-# noise-free; an image set's images get the paper's border cut; a video gets the saved processor's own path.
+# Processed-tier frames are already strided, cropped, 224 px and noise-free: the processor's crop and noise
+# removal would leave them as they are (tests/test_processor_rows.py checks it), so the harness skips that work.
+# Other clips take the processor's path for their kind (`ultrasound_frames.clip_kind_options`).
 PROCESSED_FRAMES_OPTIONS = {
     "frame_stride": 1,
     "crop_mode": None,
     "processed_size": None,
     "do_remove_noise": False,
 }
-IMAGE_SET_OPTIONS = {"frame_stride": 1, "crop_mode": "border"}
-VIDEO_OPTIONS: dict[str, Any] = {}
 
 
 class TrainingDataError(AHUDataError):
@@ -160,12 +167,15 @@ class ColumnLayout:
     """Which columns a dataset's clips and targets come from.
 
     Attributes:
-        frames_column: a list of images per row, or None. Its rows win over `video_column` where both are set.
+        frames_column: a list of frames per row, or None. Its rows win over `images_column` and `video_column`
+            where several are set.
         video_column: a video per row (a datasets `Video`: a torchcodec `VideoDecoder` once decoded), or None.
         frames_are_processed: the frames are processed-tier frames (strided, cropped, noise removed): the
-            processor only resizes and normalizes them. False: they are an image set's raw images.
+            processor only resizes and normalizes them. False: they are an image set's raw images (an export of
+            the `filtered` config made before its image sets moved to `images`).
         label_column: the single-label target, a class index (a list: its first entry, the primary label).
         labels_column: the multi-label target, a list of class indices, or None.
+        images_column: an image set's images per row (the builder's `images`), or None.
     """
 
     frames_column: str | None
@@ -173,6 +183,7 @@ class ColumnLayout:
     frames_are_processed: bool
     label_column: str | None
     labels_column: str | None
+    images_column: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -215,14 +226,21 @@ def resolve_layout(
     else:
         video_column = "video" if "video" in columns else None
         frames_column = "frames" if "frames" in columns else None
-    if video_column is None and frames_column is None:
+    images_column = (
+        "images" if "images" in columns and not (video_column_name or frames_column_name) else None
+    )
+    if video_column is None and frames_column is None and images_column is None:
         raise TrainingDataError(
             f"no clip column: the dataset's columns are {listed}; name the video column with "
             "--video_column_name or the list-of-images column with --frames_column_name"
         )
-    # A dataset that also holds videos keeps raw image sets in `frames` (the filtered config), unless the
-    # builder's processed-frame columns say otherwise (the full config).
-    frames_are_processed = "video" not in columns or any(name in columns for name in PROCESSED_MARKER_COLUMNS)
+    # `frames` are processed frames, except in an old export of the filtered config: videos beside image sets
+    # in `frames`, with neither `images` nor the builder's processed-frame columns. `images` are image sets.
+    frames_are_processed = frames_column not in (None, "images") and (
+        "video" not in columns
+        or "images" in columns
+        or any(name in columns for name in PROCESSED_MARKER_COLUMNS)
+    )
     if label_column_name:
         require(label_column_name, "label")
     if multi_label:
@@ -235,7 +253,9 @@ def resolve_layout(
                 f"columns are {listed}; name it with --label_column_name"
             )
         label_column = next((name for name in LABEL_COLUMNS if name in columns), None)
-        return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
+        return ColumnLayout(
+            frames_column, video_column, frames_are_processed, label_column, labels_column, images_column
+        )
     label_column = label_column_name or next(
         (name for name in (*LABEL_COLUMNS, *MULTI_LABEL_COLUMNS) if name in columns), None
     )
@@ -245,7 +265,9 @@ def resolve_layout(
             f"{listed}; name it with --label_column_name"
         )
     labels_column = next((name for name in MULTI_LABEL_COLUMNS if name in columns), None)
-    return ColumnLayout(frames_column, video_column, frames_are_processed, label_column, labels_column)
+    return ColumnLayout(
+        frames_column, video_column, frames_are_processed, label_column, labels_column, images_column
+    )
 
 
 def clip_starts(num_frames_total: int, clip_length: int) -> list[int]:
@@ -396,28 +418,33 @@ class VideoClipCollator:
         return batch["pixel_values"][0], offset
 
     def source_of(self, row: dict) -> tuple[Any, dict]:
-        """(the row's clip source: a list of frames or a video, the processor options for it)."""
+        """(the row's clip source: a list of frames or a video, the processor options for it), the column read
+        as the processor reads a row (`ultrasound_frames.clip_of_row`)."""
         layout = self.layout
-        missing = [name for name in (layout.frames_column, layout.video_column) if name and name not in row]
+        columns = {
+            layout.frames_column: FRAMES if layout.frames_are_processed else IMAGE_SET,
+            layout.images_column: IMAGE_SET,
+            layout.video_column: VIDEO,
+        }
+        columns.pop(None, None)
+        missing = [name for name in columns if name not in row]
         if missing:
             raise TrainingDataError(
                 f"row has no {missing[0]!r} column (columns: {sorted(row)}); keep it with "
                 "remove_unused_columns=False in TrainingArguments (transformers#20827)",
                 entry=self._name_of(row),
             )
+        found = clip_of_row(row, columns)
+        if found is not None:
+            source, kind = found
+            return source, PROCESSED_FRAMES_OPTIONS if kind == FRAMES else clip_kind_options(kind)
         frames = row[layout.frames_column] if layout.frames_column else None
-        if frames is not None and len(frames) > 0:
-            options = PROCESSED_FRAMES_OPTIONS if layout.frames_are_processed else IMAGE_SET_OPTIONS
-            return list(frames), options
-        video = row[layout.video_column] if layout.video_column else None
-        if video is not None:
-            return video, VIDEO_OPTIONS
         if layout.frames_column and frames is not None and layout.frames_are_processed:
             raise TrainingDataError(
                 "has no frame left (all frames were noise?); filter such rows out first",
                 entry=self._name_of(row),
             )
-        sources = " or ".join(repr(name) for name in (layout.frames_column, layout.video_column) if name)
+        sources = " or ".join(repr(name) for name in columns)
         raise TrainingDataError(
             f"has no clip in {sources}; filter such rows out, or name the clip column with --video_column_name "
             "/ --frames_column_name",

@@ -379,4 +379,17 @@ def load_pretrained_model(
         processor = None
     if not isinstance(processor, RViTVideoProcessor):
         processor = video_processor_for(*clip_shape_of(model.config))
+    check_processor_fits(processor, model.config, name_or_path)
     return model, processor
+
+
+def check_processor_fits(processor, config: PreTrainedConfig, name: str = "the model") -> None:
+    """Raise ValueError when `processor` makes clips of another shape than a model of `config` takes."""
+    num_frames, image_size = clip_shape_of(config)
+    given = (processor.num_frames, processor.size.height, processor.size.width)
+    if given != (num_frames, image_size, image_size):
+        raise ValueError(
+            f"{name}: its video processor makes clips of {given[0]} frames of {given[1]}x{given[2]} px but the "
+            f"model takes {num_frames} frames of {image_size}x{image_size} px; save the processor the model needs, "
+            "RViTVideoProcessor.from_model_config(model.config).save_pretrained(folder)"
+        )

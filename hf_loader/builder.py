@@ -28,8 +28,7 @@ Configs (`config_name`):
 - `processed` (default): the paper's training input, 224x224 RGB frames per sample, noise frames
   removed (`drop_noise=True`). Built from the processed tier; when the archive has none, frames are
   computed from the filtered tier with `hf_loader.preprocess.preprocess_sample`.
-- `filtered`: the curated media: a `video` (mp4 bytes) for a video sample, `frames` (the images) for
-  an image set.
+- `filtered`: the curated media: a `video` (mp4 bytes) for a video sample, `images` for an image set.
 - `raw`: the creators' posts: the original video or images, the creator, the original file name and the
   post's comments. Posts that rename.xlsx links to a filtered entry carry its sample id and labels.
 - `full`: one row per sample joining the tiers: processed frames, the filtered video or images, and the
@@ -40,10 +39,13 @@ Features (all configs: `sample_id`, `all_labels` (list of `ClassLabel` over `hf_
 `creator` (None where unknown), `num_frames` (frames of the source video, or images of an image set),
 `fps` (frames per second) and `duration` (seconds), None where unknown):
 
-- `frames`: list of images; processed: 224x224 RGB frames in time order, noise frames left out unless
-  `drop_noise=False`; `frame_indices` / `noise_frame_indices`: 0-based positions, in the sample's
-  processed frame sequence (file `01.jpg` is position 0; for a video, source frame `10 * position`), of
-  the frames kept and of the frames judged noise (listed even when dropped).
+- `frames` (`processed`, `full`): list of images, the processed tier: 224x224 RGB frames in time order,
+  noise frames left out unless `drop_noise=False`; `frame_indices` / `noise_frame_indices`: 0-based
+  positions, in the sample's processed frame sequence (file `01.jpg` is position 0; for a video, source
+  frame `10 * position`), of the frames kept and of the frames judged noise (listed even when dropped).
+- `images` (`filtered`, `raw`, `full`): an image set's images as the archive holds them.
+  `frames` and `images` are distinct columns because the processor treats them differently (processed frames
+  are ready, an image set gets the paper's border cut): `RViTVideoProcessor` given a row reads the right one.
 - `video`: `datasets.Video(decode=decode_video)`, stored as bytes so a Parquet export embeds it.
 - `comments`: list of `{text, depth, parent, likes, liked_by_creator, by_creator, time}` (see
   `hf_loader.comments.read_comment_table`).
@@ -281,7 +283,7 @@ def features_for(config_name: str, decode_video: bool = True) -> datasets.Featur
             {
                 **_label_features(),
                 "video": video,
-                "frames": datasets.List(datasets.Image()),
+                "images": datasets.List(datasets.Image()),
                 **_media_features(),
             }
         )
@@ -291,7 +293,7 @@ def features_for(config_name: str, decode_video: bool = True) -> datasets.Featur
                 **_label_features(),
                 **post,
                 "video": video,
-                "frames": datasets.List(datasets.Image()),
+                "images": datasets.List(datasets.Image()),
                 "comments": _comment_features(),
                 **_media_features(),
             }
@@ -753,7 +755,7 @@ def _build_example(plan: _Plan, entry: Entry, files: dict[str, bytes], reader: M
         filtered_files = files if filtered is entry else read_entry_files(filtered, reader)
         media = _filtered_media(filtered, filtered_files)
         example.update({key: media[key] for key in ("video", "num_frames", "fps", "duration")})
-        example["images"] = media["frames"]
+        example["images"] = media["images"]
         example["kind"] = filtered.kind
     if link is not None:
         example.update({"post_id": link.post, "original_path": link.original_path or None})
@@ -785,20 +787,20 @@ def _raw_example(plan: _Plan, entry: Entry, files: dict[str, bytes]) -> dict:
 
 
 def _filtered_media(entry: Entry, files: dict[str, bytes]) -> dict:
-    """`video` + metadata for a video entry, `frames` (the images) for an image set."""
+    """`video` + metadata for a video entry, `images` for an image set."""
     if entry.kind == "video":
         member = entry.media[0]
         data = files[member]
         num_frames, fps, duration = probe_video(data, entry.source.location(member))
         return {
             "video": {"bytes": data, "path": None},
-            "frames": None,
+            "images": None,
             "num_frames": num_frames,
             "fps": fps,
             "duration": duration,
         }
     images = [_image_value(files[member], entry.source.location(member)) for member in entry.media]
-    return {"video": None, "frames": images, "num_frames": len(images), "fps": None, "duration": None}
+    return {"video": None, "images": images, "num_frames": len(images), "fps": None, "duration": None}
 
 
 def _image_value(data: bytes, location: str) -> dict:

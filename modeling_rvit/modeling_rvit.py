@@ -11,6 +11,7 @@ Shapes: B clips, T frames, S = num_patches + 1 tokens per frame, C = hidden_size
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -932,6 +933,25 @@ class RViTForVideoClassification(RViTPreTrainedModel):
                 dtype), or floats with `num_labels == 1` (regression).
             Other arguments: as in [`RViTModel.forward`]; with `past_state` the logits classify the clip so far.
         """
+        frames = (
+            pixel_values.shape[1]
+            if isinstance(pixel_values, torch.Tensor) and pixel_values.ndim == 5
+            else None
+        )
+        if (
+            past_state is None
+            and frames is not None
+            and frames != self.config.num_frames
+            and not torch.compiler.is_compiling()  # a warning would break the compiled graph
+        ):
+            # RViT reads any length, so a processor built for another model would otherwise pass unnoticed.
+            warnings.warn(
+                f"RViTForVideoClassification got clips of {frames} frames but was configured (and trained) for "
+                f"config.num_frames={self.config.num_frames}; build its processor with "
+                "RViTVideoProcessor.from_model_config(model.config), or feed longer clips in chunks with past_state",
+                UserWarning,
+                stacklevel=3,
+            )
         outputs = self.rvit(
             pixel_values,
             frame_mask=frame_mask,

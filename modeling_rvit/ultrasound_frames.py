@@ -6,18 +6,29 @@ and the noise-frame detector (its To_NPY.py and DBSCAN.py; `../shared/CONTEXT.md
 - noise: each frame pooled 2x2 `pool_times` times (224 -> 14), min-max normalized, flattened; DBSCAN over a
   sample's frames; frames outside the most common cluster are noise, all of them when that is DBSCAN's -1.
 
+The frame path of `RViTVideoProcessor` lives here too (`clean_clip`, `drop_noise`, the `num_frames` window),
+with what decides it: the kind of clip (`clip_kind_options`) and, for a dataset row, the column it comes from
+(`clip_of_row`), so the processor, the training harness (`ahu_train.data`) and a plain `Trainer` script read a
+row the same way:
+- `video` (a file, a decoder, an array): every `FRAME_STRIDE`-th frame, region crop, noise removal;
+- `frames` (a list of frames already sampled, e.g. the processed tier's): no stride; the region crop and the
+  noise removal still run and leave processed-tier frames as they are (a processed frame is its own region,
+  its noise is gone), so the same path serves frames sampled from a raw video by hand;
+- `image_set` (a row's `images`): no stride, the paper's border cut (`IMAGE_SET_CROP_FRACTION` per side).
+
 `hf_loader.preprocess` (the processed tier) and `RViTVideoProcessor` (a raw video at inference) call these
 functions, so a model sees the same frames in training and in the `video-classification` pipeline. This file
-ships with a saved model as remote code: it needs only numpy and scipy, and no other module of this project.
-The constants below are the one definition of the paper's preprocessing parameters: `hf_loader` imports them
-from here (importing this module imports neither transformers nor torch: `modeling_rvit` loads its classes on
-first use).
+ships with a saved model as remote code: it needs only numpy and scipy (and torch for the functions that take
+clips as tensors, imported when they run), and no other module of this project. The constants below are the one
+definition of the paper's preprocessing parameters: `hf_loader` imports them from here (importing this module
+imports neither transformers nor torch: `modeling_rvit` loads its classes on first use).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,23 +42,48 @@ DBSCAN_POOL_TIMES = 4
 # The noise filter's default eps on 0..1 features; chosen on the sample archive (BENCHMARKS.md).
 DEFAULT_NOISE_EPS = 5.0
 
+# The kinds of clip, each with its own frame path (see the module docstring).
+VIDEO = "video"
+FRAMES = "frames"
+IMAGE_SET = "image_set"
+CLIP_KINDS = (VIDEO, FRAMES, IMAGE_SET)
+# The dataset columns that hold a clip, in order of preference, and the kind each holds (the builder's names:
+# `frames` is the processed tier in every config, `images` an image set's images, `video` a video).
+CLIP_COLUMNS: dict[str, str] = {"frames": FRAMES, "images": IMAGE_SET, "video": VIDEO}
+CLIP_WINDOWS = ("center", "start", "random")
+
 __all__ = [
+    "CLIP_COLUMNS",
+    "CLIP_KINDS",
+    "CLIP_WINDOWS",
     "DBSCAN_EPS",
     "DBSCAN_POOL_TIMES",
     "DEFAULT_NOISE_EPS",
+    "FRAMES",
     "FRAME_SIZE",
     "FRAME_STRIDE",
     "GRAY_THRESHOLD",
+    "IMAGE_SET",
     "IMAGE_SET_CROP_FRACTION",
+    "VIDEO",
     "NoiseSettings",
     "border_box",
     "chroma_aligned_box",
+    "clean_clip",
+    "clip_kind_options",
+    "clip_of_row",
+    "crop_and_resize",
     "dbscan",
     "detect_noise",
+    "drop_noise",
     "find_region_box",
     "gray_levels",
     "noise_features",
     "noise_from_features",
+    "pad_to_length",
+    "rows_of",
+    "take_window",
+    "window_start",
 ]
 
 
@@ -332,3 +368,171 @@ def noise_from_features(features: np.ndarray, settings: NoiseSettings | None = N
     if most_common == -1:
         return np.ones(len(features), dtype=bool)
     return labels != most_common
+
+
+def clip_kind_options(kind: str) -> dict[str, Any]:
+    """The processor options a clip of `kind` needs beyond the processor's own (which describe a raw video).
+
+    Frames and image sets are already sampled, so no stride; an image set gets the paper's border cut instead of
+    the region crop."""
+    if kind == VIDEO:
+        return {}
+    if kind == FRAMES:
+        return {"frame_stride": 1}
+    if kind == IMAGE_SET:
+        return {"frame_stride": 1, "crop_mode": "border"}
+    raise ValueError(f"unknown clip kind {kind!r}; expected one of {CLIP_KINDS}")
+
+
+def clip_of_row(row: Mapping, columns: Mapping[str, str] = CLIP_COLUMNS) -> tuple[Any, str] | None:
+    """(the clip of a dataset row, its kind): the first of `columns` (column name -> kind) that holds one.
+
+    A `frames` or `images` list counts when it is not empty; a `video` when it is not None. Returns None when the
+    row holds no clip (e.g. an image-set row's `video`, or a processed row whose frames were all noise)."""
+    for column, kind in columns.items():
+        value = row.get(column)
+        if value is None:
+            continue
+        if kind == VIDEO or len(value) > 0:
+            return (value if kind == VIDEO else list(value)), kind
+    return None
+
+
+def rows_of(batch: Mapping) -> list[dict]:
+    """A row, or a batch of rows as `Dataset.with_transform` / `map(batched=True)` give them (column -> list of
+    values), -> a list of rows. A mapping is a batch when a clip column holds a list of clips (a row's `video` is
+    never a list; a row's `frames`/`images` hold frames, a batch's hold lists of frames)."""
+    columns = [column for column in CLIP_COLUMNS if column in batch]
+    is_batch = any(
+        isinstance(batch[column], (list, tuple))
+        and (
+            CLIP_COLUMNS[column] == VIDEO
+            or any(item is None or isinstance(item, (list, tuple)) for item in batch[column])
+        )
+        for column in columns
+    )
+    if not is_batch:
+        return [dict(batch)]
+    sizes = {len(values) for values in batch.values() if isinstance(values, (list, tuple))}
+    if len(sizes) != 1:
+        raise ValueError(f"a batch of rows whose columns have different lengths {sorted(sizes)}")
+    (size,) = sizes
+    return [{name: values[index] for name, values in batch.items()} for index in range(size)]
+
+
+def window_start(length: int, num_frames: int, clip_window: str) -> int:
+    """First index of the `num_frames` window of a `length`-frame clip (0 when the clip is not longer).
+
+    `clip_window`: `"center"`, `"start"`, or `"random"` (drawn with torch's global RNG)."""
+    surplus = length - num_frames
+    if surplus <= 0 or clip_window == "start":
+        return 0
+    if clip_window == "random":
+        import torch
+
+        return int(torch.randint(0, surplus + 1, ()).item())
+    return surplus // 2
+
+
+def take_window(clip, num_frames: int, clip_window: str):
+    """(T, ...) -> (min(T, num_frames), ...): the clip's `num_frames` window (see `window_start`)."""
+    start = window_start(len(clip), num_frames, clip_window)
+    return clip[start : start + num_frames]
+
+
+def pad_to_length(clip, num_frames: int):
+    """(T, C, H, W) tensor -> (num_frames, C, H, W), repeating the last frame; T <= num_frames."""
+    import torch
+
+    missing = num_frames - len(clip)
+    if missing <= 0:
+        return clip
+    return torch.cat([clip, clip[-1:].expand(missing, *clip.shape[1:])], dim=0)
+
+
+def drop_noise(clip, noise: np.ndarray):
+    """(T, ...) tensor -> the clip without its noise frames ((T,) bool); all of it when every frame is noise
+    (nothing else to classify)."""
+    import torch
+
+    if noise.all() or not noise.any():
+        return clip
+    return clip[torch.from_numpy(~noise)]
+
+
+def uint8_frames_last(video) -> np.ndarray:
+    """(T, 3, H, W) tensor -> (T, H, W, 3) uint8 numpy, the value domain (0-255) of the crop and noise detector."""
+    import torch
+
+    if video.dtype != torch.uint8:
+        video = video.float().round().clamp(0, 255).to(torch.uint8)
+    return video.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def crop_and_resize(
+    video,
+    crop_mode: str | None,
+    crop_threshold: int = GRAY_THRESHOLD,
+    crop_border_fraction: float = IMAGE_SET_CROP_FRACTION,
+    processed_size: int | None = FRAME_SIZE,
+):
+    """(T, 3, H, W) tensor -> (T, 3, processed_size, processed_size): each frame cropped (`"region"`: its
+    ultrasound region, found on its grey levels and widened to even edges as `hf_loader.preprocess` crops 4:2:0
+    video; `"border"`: a fixed cut from every side) and resized with antialiased bilinear interpolation; uint8
+    frames stay uint8 (rounded), like the processed tier's.
+
+    The clip comes back unchanged when there is nothing to do: no crop and no `processed_size`, or frames
+    already `processed_size` square whose region is the whole frame (processed-tier frames)."""
+    import torch
+
+    height, width = video.shape[-2:]
+    square = (height, width) == (processed_size, processed_size)
+    if crop_mode is None and (processed_size is None or square):
+        return video
+    full_frame = (0, 0, width, height)
+    if crop_mode == "region":
+        boxes = [
+            chroma_aligned_box(
+                find_region_box(gray_levels(frame), crop_threshold) or full_frame, width, height
+            )
+            for frame in uint8_frames_last(video)
+        ]
+        if square and all(box == full_frame for box in boxes):
+            return video
+    elif crop_mode == "border":
+        boxes = [border_box(width, height, crop_border_fraction)] * len(video)
+    else:
+        boxes = [full_frame] * len(video)
+    frames = []
+    for frame, (x0, y0, x1, y1) in zip(video, boxes):
+        region = frame[None, :, y0:y1, x0:x1].float()
+        resized = torch.nn.functional.interpolate(
+            region,
+            size=(processed_size, processed_size),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        frames.append(resized[0])
+    resized = torch.stack(frames)
+    return (
+        resized.round().clamp(0, 255).to(torch.uint8)
+        if video.dtype == torch.uint8
+        else resized.to(video.dtype)
+    )
+
+
+def clean_clip(
+    video,
+    crop_mode: str | None,
+    crop_threshold: int = GRAY_THRESHOLD,
+    crop_border_fraction: float = IMAGE_SET_CROP_FRACTION,
+    processed_size: int | None = FRAME_SIZE,
+    noise: NoiseSettings | None = None,
+):
+    """The paper's frame cleaning of one clip: (T, 3, H, W) tensor, values 0-255 -> (the cropped clip
+    (T, 3, processed_size, processed_size), its noise frames (T,) bool, all False when `noise` is None)."""
+    video = crop_and_resize(video, crop_mode, crop_threshold, crop_border_fraction, processed_size)
+    if noise is None:
+        return video, np.zeros(len(video), dtype=bool)
+    return video, detect_noise(uint8_frames_last(video), noise)

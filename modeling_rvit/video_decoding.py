@@ -28,7 +28,13 @@ import torch
 from transformers.video_utils import VideoMetadata, make_batched_metadata
 
 from .modeling_rvit import RViTInputError
-from .ultrasound_frames import NoiseSettings, noise_features, noise_from_features
+from .ultrasound_frames import (
+    NoiseSettings,
+    crop_and_resize,
+    noise_features,
+    noise_from_features,
+    window_start,
+)
 
 # Decoded frames requested from torchcodec at once (bytes of RGB frames): a few frames of a 720p video.
 _CHUNK_BYTES = 16 << 20
@@ -59,8 +65,6 @@ class FramePlan:
     def from_sampler(cls, sample_indices_fn) -> FramePlan:
         """The plan of the processor call that built `sample_indices_fn` (`BaseVideoProcessor.preprocess` passes
         `partial(self.sample_frames, **options)`: the same options `_preprocess` then receives)."""
-        from .video_processing_rvit import _crop_and_resize
-
         options = dict(getattr(sample_indices_fn, "keywords", None) or {})
         processor = getattr(getattr(sample_indices_fn, "func", None), "__self__", None)
 
@@ -78,7 +82,7 @@ class FramePlan:
             )
 
             def clean(frame: torch.Tensor) -> torch.Tensor:
-                return _crop_and_resize(frame, *crop_options)
+                return crop_and_resize(frame, *crop_options)
 
         noise = None
         if option("do_remove_noise", False):
@@ -233,12 +237,10 @@ def _decode(source, name: str, sample_indices_fn) -> tuple[torch.Tensor, VideoMe
             for index, frame in source.frames(candidates)
         ]
         noise = noise_from_features(np.concatenate(features), plan.noise)
-        # As the processor's `_drop_noise`: a clip that is all noise (or has none) keeps every frame.
+        # As the processor's `drop_noise`: a clip that is all noise (or has none) keeps every frame.
         if noise.any() and not noise.all():
             candidates = candidates[~noise]
     if plan.num_frames is not None and len(candidates) > plan.num_frames:
-        from .video_processing_rvit import window_start
-
         start = window_start(len(candidates), plan.num_frames, plan.clip_window)
         candidates = candidates[start : start + plan.num_frames]
     frames, indices = _collect(source, candidates, cleaner)

@@ -1,21 +1,17 @@
 """Video processor class for RViT.
 
 Turns a clip into the `pixel_values` that `RViTModel` reads, the way the AHU paper made its training input:
+frame selection (every `frame_stride`-th source frame of a video, or `fps` frames per second), the
+ultrasound-region crop or an image set's border cut resized to `processed_size` (224), noise-frame removal, a
+contiguous window of `num_frames` frames (shorter clips padded by repeating their last frame, `frame_mask`
+marking the real ones), then the base class's resize to `size` (112), rescale and normalize (mean = std = 0.5).
 
-1. frame selection: every `frame_stride`-th source frame (the paper's processed tier keeps every 10th), or
-   `fps` frames per second when a caller passes `fps`;
-2. the ultrasound-region crop (`crop_mode="region"`: the largest region brighter than `crop_threshold`, per
-   frame) or, for image sets, a border cut (`crop_mode="border"`), resized to `processed_size` (224), the
-   processed tier's frames;
-3. noise-frame removal (`do_remove_noise`) with the detector the preprocessing uses;
-4. a contiguous window of `num_frames` frames (36), shorter clips padded by repeating their last frame, with
-   `frame_mask` marking the real frames;
-5. resize to `size` (112), rescale by 1/255, normalize with mean = std = 0.5 (pixel values in [-1, 1]).
-
-Steps 2 and 3 call `ultrasound_frames`, the code `hf_loader.preprocess` writes the processed tier with, so a raw
-mp4 given to the `video-classification` pipeline becomes what a model trained on the processed tier saw. Frames
-that already are processed-tier frames skip them: `frame_stride=1, crop_mode=None, processed_size=None,
-do_remove_noise=False` (what `ahu_train.data` passes for the `processed` config).
+What a clip is decides its path, with no per-call option (`ultrasound_frames`, which holds the frame cleaning,
+the one `hf_loader.preprocess` writes the processed tier with): a video gets all of it; a list of frames is
+already sampled (no stride; on processed-tier frames the crop and noise removal change nothing); a dataset row
+(or a batch of rows) gives its clip column: `frames` (the processed tier), `images` (an image set: the border
+cut) or `video`. So one saved processor serves the `video-classification` pipeline on an mp4, `ahu-train` and a
+plain `Trainer` script calling it on dataset rows.
 
 This module is shipped as remote code next to a saved model: it imports only from transformers, torch, numpy,
 scipy and Pillow (and torchcodec or PyAV to decode files) and this folder, never from this project's other
@@ -26,6 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -44,21 +41,27 @@ from transformers.video_utils import (
 from .configuration_rvit import RViTConfig
 from .modeling_rvit import RViTInputError
 from .ultrasound_frames import (
+    CLIP_KINDS,
+    CLIP_WINDOWS,
     DEFAULT_NOISE_EPS,
     FRAME_SIZE,
     FRAME_STRIDE,
+    FRAMES,
     GRAY_THRESHOLD,
     IMAGE_SET_CROP_FRACTION,
+    VIDEO,
     NoiseSettings,
-    border_box,
-    chroma_aligned_box,
-    detect_noise,
-    find_region_box,
-    gray_levels,
+    clean_clip,
+    clip_kind_options,
+    clip_of_row,
+    drop_noise,
+    pad_to_length,
+    rows_of,
+    take_window,
+    window_start,
 )
 from .video_decoding import cleaned_while_decoding, decode_and_sample_videos, decode_file, read_decoder
 
-CLIP_WINDOWS = ("center", "start", "random")
 CROP_MODES = ("region", "border")
 DECODER_BACKENDS = ("torchcodec", "pyav")
 
@@ -71,10 +74,12 @@ class RViTVideoProcessorKwargs(VideosKwargs, total=False):
         so `torch.manual_seed` makes it reproducible). `num_frames=None` keeps every frame (no window, no
         padding); so does passing `fps` without `num_frames`.
     frame_stride (`int`, *optional*, defaults to 10):
-        Keep every `frame_stride`-th source frame (the paper's processed tier: 10). Ignored when `fps` is given.
+        Keep every `frame_stride`-th frame of a video (the paper's processed tier: 10). Ignored when `fps` is
+        given, and for frames and image sets, which are already sampled.
     crop_mode (`str`, *optional*, defaults to `"region"`):
-        `"region"`: crop each frame to its ultrasound region (the paper's videos); `"border"`: cut
-        `crop_border_fraction` from every side (the paper's image sets); `None`: no crop.
+        How a video's (and a frame list's) frames are cropped: `"region"` to each frame's ultrasound region (the
+        paper's videos); `"border"`: cut `crop_border_fraction` from every side (what image sets always get);
+        `None`: no crop.
     crop_threshold (`int`, *optional*, defaults to 1):
         Grey level (0-255) above which a pixel belongs to a region (the paper: > 1).
     crop_border_fraction (`float`, *optional*, defaults to 0.1):
@@ -113,13 +118,14 @@ class RViTVideoProcessor(BaseVideoProcessor):
     Constructs an RViT video processor (see the module docstring for its steps).
 
     Input: one clip or a batch of clips, each given as
-    - a path to a video file (`str` or `pathlib.Path`), decoded with torchcodec, or PyAV when torchcodec is
-      unavailable (only the kept frames are decoded);
-    - a torchcodec `VideoDecoder`, which is what a `datasets` `Video()` column gives (only the kept frames are
-      decoded);
-    - a list of frames: `PIL.Image.Image` (any mode: "L", "RGB", "RGBA", ...) or arrays (H, W), (H, W, C) or
-      (C, H, W);
-    - an array or tensor (T, H, W, C), (T, C, H, W) or (T, H, W) (grayscale), or a batch (B, T, ...).
+    - a video: a path to a video file (`str` or `pathlib.Path`), decoded with torchcodec, or PyAV when torchcodec
+      is unavailable (only the kept frames are decoded); a torchcodec `VideoDecoder` (what a `datasets` `Video()`
+      column gives); an array or tensor (T, H, W, C), (T, C, H, W) or (T, H, W) (grayscale), or a batch
+      (B, T, ...);
+    - a list of frames already sampled: `PIL.Image.Image` (any mode: "L", "RGB", "RGBA", ...) or arrays (H, W),
+      (H, W, C) or (C, H, W);
+    - a dataset row (a dict), a list of rows, or a batch of rows (column -> list, as `Dataset.with_transform`
+      gives it): its `frames` (frames), else `images` (an image set), else `video`.
     Grayscale (1-channel) frames are repeated to 3 channels, an alpha channel is blended onto white.
     `video_metadata` (a `VideoMetadata`, a dict, a list or a nested list of them, one per clip) gives arrays
     their `fps` for `fps` sampling.
@@ -134,6 +140,7 @@ class RViTVideoProcessor(BaseVideoProcessor):
     `do_sample_frames=False` selects no frames at all: no stride, no noise removal, no window (the crop and the
     resizing still apply). The `video-classification` pipeline calls the processor with
     `num_frames=model.config.num_frames` and `do_sample_frames=True`, and passes `frame_mask` to the model.
+    Build the processor of a model with `RViTVideoProcessor.from_model_config(model.config)`.
     """
 
     resample = PILImageResampling.BILINEAR
@@ -171,6 +178,32 @@ class RViTVideoProcessor(BaseVideoProcessor):
         self._check_options(
             self.clip_window, self.frame_stride, self.decoder_backend, self.crop_mode, self.processed_size
         )
+
+    @classmethod
+    def from_model_config(cls, config, **kwargs: Unpack[RViTVideoProcessorKwargs]) -> RViTVideoProcessor:
+        """The processor that feeds a model of `config`: clips of `config.num_frames` frames of
+        `config.image_size` px (an int, or (height, width)); `kwargs` set other options."""
+        image_size = config.image_size
+        height, width = image_size if isinstance(image_size, (list, tuple)) else (image_size, image_size)
+        return cls(num_frames=config.num_frames, size={"height": int(height), "width": int(width)}, **kwargs)
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        changed = {
+            name: getattr(self, name)
+            for name in ("frame_stride", "crop_mode")
+            if getattr(self, name) != getattr(type(self), name)
+        }
+        if changed:
+            # The video-classification pipeline feeds an mp4 through these; frames and rows never need them.
+            warnings.warn(
+                f"saving an RViTVideoProcessor whose video path is not the paper's ({changed}): the "
+                "video-classification pipeline will read an mp4 this way, not as RViT trained. Frames lists and "
+                "dataset rows need no such option (they are never strided; processed frames are not cropped "
+                "again): save a default processor, RViTVideoProcessor.from_model_config(model.config).",
+                UserWarning,
+                stacklevel=2,
+            )
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @staticmethod
     def _check_options(clip_window, frame_stride, decoder_backend=None, crop_mode=None, processed_size=None):
@@ -238,7 +271,8 @@ class RViTVideoProcessor(BaseVideoProcessor):
 
     def preprocess(self, videos: VideoInput, **kwargs: Unpack[RViTVideoProcessorKwargs]) -> BatchFeature:
         """
-        Preprocess one clip or a batch of clips (see the class docstring for the accepted forms).
+        Preprocess one clip or a batch of clips (see the class docstring for the accepted forms); each clip
+        takes the path of its kind (`ultrasound_frames.clip_kind_options`), options given here override it.
 
         Returns:
             `BatchFeature` with `pixel_values` (batch, num_frames, 3, height, width) and, when asked,
@@ -248,35 +282,55 @@ class RViTVideoProcessor(BaseVideoProcessor):
         if kwargs.get("fps") is not None and "num_frames" not in kwargs:
             # Frames sampled at a rate form the clip: no fixed-length window unless one is asked for.
             kwargs["num_frames"] = None
+        clips = _clips_and_kinds(videos)
+        kinds = [kind for kind in CLIP_KINDS if any(clip_kind == kind for _, clip_kind in clips)]
+        metadata = kwargs.pop("video_metadata", None)
+        if metadata is not None and len(kinds) > 1:
+            raise RViTInputError(
+                "video_metadata is for a batch of videos; do not mix them with frames or rows"
+            )
+        frames, masks = [None] * len(clips), [None] * len(clips)
+        for kind in kinds:
+            positions = [index for index, (_, clip_kind) in enumerate(clips) if clip_kind == kind]
+            options = {**clip_kind_options(kind), **kwargs}
+            if options.get("crop_mode", self.crop_mode) is not None and self.processed_size is None:
+                options.setdefault("processed_size", FRAME_SIZE)
+            # One clip goes as it is: a list around a (T, H, W) array would read as one 4-channel frame.
+            sources = [clips[index][0] for index in positions]
+            sources = sources[0] if len(sources) == 1 else sources
+            batch_frames, batch_masks = self._preprocess_clips(sources, metadata, **options)
+            for index, clip, mask in zip(positions, batch_frames, batch_masks):
+                frames[index], masks[index] = clip, mask
+        if return_tensors is not None and len({len(clip) for clip in frames}) > 1:
+            raise RViTInputError(
+                f"clips of different lengths {sorted({len(clip) for clip in frames})} cannot be stacked into one "
+                "tensor; use do_sample_frames=True with num_frames, or return_tensors=None"
+            )
+        data = {"pixel_values": frames}
+        return_frame_mask = kwargs.get("return_frame_mask")
+        if return_frame_mask or (return_frame_mask is None and self.return_frame_mask):
+            data["frame_mask"] = masks
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _preprocess_clips(self, sources, video_metadata, **kwargs) -> tuple[list, list]:
+        """Clips of one kind → (their frames, each (T, 3, height, width), their frame masks (T,) int64)."""
         options = {
             name: kwargs[name] if kwargs.get(name) is not None else getattr(self, name)
-            for name in ("return_frame_mask", "do_sample_frames", "clip_window", "do_remove_noise")
+            for name in ("do_sample_frames", "clip_window", "do_remove_noise")
         }
         num_frames = kwargs.get("num_frames", self.num_frames)
-        batch = super().preprocess(videos, **kwargs)
-        clips = batch.pop("pixel_values_videos")
-        noise_masks = batch.pop("noise_frames")
+        batch = super().preprocess(sources, video_metadata=video_metadata, **kwargs)
+        clips, noise_masks = batch["pixel_values_videos"], batch["noise_frames"]
         if options["do_sample_frames"]:
             if options["do_remove_noise"]:
-                clips = [_drop_noise(clip, noise) for clip, noise in zip(clips, noise_masks)]
+                clips = [drop_noise(clip, noise) for clip, noise in zip(clips, noise_masks)]
             if num_frames is not None:
-                clips = [_take_window(clip, num_frames, options["clip_window"]) for clip in clips]
+                clips = [take_window(clip, num_frames, options["clip_window"]) for clip in clips]
         lengths = [len(clip) for clip in clips]
         if options["do_sample_frames"] and num_frames is not None:
-            clips = [self._pad_to_length(clip, num_frames) for clip in clips]
-        padded_lengths = {len(clip) for clip in clips}
-        if return_tensors is not None and len(padded_lengths) > 1:
-            raise RViTInputError(
-                f"clips of different lengths {sorted(padded_lengths)} cannot be stacked into one tensor; "
-                "use do_sample_frames=True with num_frames, or return_tensors=None"
-            )
-        data = {"pixel_values": clips}
-        if options["return_frame_mask"]:
-            data["frame_mask"] = [
-                (torch.arange(len(clip)) < length).to(torch.int64) for clip, length in zip(clips, lengths)
-            ]
-        data.update(batch)
-        return BatchFeature(data=data, tensor_type=return_tensors)
+            clips = [pad_to_length(clip, num_frames) for clip in clips]
+        masks = [(torch.arange(len(clip)) < length).to(torch.int64) for clip, length in zip(clips, lengths)]
+        return clips, masks
 
     def _preprocess(
         self,
@@ -292,9 +346,9 @@ class RViTVideoProcessor(BaseVideoProcessor):
         noise_feature_scale: float = 1.0,
         **kwargs,
     ) -> BatchFeature:
-        """Crop and resize to `processed_size`, flag noise frames, then the base class's resize, rescale and
-        normalize. Returns `pixel_values_videos` (every frame) and `noise_frames` ((T,) bool per clip), which
-        `preprocess` uses to drop frames."""
+        """The ultrasound frame cleaning (`ultrasound_frames.clean_clip`: crop, resize to `processed_size`, noise
+        flags), then the base class's resize, rescale and normalize. Returns `pixel_values_videos` (every frame)
+        and `noise_frames` ((T,) bool per clip), which `preprocess` uses to drop frames."""
         self._check_options(self.clip_window, None, None, crop_mode, processed_size)
         settings = NoiseSettings(
             eps=noise_eps,
@@ -308,32 +362,23 @@ class RViTVideoProcessor(BaseVideoProcessor):
                 cleaned.append(video)
                 noise_masks.append(np.zeros(len(video), dtype=bool))
                 continue
-            video = _crop_and_resize(video, crop_mode, crop_threshold, crop_border_fraction, processed_size)
-            noise_masks.append(
-                detect_noise(_uint8_frames_last(video), settings)
-                if do_remove_noise
-                else np.zeros(len(video), dtype=bool)
-            )
+            video, noise = clean_clip(
+                video, crop_mode, crop_threshold, crop_border_fraction, processed_size,
+                settings if do_remove_noise else None,
+            )  # fmt: skip
             cleaned.append(video)
+            noise_masks.append(noise)
         if kwargs.get("do_rescale") and any(_looks_rescaled(video) for video in cleaned):
             # Rescaling [0, 1] frames by 1/255 again would feed the model a nearly constant -1 clip.
             warnings.warn(
                 "RViTVideoProcessor got floating-point frames already in [0, 1] and do_rescale=True; they "
                 "will be divided by 255 again. Pass uint8 frames (0-255) or do_rescale=False.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         batch = super()._preprocess(cleaned, **kwargs)
         batch["noise_frames"] = noise_masks
         return batch
-
-    @staticmethod
-    def _pad_to_length(clip: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(T, C, H, W) → (num_frames, C, H, W), repeating the last frame; T ≤ num_frames after sampling."""
-        missing = num_frames - len(clip)
-        if missing <= 0:
-            return clip
-        return torch.cat([clip, clip[-1:].expand(missing, *clip.shape[1:])], dim=0)
 
     def _decode_and_sample_videos(
         self,
@@ -394,90 +439,56 @@ class RViTVideoProcessor(BaseVideoProcessor):
         return rgb.round().to(video.dtype) if not video.is_floating_point() else rgb.to(video.dtype)
 
 
-def window_start(length: int, num_frames: int, clip_window: str) -> int:
-    """First index of the `num_frames` window of a `length`-frame clip (0 when the clip is not longer)."""
-    surplus = length - num_frames
-    if surplus <= 0:
-        return 0
-    if clip_window == "start":
-        return 0
-    if clip_window == "random":
-        return int(torch.randint(0, surplus + 1, ()).item())
-    return surplus // 2
-
-
-def _take_window(clip: torch.Tensor, num_frames: int, clip_window: str) -> torch.Tensor:
-    start = window_start(len(clip), num_frames, clip_window)
-    return clip[start : start + num_frames]
-
-
-def _drop_noise(clip: torch.Tensor, noise: np.ndarray) -> torch.Tensor:
-    """The clip without its noise frames; all of it when every frame is noise (nothing else to classify)."""
-    if noise.all() or not noise.any():
-        return clip
-    return clip[torch.from_numpy(~noise)]
-
-
-def _crop_and_resize(
-    video: torch.Tensor,
-    crop_mode: str | None,
-    crop_threshold: int,
-    crop_border_fraction: float,
-    processed_size: int | None,
-) -> torch.Tensor:
-    """(T, 3, H, W) → (T, 3, processed_size, processed_size): each frame cropped (`"region"`: its ultrasound
-    region, found on its grey levels and widened to even edges as `hf_loader.preprocess` crops 4:2:0 video;
-    `"border"`: a fixed cut from every side)
-    and resized with antialiased bilinear interpolation; uint8 frames stay uint8 (rounded), like the processed
-    tier's. No crop and no `processed_size`: the clip unchanged."""
-    height, width = video.shape[-2:]
-    if crop_mode is None and (processed_size is None or (height, width) == (processed_size, processed_size)):
-        return video
-    if crop_mode == "region":
-        grey = _uint8_frames_last(video)
-        full_frame = (0, 0, width, height)
-        boxes = [
-            chroma_aligned_box(
-                find_region_box(gray_levels(frame), crop_threshold) or full_frame, width, height
-            )
-            for frame in grey
-        ]
-    elif crop_mode == "border":
-        boxes = [border_box(width, height, crop_border_fraction)] * len(video)
-    else:
-        boxes = [(0, 0, width, height)] * len(video)
-    frames = []
-    for frame, (x0, y0, x1, y1) in zip(video, boxes):
-        region = frame[None, :, y0:y1, x0:x1].float()
-        frames.append(
-            torch.nn.functional.interpolate(
-                region,
-                size=(processed_size, processed_size),
-                mode="bilinear",
-                antialias=True,
-                align_corners=False,
-            )[0]
-        )
-    resized = torch.stack(frames)
-    return (
-        resized.round().clamp(0, 255).to(torch.uint8)
-        if video.dtype == torch.uint8
-        else resized.to(video.dtype)
-    )
-
-
-def _uint8_frames_last(video: torch.Tensor) -> np.ndarray:
-    """(T, 3, H, W) → (T, H, W, 3) uint8 numpy, the value domain (0-255) of the crop and noise detector."""
-    if video.dtype != torch.uint8:
-        video = video.float().round().clamp(0, 255).to(torch.uint8)
-    return video.permute(0, 2, 3, 1).contiguous().cpu().numpy()
-
-
 def _looks_rescaled(video: torch.Tensor) -> bool:
     """Floating-point frames whose values all lie in [0, 1] (and not all 0), i.e. already rescaled."""
     if not video.is_floating_point() or video.numel() == 0:
         return False
     return bool(video.min() >= 0 and video.max() <= 1 and video.max() > 0)
+
+
+def _clips_and_kinds(videos) -> list[tuple]:
+    """Any accepted input -> [(clip source, kind)], one per clip, `kind` one of `ultrasound_frames.CLIP_KINDS`:
+    a list of frames is `frames`, a dataset row gives its clip column's kind, anything else is a video."""
+    if isinstance(videos, Mapping):
+        return [_clip_of_row(row) for row in rows_of(videos)]
+    if isinstance(videos, Image.Image):
+        return [([videos], FRAMES)]
+    if isinstance(videos, (np.ndarray, torch.Tensor)) and videos.ndim == 5:
+        return [(clip, VIDEO) for clip in videos]
+    if not isinstance(videos, (list, tuple)):
+        return [(videos, VIDEO)]
+    if not videos:
+        raise RViTInputError("no clip given (an empty list)")
+    if all(_is_frame(item) for item in videos):
+        return [(list(videos), FRAMES)]
+    clips = []
+    for item in videos:
+        if isinstance(item, Mapping):
+            clips.append(_clip_of_row(item))
+        elif isinstance(item, (list, tuple)) and item and all(_is_frame(frame) for frame in item):
+            clips.append((list(item), FRAMES))
+        else:
+            clips.append((item, VIDEO))
+    return clips
+
+
+def _clip_of_row(row: Mapping) -> tuple:
+    """(clip source, kind) of a dataset row; an undecoded `Video(decode=False)` value is read from its path."""
+    found = clip_of_row(row)
+    name = f"sample {row.get('sample_id', '?')}"
+    if found is None:
+        raise RViTInputError(
+            f"{name}: the row holds no clip (columns {sorted(row)}); a row gives its frames in `frames` (the "
+            "processed tier), `images` (an image set) or `video`; filter out rows without one"
+        )
+    source, kind = found
+    if kind == VIDEO and isinstance(source, Mapping):
+        if not (source.get("path") and os.path.isfile(source["path"])):
+            raise RViTInputError(
+                f"{name}: the video is undecoded bytes; load the column with datasets.Video() (decode=True)"
+            )
+        source = source["path"]
+    return source, kind
 
 
 def _make_clip_list(videos) -> list:

@@ -99,9 +99,9 @@ def _check_against_manifest(config_name, rows, archive, manifest):
         if config_name == "filtered":
             if sample["kind"] == "video":
                 assert row["video"]["bytes"] == (archive / sample["filtered_path"]).read_bytes()
-                assert row["frames"] is None
+                assert row["images"] is None
             else:
-                assert len(row["frames"]) == len(list((archive / sample["filtered_path"]).iterdir()))
+                assert len(row["images"]) == len(list((archive / sample["filtered_path"]).iterdir()))
         if config_name in ("raw", "full"):
             assert row["post_id"] == sample["raw_path"].removeprefix("raw/")
             assert row["original_path"] == sample["original_path"]
