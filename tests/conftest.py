@@ -28,6 +28,16 @@ def sample_archive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def other_archive(tmp_path_factory) -> Path:
+    """A second, smaller generated archive (seed 1, no zips): archive B beside the session's archive A."""
+    from hf_loader.sample_archive import make_sample_archive
+
+    return make_sample_archive(
+        tmp_path_factory.mktemp("other") / "archive_b", seed=1, num_samples=26, width=96, height=128, zips=False
+    )
+
+
+@pytest.fixture(scope="session")
 def sample_manifest(sample_archive) -> dict:
     from hf_loader.sample_archive import load_manifest
 

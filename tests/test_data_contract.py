@@ -53,20 +53,6 @@ def archive(sample_archive, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def other_archive(tmp_path_factory) -> Path:
-    from hf_loader.sample_archive import make_sample_archive
-
-    return make_sample_archive(
-        tmp_path_factory.mktemp("other") / "archive_b",
-        seed=1,
-        num_samples=26,
-        width=96,
-        height=128,
-        zips=False,
-    )
-
-
-@pytest.fixture(scope="module")
 def run_with_checkpoint(archive, data_cache, tmp_path_factory) -> Path:
     """A run of 4 steps on `archive` that saved checkpoint-2 on the way (as an interrupted one would have)."""
     output_dir = tmp_path_factory.mktemp("runs") / "tiny"

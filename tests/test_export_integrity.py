@@ -14,21 +14,6 @@ from hf_loader.export import ExportError, archive_source, check_export_folder, e
 
 
 @pytest.fixture(scope="module")
-def other_archive(tmp_path_factory) -> Path:
-    """A second, smaller generated archive (another seed): archive B beside the session's archive A."""
-    from hf_loader.sample_archive import make_sample_archive
-
-    return make_sample_archive(
-        tmp_path_factory.mktemp("other") / "archive_b",
-        seed=1,
-        num_samples=14,
-        width=96,
-        height=128,
-        zips=False,
-    )
-
-
-@pytest.fixture(scope="module")
 def processed(sample_archive, tmp_path_factory):
     from hf_loader.export import build_dataset
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from child_process import HIDE_PROJECT
 from conftest import REPO_ROOT
 
 from hf_loader.constants import LABEL_COLUMN
@@ -152,18 +153,12 @@ def test_processed_tier_and_video_column_agree_on_most_predictions(
     assert np.median(gaps) < 0.05
 
 
-PIPELINE_CHILD = textwrap.dedent(
+PIPELINE_CHILD = HIDE_PROJECT + textwrap.dedent(
     """
-    import importlib.util, json, sys
+    import json, sys
 
     repo_root, repo_id, videos = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    # Hide this project: drop its editable-install finder and any path entry of the repository (the venv's
-    # site-packages may lie inside it: keep those).
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-    sys.path[:] = [p for p in sys.path if "__editable__" not in p
-                   and (not p.startswith(repo_root) or "site-packages" in p)]
-    for name in ("modeling_rvit", "ahu_train", "hf_loader"):
-        assert importlib.util.find_spec(name) is None, f"{name} is importable in the child"
+    hide_project(repo_root)
 
     from transformers import pipeline
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from child_process import HIDE_PROJECT
 from test_video_processing_rvit import write_mp4
 
 from modeling_rvit import AHU_LABELS, RViTConfig, RViTForVideoClassification, RViTVideoProcessor
@@ -34,19 +35,12 @@ TINY_CONFIG = {
     "num_frames": 6,
 }
 
-CHILD_SCRIPT = textwrap.dedent(
+CHILD_SCRIPT = HIDE_PROJECT + textwrap.dedent(
     """
-    import importlib.util, json, sys
+    import json, sys
 
     repo_root, folder, video = sys.argv[1:4]
-    # Hide this project: drop its editable-install finder and path entries in the repository (not the venv's).
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-    sys.path[:] = [
-        p for p in sys.path
-        if "__editable__" not in p and (not p.startswith(repo_root) or p.startswith(sys.prefix))
-    ]
-    for name in ("modeling_rvit", "hf_loader"):
-        assert importlib.util.find_spec(name) is None, f"{name} is importable in the child"
+    hide_project(repo_root)
 
     import torch
     from transformers import AutoModelForVideoClassification, AutoVideoProcessor, pipeline

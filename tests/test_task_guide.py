@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from child_process import HIDE_PROJECT
 from conftest import REPO_ROOT
 
 from hf_loader.constants import LABEL_COLUMN
@@ -184,17 +185,12 @@ PUSH_CHILD = textwrap.dedent(
     """
 )
 
-PIPELINE_CHILD = textwrap.dedent(
+PIPELINE_CHILD = HIDE_PROJECT + textwrap.dedent(
     """
-    import importlib.util, json, sys
+    import json, sys
 
     repo_root, repo_id, video, num_labels = sys.argv[1:5]
-    # Hide this project: drop its editable-install finder and path entries in the repository (not the venv's).
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-    sys.path[:] = [p for p in sys.path if "__editable__" not in p
-                   and (not p.startswith(repo_root) or "site-packages" in p)]
-    for name in ("modeling_rvit", "ahu_train", "hf_loader"):
-        assert importlib.util.find_spec(name) is None, f"{name} is importable in the child"
+    hide_project(repo_root)
 
     from transformers import pipeline
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from child_process import HIDE_PROJECT
 from conftest import REPO_ROOT
 
 from ahu_train.losses import (
@@ -480,18 +481,12 @@ def test_two_process_ddp_run_with_torchrun(tmp_path, sample_archive, data_cache,
     assert (tmp_path / "ddp" / "model.safetensors").is_file()
 
 
-PULL_CHILD = textwrap.dedent(
+PULL_CHILD = HIDE_PROJECT + textwrap.dedent(
     """
-    import importlib.util, json, sys
+    import json, sys
 
     repo_root, repo_id = sys.argv[1:3]
-    # Hide this project: drop its editable-install finder and any path entry of the repository (the venv's
-    # site-packages may lie inside it: keep those).
-    sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
-    sys.path[:] = [p for p in sys.path if "__editable__" not in p
-                   and (not p.startswith(repo_root) or "site-packages" in p)]
-    for name in ("modeling_rvit", "ahu_train", "hf_loader"):
-        assert importlib.util.find_spec(name) is None, f"{name} is importable in the child"
+    hide_project(repo_root)
 
     import torch
     from huggingface_hub import hf_hub_download
