@@ -490,8 +490,12 @@ def run_training(
     )
 
     metrics: dict[str, float] = {}
-    # A new model is always trained; a saved one (--model_name_or_path) only with --do_train.
-    trained = training_args.do_train or not model_args.model_name_or_path
+    # A new model is always trained, and so is a self-supervised checkpoint's new head; a saved classifier
+    # (--model_name_or_path) only with --do_train.
+    pretraining_checkpoint = any(
+        name.endswith("ForPreTraining") for name in (getattr(model.config, "architectures", None) or [])
+    )
+    trained = training_args.do_train or not model_args.model_name_or_path or pretraining_checkpoint
     if trained:
         checkpoint = training_args.resume_from_checkpoint
         if checkpoint == "last":
