@@ -13,9 +13,10 @@ matrices are copied to `--docs_dir`.
 
 `rvit_pretrained` is RViT fine-tuned (same budget) from a self-supervised `RViTForPreTraining` checkpoint that was
 pretrained first, for `--pretrain_cpu_budget_s` CPU-seconds (reported apart), on the clips of the same archive's
-training split only (`ahu_train.pretrain`, labels unused). `--label_fractions 0.1 0.3 1.0` trains every model with
-that share of the training labels (a stratified subset, the same for every model; pretraining still sees the whole
-training split's clips) and adds a label-efficiency table.
+training split only (`ahu_train.pretrain`, labels unused); a later run with the same `--out` reuses that
+checkpoint. `--label_fractions 0.1 0.3 1.0` trains every model with that share of the training labels (a
+stratified subset, the same for every model; pretraining still sees the whole training split's clips) and adds a
+label-efficiency table.
 
 Example (the numbers in BENCHMARKS.md "## Model comparison"):
     python -m benchmarks.compare_models_benchmark --out outputs/compare --archive /tmp/ahu_bench/archive2400 \\
@@ -495,8 +496,13 @@ def main(argv=None) -> list[dict]:
     load_bench_dataset(args)  # generate and prepare once, before the children share the cache
     forwarded = list(argv if argv is not None else sys.argv[1:])
     keys = [run_key(name, fraction) for fraction in args.label_fractions for name in args.models]
-    pending = ([PRETRAINING_RUN] if PRETRAINED in args.models else []) + keys
     pretrained_record = pretraining_dir(args) / f"{PRETRAINING_RUN}.json"
+    needs_pretraining = PRETRAINED in args.models and not pretrained_record.is_file()
+    if PRETRAINED in args.models and not needs_pretraining:
+        print(
+            f"reusing the pretrained checkpoint of {pretrained_record} (delete that folder to pretrain again)"
+        )
+    pending = ([PRETRAINING_RUN] if needs_pretraining else []) + keys
     running, failed = {}, []
     while pending or running:
         # A run from the pretrained start waits for the pretraining; the other runs go ahead meanwhile.

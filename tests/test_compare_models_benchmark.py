@@ -129,3 +129,44 @@ def test_label_efficiency_table_pairs_scratch_and_pretrained_runs_per_share():
         {"model": "rvit_pretrained", "class": "RViTForVideoClassification", "pretrain_cpu_s": 149.6}
     )
     assert cell == "rvit_pretrained (`RViTForVideoClassification`), pretrained 150 CPU-s"
+
+
+@pytest.mark.slow  # a pretraining and two fine-tuning child processes of 2 CPU-seconds each
+def test_pretrained_rows_fine_tune_a_checkpoint_pretrained_on_the_training_split_only(
+    sample_archive, tmp_path
+):
+    argv = [
+        "--out",
+        str(tmp_path / "out"),
+        "--archive",
+        str(sample_archive),
+        "--models",
+        "rvit_pretrained",
+        "--label_fractions",
+        "0.5",
+        "1.0",
+        "--cpu_budget_s",
+        "2",
+        "--pretrain_cpu_budget_s",
+        "2",
+        "--calibration_steps",
+        "1",
+        "--image_size",
+        "32",
+        "--num_frames",
+        "4",
+        "--batch_size",
+        "4",
+        "--num_resamples",
+        "10",
+    ]
+    half, full = main(argv)
+    pretraining = json.loads((tmp_path / "out" / "pretraining" / "pretraining.json").read_text())
+    assert pretraining["pretrain_splits"] == ["train"] and pretraining["pretrain_steps"] >= 1
+    for row in (half, full):
+        assert row["class"] == "RViTForVideoClassification"
+        assert row["checkpoint"] == pretraining["checkpoint"] and row["pretrain_cpu_s"] > 0
+    assert half["model"] == "rvit_pretrained@0.5" and half["train_samples"] < full["train_samples"]
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "rvit_pretrained (`RViTForVideoClassification`), pretrained" in table
+    assert "| 50% |" in table and "| 100% |" in table
