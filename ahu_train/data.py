@@ -195,10 +195,13 @@ def resolve_layout(
     frames_column_name: str | None = None,
     label_column_name: str | None = None,
     multi_label: bool = False,
+    require_label: bool = True,
 ) -> ColumnLayout:
     """The `ColumnLayout` of a dataset with `column_names`, as `--video_column_name`, `--frames_column_name`
     and `--label_column_name` ask, else found: `frames` and/or `video`; `label`, else the first entry of
     `all_labels` or `labels` (single-label), or `all_labels`, else `labels` (multi-label).
+    With `require_label=False` (self-supervised pretraining) a dataset without a target column gets
+    `label_column=None`.
 
     Raises:
         TrainingDataError: a named column is missing, or no clip or target column is found; the message lists
@@ -259,7 +262,7 @@ def resolve_layout(
     label_column = label_column_name or next(
         (name for name in (*LABEL_COLUMNS, *MULTI_LABEL_COLUMNS) if name in columns), None
     )
-    if label_column is None:
+    if label_column is None and require_label:
         raise TrainingDataError(
             f"no label column ({', '.join((*LABEL_COLUMNS, *MULTI_LABEL_COLUMNS))}); the dataset's columns are "
             f"{listed}; name it with --label_column_name"

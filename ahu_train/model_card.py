@@ -377,6 +377,7 @@ def _load_config(output_dir: Path, trust_remote_code: bool):
             modeling_rvit.RViTConfig,
             modeling_rvit.RViTModel,
             modeling_rvit.RViTForVideoClassification,
+            modeling_rvit.RViTForPreTraining,
         )
     }
     foreign = sorted({str(reference) for reference in auto_map.values()} - shipped)

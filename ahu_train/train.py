@@ -562,8 +562,12 @@ def run_training(
         train_dataset = _take(train_dataset, data_args.max_train_samples)
     if eval_dataset is not None and data_args.max_eval_samples is not None:
         eval_dataset = _take(eval_dataset, data_args.max_eval_samples)
-    # A model is always trained anew; a saved one (--model_name_or_path) only with --do_train.
-    trained = training_args.do_train or not model_args.model_name_or_path
+    # A new model is always trained, and so is a self-supervised checkpoint's new head; a saved classifier
+    # (--model_name_or_path) only with --do_train.
+    pretraining_checkpoint = any(
+        name.endswith("ForPreTraining") for name in (getattr(model.config, "architectures", None) or [])
+    )
+    trained = training_args.do_train or not model_args.model_name_or_path or pretraining_checkpoint
     checkpoint = training_args.resume_from_checkpoint if trained else None
     if checkpoint == "last":
         checkpoint = get_last_checkpoint(training_args.output_dir)

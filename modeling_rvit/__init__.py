@@ -20,6 +20,8 @@ _LAZY_EXPORTS = {
     "AHU_LABELS": ".ahu_labels",
     "RViTConfig": ".configuration_rvit",
     "RViTConfigError": ".configuration_rvit",
+    "RViTForPreTraining": ".modeling_rvit",
+    "RViTForPreTrainingOutput": ".modeling_rvit",
     "RViTForVideoClassification": ".modeling_rvit",
     "RViTInputError": ".modeling_rvit",
     "RViTModel": ".modeling_rvit",
@@ -41,18 +43,26 @@ def _register() -> None:
         return
     _state["registering"] = True
     try:
-        from transformers import AutoConfig, AutoModel, AutoModelForVideoClassification, AutoVideoProcessor
+        from transformers import (
+            AutoConfig,
+            AutoModel,
+            AutoModelForPreTraining,
+            AutoModelForVideoClassification,
+            AutoVideoProcessor,
+        )
 
         from .configuration_rvit import RViTConfig
-        from .modeling_rvit import RViTForVideoClassification, RViTModel
+        from .modeling_rvit import RViTForPreTraining, RViTForVideoClassification, RViTModel
         from .video_processing_rvit import RViTVideoProcessor
 
         AutoConfig.register(RViTConfig.model_type, RViTConfig, exist_ok=True)
         AutoModel.register(RViTConfig, RViTModel, exist_ok=True)
         AutoModelForVideoClassification.register(RViTConfig, RViTForVideoClassification, exist_ok=True)
+        AutoModelForPreTraining.register(RViTConfig, RViTForPreTraining, exist_ok=True)
         RViTConfig.register_for_auto_class()
         RViTModel.register_for_auto_class("AutoModel")
         RViTForVideoClassification.register_for_auto_class("AutoModelForVideoClassification")
+        RViTForPreTraining.register_for_auto_class("AutoModelForPreTraining")
         AutoVideoProcessor.register(RViTConfig, RViTVideoProcessor, exist_ok=True)
         RViTVideoProcessor.register_for_auto_class()
         _state["registered"] = True

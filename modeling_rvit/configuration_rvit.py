@@ -12,6 +12,7 @@ from .ahu_labels import AHU_LABELS
 ATTENTION_TYPES = ("softmax", "linear")
 HEAD_TYPES = ("mlp", "layernorm_linear")
 POOLING_TYPES = ("cls_and_states", "cls")
+MASK_TYPES = ("tube", "frame")
 DROPOUT_FIELDS = (
     "hidden_dropout_prob",
     "attention_probs_dropout_prob",
@@ -95,6 +96,24 @@ class RViTConfig(PreTrainedConfig):
         matmul over the chunk's frames; only the state's projection and the attention run frame by frame. The
         result does not depend on it. `None` (default): 8 on the CPU, where larger chunks fall out of the caches,
         and the whole clip on other devices, where fewer, larger kernels are faster.
+    mask_ratio (`float`, *optional*, defaults to 0.75):
+        [`RViTForPreTraining`] only: share of each frame's patches it masks when no `bool_masked_pos` is given.
+    mask_type (`str`, *optional*, defaults to `"tube"`):
+        [`RViTForPreTraining`] only: `"tube"` masks the same patches in every frame of a clip (VideoMAE's tube
+        masking, so the state cannot copy a masked patch from an earlier frame); `"frame"` draws each frame's mask
+        anew (the state can carry what an earlier frame showed).
+    decoder_hidden_size (`int`, *optional*, defaults to 64):
+        [`RViTForPreTraining`] only: width of the light decoder that reconstructs the masked patches.
+    decoder_num_hidden_layers (`int`, *optional*, defaults to 1):
+        [`RViTForPreTraining`] only: transformer layers of the decoder, over each frame's tokens (0: a linear
+        decoder).
+    decoder_num_attention_heads (`int`, *optional*, defaults to 4):
+        [`RViTForPreTraining`] only: attention heads of the decoder layers.
+    decoder_intermediate_size (`int`, *optional*, defaults to 256):
+        [`RViTForPreTraining`] only: MLP width of the decoder layers.
+    norm_pix_loss (`bool`, *optional*, defaults to `True`):
+        [`RViTForPreTraining`] only: reconstruct each patch normalized by its own mean and standard deviation
+        (as VideoMAE) instead of its raw pixel values.
 
     Example:
 
@@ -132,6 +151,13 @@ class RViTConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     qkv_bias: bool = True
     frames_per_chunk: int | None = None
+    mask_ratio: float | int = 0.75
+    mask_type: Literal["tube", "frame"] = "tube"
+    decoder_hidden_size: int = 64
+    decoder_num_hidden_layers: int = 1
+    decoder_num_attention_heads: int = 4
+    decoder_intermediate_size: int = 256
+    norm_pix_loss: bool = True
 
     # Named configurations; `from_preset(name, **overrides)` builds one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -178,6 +204,7 @@ class RViTConfig(PreTrainedConfig):
         # Checked here first so that a bad value raises `RViTConfigError` (a `ValueError`) itself: `@strict` runs the
         # `validate_*` methods again in `super().__post_init__` and would wrap it in its own exception class.
         self.validate_rvit_architecture()
+        self.validate_rvit_pretraining()
         super().__post_init__(**kwargs)
 
     @property
@@ -220,6 +247,23 @@ class RViTConfig(PreTrainedConfig):
         for name in DROPOUT_FIELDS:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise RViTConfigError(f"{name}={getattr(self, name)} is not a probability in [0, 1].")
+
+    def validate_rvit_pretraining(self):
+        """Part of `@strict` validation: the fields of `RViTForPreTraining` fit together."""
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise RViTConfigError(
+                f"mask_ratio={self.mask_ratio}: use a share in (0, 1) of each frame's patches."
+            )
+        if self.mask_type not in MASK_TYPES:
+            raise RViTConfigError(f"mask_type={self.mask_type!r}: choose one of {MASK_TYPES}.")
+        if (
+            self.decoder_num_hidden_layers
+            and self.decoder_hidden_size % self.decoder_num_attention_heads != 0
+        ):
+            raise RViTConfigError(
+                f"decoder_hidden_size={self.decoder_hidden_size} is not a multiple of "
+                f"decoder_num_attention_heads={self.decoder_num_attention_heads}."
+            )
 
 
 __all__ = ["AHU_LABELS", "RViTConfig", "RViTConfigError"]

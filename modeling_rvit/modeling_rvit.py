@@ -978,7 +978,241 @@ class RViTForVideoClassification(RViTPreTrainedModel):
         return self(pixel_values, past_state=state, return_state=True, **kwargs)
 
 
+@dataclass
+class RViTForPreTrainingOutput(ModelOutput):
+    """
+    Output of [`RViTForPreTraining`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`):
+            Mean squared error of the reconstruction over the masked patches of the valid frames (per-patch
+            normalized targets with `config.norm_pix_loss`).
+        logits (`torch.FloatTensor` of shape `(batch_size, num_frames, num_patches, patch_size ** 2 * num_channels)`):
+            The reconstruction of every patch of every frame (the loss reads the masked ones); a patch's pixels in
+            (row, column, channel) order.
+        bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_frames, num_patches)`):
+            The patches that were masked (given, or drawn from `config.mask_ratio` and `config.mask_type`).
+        hidden_states, attentions:
+            As in [`RViTModelOutput`], for the masked input.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    bool_masked_pos: torch.BoolTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+class RViTDecoderLayer(nn.Module):
+    """A pre-norm transformer layer of the pretraining decoder over one frame's tokens `(N, S, decoder_hidden_size)`."""
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        hidden_size = config.decoder_hidden_size
+        self.num_heads = config.decoder_num_attention_heads
+        self.layernorm_before = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=config.qkv_bias)
+        self.o_proj = nn.Linear(hidden_size, hidden_size)
+        self.layernorm_after = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.fc1 = nn.Linear(hidden_size, config.decoder_intermediate_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.decoder_intermediate_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        batch_size, seq_len = hidden_states.shape[:2]
+        qkv = self.qkv(self.layernorm_before(hidden_states))
+        query, key, value = (
+            qkv.view(batch_size, seq_len, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        )
+        attn_output = nn.functional.scaled_dot_product_attention(query, key, value)
+        hidden_states = hidden_states + self.o_proj(
+            attn_output.transpose(1, 2).reshape(batch_size, seq_len, -1)
+        )
+        return hidden_states + self.fc2(self.activation_fn(self.fc1(self.layernorm_after(hidden_states))))
+
+
+class RViTPreTrainingDecoder(nn.Module):
+    """
+    The light decoder of masked-patch pretraining: the encoder's last-layer tokens of each frame `(B, T, S, C)` →
+    a projection to `decoder_hidden_size`, `decoder_num_hidden_layers` transformer layers over the frame's tokens,
+    a LayerNorm and a linear map to the pixels of each patch `(B, T, S, patch_size² · num_channels)`.
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.encoder_to_decoder = nn.Linear(config.hidden_size, config.decoder_hidden_size)
+        self.layers = nn.ModuleList(
+            [RViTDecoderLayer(config) for _ in range(config.decoder_num_hidden_layers)]
+        )
+        self.norm = nn.LayerNorm(config.decoder_hidden_size, eps=config.layer_norm_eps)
+        self.head = nn.Linear(config.decoder_hidden_size, config.patch_size**2 * config.num_channels)
+
+    def forward(self, frame_tokens: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.encoder_to_decoder(frame_tokens.flatten(0, 1))
+        for layer in self.layers:
+            hidden_states = layer(hidden_states)
+        return self.head(self.norm(hidden_states)).unflatten(0, frame_tokens.shape[:2])
+
+
+def patchify(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """`(B, T, channels, H, W)` → `(B, T, num_patches, patch_size² · channels)`, patches in the order of the patch
+    embedding's tokens (row by row), each patch's pixels in (row, column, channel) order."""
+    batch_size, num_frames, channels, height, width = pixel_values.shape
+    patches = pixel_values.reshape(
+        batch_size, num_frames, channels, height // patch_size, patch_size, width // patch_size, patch_size
+    )
+    patches = patches.permute(0, 1, 3, 5, 4, 6, 2)
+    return patches.reshape(batch_size, num_frames, -1, patch_size * patch_size * channels)
+
+
+class RViTForPreTraining(RViTPreTrainedModel):
+    """
+    RViT with masked-patch reconstruction for self-supervised pretraining on unlabelled clips, in the manner of
+    transformers' `VideoMAEForPreTraining`: masked patches enter the encoder as a learned mask token (RViT pairs
+    each frame token with the state token at the same position, so masked tokens cannot simply be dropped), a light
+    decoder reconstructs every frame's patches from the encoder's last-layer tokens of that frame, and the loss is the
+    mean squared error on the masked patches (of per-patch normalized pixels with `config.norm_pix_loss`).
+
+    The encoder (`rvit`) is the one [`RViTForVideoClassification`] has: `RViTForVideoClassification.from_pretrained`
+    on a saved pretraining checkpoint loads it and starts a new classification head.
+
+    ```python
+    >>> model = RViTForPreTraining(RViTConfig.from_preset("ahu"))
+    >>> outputs = model(pixel_values)  # masks 75 % of each frame's patches, the same in every frame
+    >>> outputs.loss.backward()
+    ```
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__(config)
+        self.rvit = RViTModel(config)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, 1, config.hidden_size))
+        self.decoder = RViTPreTrainingDecoder(config)
+        self.post_init()
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, RViTForPreTraining):
+            init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`; a registered class also writes the classifier's and the encoder's
+        classes into `auto_map`, so that the checkpoint starts them with `trust_remote_code=True` as well."""
+        if self._auto_class is not None:
+            module = type(self).__module__.rsplit(".", 1)[-1]
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault("AutoModel", f"{module}.{RViTModel.__name__}")
+            auto_map.setdefault(
+                "AutoModelForVideoClassification", f"{module}.{RViTForVideoClassification.__name__}"
+            )
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def random_masking(
+        self, batch_size: int, num_frames: int, device=None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """
+        A mask `(batch_size, num_frames, num_patches)` bool: `round(mask_ratio · num_patches)` patches of each frame,
+        chosen at random per clip (`mask_type="tube"`, the same patches in every frame) or per frame (`"frame"`).
+        """
+        num_patches = self.config.num_patches
+        num_masked = min(num_patches - 1, max(1, round(self.config.mask_ratio * num_patches)))
+        num_draws = num_frames if self.config.mask_type == "frame" else 1
+        noise = torch.rand(batch_size, num_draws, num_patches, generator=generator, device=device)
+        masked = noise.argsort(dim=-1)[..., :num_masked]
+        mask = torch.zeros(batch_size, num_draws, num_patches, dtype=torch.bool, device=device)
+        mask.scatter_(-1, masked, True)
+        return mask.expand(-1, num_frames, -1)
+
+    def _check_bool_masked_pos(
+        self, bool_masked_pos: torch.Tensor, pixel_values: torch.Tensor
+    ) -> torch.Tensor:
+        batch_size, num_frames = pixel_values.shape[:2]
+        num_patches = self.config.num_patches
+        if tuple(bool_masked_pos.shape) == (batch_size, num_patches):
+            bool_masked_pos = bool_masked_pos[:, None].expand(-1, num_frames, -1)
+        elif tuple(bool_masked_pos.shape) != (batch_size, num_frames, num_patches):
+            raise RViTInputError(
+                f"bool_masked_pos must have shape (batch, num_patches) = {(batch_size, num_patches)} (the same "
+                f"patches in every frame) or (batch, frames, num_patches) = {(batch_size, num_frames, num_patches)}, "
+                f"got {tuple(bool_masked_pos.shape)}."
+            )
+        return bool_masked_pos.to(device=pixel_values.device, dtype=torch.bool)
+
+    @can_return_tuple
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> RViTForPreTrainingOutput:
+        r"""
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+                Normalized frames.
+            bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_patches)` or `(batch_size, num_frames,
+                num_patches)`, *optional*):
+                True for the patches to mask and reconstruct (a 2-D mask holds for every frame). Default: drawn by
+                `random_masking` (`config.mask_ratio`, `config.mask_type`).
+            frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
+                1/True for real frames, 0/False for padding: padded frames leave the state as it was and are left
+                out of the loss.
+            output_attentions, output_hidden_states: as in [`RViTModel.forward`].
+        """
+        rvit = self.rvit
+        rvit._check_pixel_values(pixel_values)
+        output_attentions = (
+            output_attentions if output_attentions is not None else self.config.output_attentions
+        )
+        output_hidden_states = (
+            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        )
+        batch_size, num_frames = pixel_values.shape[:2]
+        frame_mask = rvit._check_frame_mask(pixel_values, frame_mask)
+        if bool_masked_pos is None:
+            bool_masked_pos = self.random_masking(batch_size, num_frames, device=pixel_values.device)
+        bool_masked_pos = self._check_bool_masked_pos(bool_masked_pos, pixel_values)
+
+        frame_tokens = rvit.embeddings(pixel_values)
+        patch_tokens = torch.where(
+            bool_masked_pos[..., None], self.mask_token.to(frame_tokens.dtype), frame_tokens[:, :, 1:]
+        )
+        frame_tokens = torch.cat((frame_tokens[:, :, :1], patch_tokens), dim=2)
+        state = rvit.init_state(batch_size, device=frame_tokens.device, dtype=frame_tokens.dtype)
+        # Every frame's last-layer tokens are reconstructed, so the encoder returns them all (hidden states).
+        _, all_hidden_states, all_attentions = rvit.encoder(
+            frame_tokens,
+            rvit.embeddings.position_embeddings,
+            state,
+            frame_mask=frame_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=True,
+        )
+        reconstruction = self.decoder(all_hidden_states[-1])[:, :, 1:]
+
+        target = patchify(pixel_values.to(reconstruction.dtype), self.config.patch_size)
+        if self.config.norm_pix_loss:
+            target = (target - target.mean(dim=-1, keepdim=True)) / (
+                target.var(dim=-1, unbiased=True, keepdim=True).sqrt() + 1e-6
+            )
+        scored = bool_masked_pos if frame_mask is None else bool_masked_pos & frame_mask[:, :, None]
+        patch_errors = (reconstruction - target).pow(2).mean(dim=-1)
+        loss = (patch_errors * scored).sum() / scored.sum().clamp(min=1)
+        return RViTForPreTrainingOutput(
+            loss=loss,
+            logits=reconstruction,
+            bool_masked_pos=bool_masked_pos,
+            hidden_states=all_hidden_states if output_hidden_states else None,
+            attentions=all_attentions,
+        )
+
+
 __all__ = [
+    "RViTForPreTraining",
+    "RViTForPreTrainingOutput",
     "RViTForVideoClassification",
     "RViTInputError",
     "RViTModel",

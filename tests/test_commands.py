@@ -27,6 +27,7 @@ ENTRY_POINTS = {
     "ahu-export": "hf_loader.cli.export_dataset:main",
     "ahu-preview": "hf_loader.cli.preview_dataset:main",
     "ahu-train": "ahu_train.cli.train_rvit:main",
+    "ahu-pretrain": "ahu_train.cli.pretrain_rvit:main",
     "ahu-evaluate": "ahu_train.cli.evaluate_rvit:main",
     "ahu-demo": "ahu_train.cli.demo:main",
     "ahu-convert-rvit": "modeling_rvit.convert_rvit_reference:main",
@@ -70,6 +71,7 @@ UNKNOWN_OPTION = {
     "ahu-export": ["--output_dir", "TMP/out"],
     "ahu-preview": ["--data_dir", "TMP", "--output_dir", "TMP/out"],
     "ahu-train": ["--output_dir", "TMP/out"],
+    "ahu-pretrain": ["--output_dir", "TMP/out"],
     "ahu-evaluate": ["--model_name_or_path", "TMP", "--output_dir", "TMP/out"],
     "ahu-demo": [],
     "ahu-convert-rvit": ["--weights", "TMP/w.pth", "--config_json", "TMP/c.json", "--output_dir", "TMP/out"],
@@ -89,6 +91,7 @@ MISSING_FOLDER = {
     "ahu-export": ["--data_dir", MISSING, "--output_dir", "TMP/out"],
     "ahu-preview": ["--data_dir", MISSING, "--output_dir", "TMP/out"],
     "ahu-train": ["--data_dir", MISSING, "--output_dir", "TMP/out"],
+    "ahu-pretrain": ["--data_dir", MISSING, "--output_dir", "TMP/out"],
     "ahu-evaluate": ["--model_name_or_path", MISSING, "--output_dir", "TMP/out"],
     "ahu-convert-rvit": [
         "--weights",
@@ -115,6 +118,10 @@ BAD_CONFIG = {
     "ahu-export": (["--data_dir", "TMP", "--output_dir", "TMP/out", "--config", "bogus"], "bogus"),
     "ahu-preview": (["--data_dir", "TMP", "--output_dir", "TMP/out", "--config", "bogus"], "bogus"),
     "ahu-train": (
+        ["--data_dir", "TMP", "--output_dir", "TMP/out", "--dataset_config_name", "bogus"],
+        "bogus",
+    ),
+    "ahu-pretrain": (
         ["--data_dir", "TMP", "--output_dir", "TMP/out", "--dataset_config_name", "bogus"],
         "bogus",
     ),

@@ -33,6 +33,7 @@ COMMANDS = {
     "ahu-export",
     "ahu-preview",
     "ahu-train",
+    "ahu-pretrain",
     "ahu-evaluate",
     "ahu-demo",
     "ahu-convert-rvit",
