@@ -1,9 +1,10 @@
-"""The whole path on a generated sample archive, about three minutes on 2 CPU cores: generate -> export ->
-load_dataset -> train -> evaluate against the majority class (table with bootstrap CIs, PNGs) -> save -> reload
-(Auto classes) -> predict a video.
+"""The whole path on a generated sample archive, a few minutes on 2 CPU cores: generate -> export -> load_dataset ->
+train a small RViT from scratch -> evaluate against constant predictions (table with bootstrap CIs, PNGs) -> save ->
+reload (Auto classes) -> predict a video.
 
-Example:
+Examples:
     ahu-demo --out outputs/demo
+    ahu-demo --out outputs/demo-resnet --model_family frame_pooling  # a per-frame ResNet baseline instead
 
 `ahu-demo` once the package is installed; `python scripts/demo.py` in a checkout.
 """
@@ -16,7 +17,7 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ahu_train.demo import DEMO_EPOCHS, DEMO_NUM_SAMPLES
+from ahu_train.demo import DEMO_MODEL_FAMILY, DEMO_MODELS, DEMO_NUM_SAMPLES
 
 
 def run(argv=None) -> dict:
@@ -29,7 +30,18 @@ def run(argv=None) -> dict:
     parser.add_argument(
         "--num_samples", type=int, default=DEMO_NUM_SAMPLES, help="Samples of the generated archive."
     )
-    parser.add_argument("--epochs", type=float, default=DEMO_EPOCHS, help="Training epochs.")
+    parser.add_argument(
+        "--model_family",
+        default=DEMO_MODEL_FAMILY,
+        choices=sorted(DEMO_MODELS),
+        help="rvit (the demo: RViT from scratch) or frame_pooling (a per-frame ResNet baseline).",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="Training epochs (default: the model family's, e.g. 40 for rvit).",
+    )
     parser.add_argument("--num_resamples", type=int, default=500, help="Bootstrap resamples of the CIs.")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo
@@ -40,6 +52,7 @@ def run(argv=None) -> dict:
         num_samples=args.num_samples,
         num_train_epochs=args.epochs,
         num_resamples=args.num_resamples,
+        model_family=args.model_family,
     )
 
 

@@ -1,6 +1,9 @@
 """Train RViT (or another video classifier, `--model_family`) on the AHU ultrasound database (thin command line over `ahu_train.train.run_training`).
 
 Examples:
+    # a new RViT from scratch with the default recipe (--preset scratch: conv stem, AdamW 1e-3, cosine, 5 % warm-up,
+    # batch 16, class weights), 4 frames of 64 px:
+    ahu-train --data_dir /data/ahu --output_dir outputs/rvit --num_frames 4 --image_size 64 --num_train_epochs 60
     # the paper's protocol (36 frames, 112 px, batch 32, AdamW 1e-4, StepLR 10 epochs x0.8, label smoothing 0.1,
     # the paper's 80/20 split) on an archive folder:
     ahu-train --preset paper --data_dir /data/ahu --output_dir outputs/rvit-paper \\
@@ -30,17 +33,24 @@ from pathlib import Path
 from transformers import HfArgumentParser, TrainingArguments
 
 from ahu_train.model_card import publish
-from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
+from ahu_train.train import DataArguments, ModelArguments, default_preset, preset_defaults, run_training
+
+
+def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The three argument groups of a command line, with its preset's defaults (flags given still win)."""
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    # A preset only changes defaults: flags given on the command line still win. A new RViT without one gets the
+    # from-scratch recipe (ahu_train.train.NEW_RVIT_PRESET).
+    known = parser.parse_known_args(argv)[0]
+    preset = default_preset(known.preset, known.model_name_or_path, known.model_family, known.init_from_vit)
+    parser.set_defaults(**preset_defaults(preset), preset=preset, remove_unused_columns=False)
+    return parser.parse_args_into_dataclasses(args=argv)
 
 
 def run(argv: list[str] | None = None) -> dict:
     """Trains (and pushes, when asked) as the command line says; returns the final metrics."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    # A preset only changes defaults: flags given on the command line still win.
-    preset = parser.parse_known_args(argv)[0].preset
-    parser.set_defaults(**preset_defaults(preset), remove_unused_columns=False)
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    model_args, data_args, training_args = parse_arguments(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     # Trainer must not push on its own: the folder goes up once, after training, without checkpoints or run
     # logs (`publish`). AHUTrainer writes no hub_token into training_args.bin.
