@@ -33,7 +33,7 @@ DEMO_MODELS: dict[str, dict] = {
             "image_size": 64,
             "config_overrides": "hidden_size=128,num_hidden_layers=2,num_attention_heads=4,intermediate_size=512",
         },
-        "epochs": 40.0,
+        "epochs": 30.0,
         "learning_rate": 1e-3,
     },
     "frame_pooling": {

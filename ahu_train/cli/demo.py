@@ -40,7 +40,7 @@ def run(argv=None) -> dict:
         "--epochs",
         type=float,
         default=None,
-        help="Training epochs (default: the model family's, e.g. 40 for rvit).",
+        help="Training epochs (default: the model family's, e.g. 30 for rvit).",
     )
     parser.add_argument("--num_resamples", type=int, default=500, help="Bootstrap resamples of the CIs.")
     args = parser.parse_args(argv)

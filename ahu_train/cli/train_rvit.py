@@ -43,7 +43,11 @@ def parse_arguments(argv: list[str]) -> tuple[ModelArguments, DataArguments, Tra
     # from-scratch recipe (ahu_train.train.NEW_RVIT_PRESET).
     known = parser.parse_known_args(argv)[0]
     preset = default_preset(known.preset, known.model_name_or_path, known.model_family, known.init_from_vit)
-    parser.set_defaults(**preset_defaults(preset), preset=preset, remove_unused_columns=False)
+    defaults = preset_defaults(preset)
+    if known.streaming:
+        # Class weights are counted over a map-style training split; a streamed run trains without them unless asked.
+        defaults.pop("class_weighting", None)
+    parser.set_defaults(**defaults, preset=preset, remove_unused_columns=False)
     return parser.parse_args_into_dataclasses(args=argv)
 
 
