@@ -1,4 +1,4 @@
-"""The whole path on a generated sample archive, a few minutes on 2 CPU cores (`scripts/demo.py`).
+"""The whole path on a generated sample archive, about 4.5 minutes on 2 CPU cores (`scripts/demo.py`).
 
 generate a sample archive → export Parquet + card → `load_dataset` → train a small RViT from scratch with `Trainer` →
 evaluate against the constant-prediction baselines (table with bootstrap intervals, confusion PNGs, CSV) → save

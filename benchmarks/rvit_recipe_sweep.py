@@ -118,7 +118,10 @@ def train_and_evaluate(args, recipe: str, learning_rate: float) -> dict:
 
 def sweep_table(rows: list[dict]) -> str:
     lines = [
-        "| model | AdamW lr | test top-1 | macro-F1 | collapsed (classes predicted) | final loss | max grad norm | train CPU-s |",
+        (
+            "| model | AdamW lr | test top-1 | macro-F1 | collapsed (classes predicted) | final loss | max grad norm "
+            "| train CPU-s |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:

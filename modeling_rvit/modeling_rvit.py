@@ -708,6 +708,10 @@ class RViTPreTrainedModel(ModelCardFromFolderMixin, PreTrainedModel):
                     )
                 fields[name] = int(fields[name][0])
         fields.update(config_overrides)
+        if fields.get("patch_embedding_type", "patchify") != "patchify":
+            raise ValueError(
+                "from_vit_pretrained copies the ViT's patchify embedding; leave patch_embedding_type at 'patchify'."
+            )
         model = cls(cls.config_class(**fields))
         rvit = getattr(model, cls.base_model_prefix, model)
         rvit_config = rvit.config
@@ -805,7 +809,7 @@ class RViTModel(RViTPreTrainedModel):
         self.encoder = RViTEncoder(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> RViTPatchEmbeddings:
+    def get_input_embeddings(self) -> RViTPatchEmbeddings | RViTConvStem:
         return self.embeddings.patch_embeddings
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> RViTState:

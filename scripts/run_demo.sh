@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv (first run only) and runs the whole path on a generated sample archive (a few CPU-minutes):
+# Sets up .venv (first run only) and runs the whole path on a generated sample archive (about 3.5 CPU-minutes):
 # generate -> export -> load_dataset -> train RViT -> evaluate against constant predictions -> save -> reload -> predict.
 # Extra arguments go to scripts/demo.py (see --help).
 set -euo pipefail

@@ -1,4 +1,4 @@
-"""The whole path on a generated sample archive, a few minutes on 2 CPU cores: generate -> export -> load_dataset ->
+"""The whole path on a generated sample archive, about 4.5 minutes on 2 CPU cores: generate -> export -> load_dataset ->
 train a small RViT from scratch -> evaluate against constant predictions (table with bootstrap CIs, PNGs) -> save ->
 reload (Auto classes) -> predict a video.
 
