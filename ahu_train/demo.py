@@ -1,13 +1,15 @@
-"""The whole path on a generated sample archive, about three minutes on 2 CPU cores (`scripts/demo.py`).
+"""The whole path on a generated sample archive, about 4.5 minutes on 2 CPU cores (`scripts/demo.py`).
 
-generate a sample archive → export Parquet + card → `load_dataset` → train a small RViT with `Trainer` →
-evaluate against the majority-class baseline (table with bootstrap intervals, confusion PNGs, CSV) → save
-(weights, config, processor, remote code, card) → reload through the Auto classes → predict one sample video
-from its mp4 file (the paper's preprocessing, then the model).
+generate a sample archive → export Parquet + card → `load_dataset` → train a small RViT from scratch with `Trainer` →
+evaluate against the constant-prediction baselines (table with bootstrap intervals, confusion PNGs, CSV) → save
+(weights, config, processor, remote code, card) → reload through the Auto classes → predict one sample video from
+its mp4 file (the paper's preprocessing, then the model).
 
-The recipe is the training benchmark's (BENCHMARKS.md "## Training"), shrunk to fit the time: 64 px frames,
-patch 8, one layer of hidden size 128, AdamW 1e-3 with weight decay 0.05, cosine schedule with warm-up,
-augmentation, torch pinned to one thread, a 0.6 / 0.1 / 0.3 split so that the test split has enough clips.
+The model is `ahu-train`'s from-scratch recipe (`ahu_train.train.PRESETS["scratch"]`: RViT with a convolutional
+stem, AdamW with weight decay 0.05, cosine schedule with 5 % warm-up, gradient clipping, batch 16,
+inverse-square-root class weights), shrunk to fit the time: 4 frames of 64 px, patch 8, two layers of hidden size
+128, frames resized once, augmentation, torch on one thread, a 0.6 / 0.1 / 0.3 split so that the test split has
+enough clips. `model_family="frame_pooling"` trains a per-frame ResNet instead (a baseline).
 """
 
 from __future__ import annotations
@@ -20,19 +22,33 @@ from pathlib import Path
 
 import numpy as np
 
-# A per-frame ResNet with temporal mean pooling (`ahu_train.models`): measured here, it learns the sample archive's
-# label signatures in about 250 steps, where a small RViT trained from scratch still predicts the majority class
-# after 300 (BENCHMARKS.md "## Training": RViT needs thousands of steps). At 64 px the smallest signatures
-# (calcification dots) are still visible, which they are not at 32 px.
-DEMO_MODEL = {
-    "model_family": "frame_pooling",
-    "num_frames": 4,
-    "image_size": 64,
-    "config_overrides": "embedding_size=32,hidden_sizes=[32,64,128],depths=[1,1,1]",
+# What each model family of the demo trains: its ModelArguments, epochs and learning rate (BENCHMARKS.md, "## RViT
+# from scratch: the recipe"). RViT is the demo; the per-frame ResNet with temporal mean pooling is a baseline.
+DEMO_MODELS: dict[str, dict] = {
+    "rvit": {
+        "model": {
+            "model_family": "rvit",
+            "config_preset": "scratch",
+            "num_frames": 4,
+            "image_size": 64,
+            "config_overrides": "hidden_size=128,num_hidden_layers=2,num_attention_heads=4,intermediate_size=512",
+        },
+        "epochs": 30.0,
+        "learning_rate": 1e-3,
+    },
+    "frame_pooling": {
+        "model": {
+            "model_family": "frame_pooling",
+            "num_frames": 4,
+            "image_size": 64,
+            "config_overrides": "embedding_size=32,hidden_sizes=[32,64,128],depths=[1,1,1]",
+        },
+        "epochs": 35.0,
+        "learning_rate": 2e-3,
+    },
 }
+DEMO_MODEL_FAMILY = "rvit"
 DEMO_NUM_SAMPLES = 300
-DEMO_EPOCHS = 35.0
-DEMO_LEARNING_RATE = 2e-3
 DEMO_SPLIT_FRACTIONS = (0.6, 0.1, 0.3)
 # Source video size of the generated archive: the processed tier is 224 px whatever the source, and small
 # sources render faster.
@@ -130,10 +146,11 @@ def run_demo(
     out: str | Path,
     seed: int = 0,
     num_samples: int = DEMO_NUM_SAMPLES,
-    num_train_epochs: float = DEMO_EPOCHS,
+    num_train_epochs: float | None = None,
     num_resamples: int = 500,
     threads: int = 1,
     log: Callable[[str], None] = print,
+    model_family: str = DEMO_MODEL_FAMILY,
 ) -> dict:
     """Run every step, printing what it does; returns a summary (also written to `out/demo_summary.json`).
 
@@ -141,10 +158,11 @@ def run_demo(
         out: output folder (archive/, dataset/, model/, eval/ are created in it; an existing archive is reused).
         seed: seed of the sample archive and of training.
         num_samples: samples of the generated archive.
-        num_train_epochs: training epochs.
+        num_train_epochs: training epochs (default: the model family's, `DEMO_MODELS`).
         num_resamples: bootstrap resamples of the confidence intervals.
         threads: torch intra-op threads. One is fastest for this small model on a shared machine (more threads
             than free cores make its small per-frame ops wait on each other).
+        model_family: `"rvit"` (the demo) or `"frame_pooling"` (a per-frame ResNet baseline).
     """
     import datasets
     import torch
@@ -158,8 +176,13 @@ def run_demo(
     from . import models  # noqa: F401  (registers the frame-pooling model with the Auto classes)
     from .evaluation import evaluate_model, predict_clips
     from .model_card import write_model_card
-    from .train import DataArguments, ModelArguments, num_parameters, run_training
+    from .train import PRESETS, DataArguments, ModelArguments, num_parameters, run_training
 
+    if model_family not in DEMO_MODELS:
+        raise ValueError(f"model_family={model_family!r}: the demo trains one of {sorted(DEMO_MODELS)}")
+    demo_model = DEMO_MODELS[model_family]
+    if num_train_epochs is None:
+        num_train_epochs = demo_model["epochs"]
     torch.set_num_threads(threads)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,8 +206,14 @@ def run_demo(
     step(
         "prepare", f"building the 'processed' config with AHUUltrasound and exporting Parquet to {export_dir}"
     )
+    # The demo's own folder: an export of an earlier (regenerated) archive in it is replaced, not refused.
     export_dataset(
-        archive, export_dir, "processed", cache_dir=str(out / "cache"), fractions=DEMO_SPLIT_FRACTIONS
+        archive,
+        export_dir,
+        "processed",
+        cache_dir=str(out / "cache"),
+        fractions=DEMO_SPLIT_FRACTIONS,
+        overwrite=True,
     )
 
     dataset = datasets.load_dataset(str(export_dir))
@@ -193,16 +222,11 @@ def run_demo(
     summary["splits"] = sizes
 
     model_dir = out / "model"
+    # The from-scratch recipe's optimizer, schedule and batch (`ahu-train`'s default for a new RViT).
+    recipe = {**PRESETS["scratch"]["training"], "learning_rate": demo_model["learning_rate"]}
     training_args = TrainingArguments(
         output_dir=str(model_dir),
         num_train_epochs=num_train_epochs,
-        per_device_train_batch_size=16,
-        per_device_eval_batch_size=32,
-        learning_rate=DEMO_LEARNING_RATE,
-        weight_decay=0.05,
-        warmup_steps=0.05,
-        lr_scheduler_type="cosine",
-        max_grad_norm=1.0,
         eval_strategy="no",
         save_strategy="no",
         logging_steps=50,
@@ -211,20 +235,26 @@ def run_demo(
         seed=seed,
         remove_unused_columns=False,
         disable_tqdm=False,
+        **recipe,
     )
     # Inverse-square-root class weights: the rare labels count, for the macro-F1.
-    model_args = ModelArguments(**DEMO_MODEL, class_weighting="inverse_sqrt")
+    model_args = ModelArguments(
+        **demo_model["model"], class_weighting=PRESETS["scratch"]["model"]["class_weighting"]
+    )
     data_args = DataArguments(dataset_name=str(export_dir), eval_split="validation", pre_resize=True)
     step(
         "train",
-        f"{DEMO_MODEL['model_family']} model, {DEMO_MODEL['num_frames']} frames x {DEMO_MODEL['image_size']} px "
-        f"({DEMO_MODEL['config_overrides']}), {num_train_epochs:g} epochs on {sizes.get('train')} clips, "
+        f"{model_args.model_family} model"
+        + (f" (RViTConfig preset {model_args.config_preset!r})" if model_family == "rvit" else "")
+        + f", {model_args.num_frames} frames x {model_args.image_size} px ({model_args.config_overrides}), "
+        f"AdamW {training_args.learning_rate:g}, {num_train_epochs:g} epochs on {sizes.get('train')} clips, "
         f"{torch.get_num_threads()} torch thread(s)",
     )
     train_started = time.perf_counter()
     result = run_training(model_args, data_args, training_args, dataset=dataset)
     summary["train_seconds"] = round(time.perf_counter() - train_started, 1)
     trainer = result.trainer
+    summary["model"] = {"family": model_family, "class": type(trainer.model).__name__}
     label_names = [trainer.model.config.id2label[i] for i in range(trainer.model.config.num_labels)]
     # Training accuracy without augmentation: one centred clip per training video, as at test.
     train_rows = result.dataset["train"]

@@ -11,6 +11,7 @@ from .ahu_labels import AHU_LABELS
 
 ATTENTION_TYPES = ("softmax", "linear")
 HEAD_TYPES = ("mlp", "layernorm_linear")
+PATCH_EMBEDDING_TYPES = ("patchify", "conv_stem")
 POOLING_TYPES = ("cls_and_states", "cls")
 MASK_TYPES = ("tube", "frame")
 DROPOUT_FIELDS = (
@@ -40,6 +41,13 @@ class RViTConfig(PreTrainedConfig):
         Height and width of every frame, in pixels.
     patch_size (`int`, *optional*, defaults to 8):
         Height and width of one patch, in pixels. A frame gives `(image_size // patch_size) ** 2` patch tokens.
+    patch_embedding_type (`str`, *optional*, defaults to `"patchify"`):
+        `"patchify"`: one `patch_size`-strided convolution (the reference). `"conv_stem"`: not in the reference; a
+        convolutional stem (Xiao et al., "Early convolutions help transformers see better", NeurIPS 2021):
+        `log2(patch_size)` 3×3 stride-2 convolutions with BatchNorm and ReLU, then a 1×1 projection to
+        `hidden_size`, giving the same patch grid. Trained from scratch on small data it tolerates learning rates at
+        which the patchify model collapses to the majority class (BENCHMARKS.md, "## RViT from scratch: the
+        recipe"). Needs a power-of-two `patch_size`.
     num_channels (`int`, *optional*, defaults to 3):
         Number of input channels per frame.
     hidden_size (`int`, *optional*, defaults to 192):
@@ -131,6 +139,7 @@ class RViTConfig(PreTrainedConfig):
 
     image_size: int = 112
     patch_size: int = 8
+    patch_embedding_type: Literal["patchify", "conv_stem"] = "patchify"
     num_channels: int = 3
     hidden_size: int = 192
     num_hidden_layers: int = 2
@@ -164,6 +173,16 @@ class RViTConfig(PreTrainedConfig):
         # The AHU paper's model (about 3.85 M parameters with 13 labels), with the reference code's dropout, which
         # the paper trained with (its training script loads the reference model in train mode).
         "ahu": {
+            "hidden_dropout_prob": 0.1,
+            "layer_input_dropout_prob": 0.1,
+            "embedding_dropout_prob": 0.1,
+            "classifier_dropout_prob": 0.1,
+        },
+        # The paper's model with a convolutional stem instead of the patchify embedding: the model `ahu-train` starts
+        # a new RViT from (its "scratch" recipe), which does not collapse to the majority class when trained from
+        # scratch on small data (BENCHMARKS.md, "## RViT from scratch: the recipe").
+        "scratch": {
+            "patch_embedding_type": "conv_stem",
             "hidden_dropout_prob": 0.1,
             "layer_input_dropout_prob": 0.1,
             "embedding_dropout_prob": 0.1,
@@ -221,7 +240,8 @@ class RViTConfig(PreTrainedConfig):
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> RViTConfig:
-        """Builds the named configuration (`"ahu"`, `"jester"`, `"small"`, `"base"`), `overrides` taking precedence."""
+        """Builds the named configuration (`"ahu"`, `"scratch"`, `"jester"`, `"small"`, `"base"`), `overrides` taking
+        precedence."""
         if name not in cls.presets:
             raise RViTConfigError(f"Unknown RViT preset {name!r}; choose one of {sorted(cls.presets)}.")
         return cls(**{**cls.presets[name], **overrides})
@@ -232,6 +252,16 @@ class RViTConfig(PreTrainedConfig):
             raise RViTConfigError(f"attention_type={self.attention_type!r}: choose one of {ATTENTION_TYPES}.")
         if self.head_type not in HEAD_TYPES:
             raise RViTConfigError(f"head_type={self.head_type!r}: choose one of {HEAD_TYPES}.")
+        if self.patch_embedding_type not in PATCH_EMBEDDING_TYPES:
+            raise RViTConfigError(
+                f"patch_embedding_type={self.patch_embedding_type!r}: choose one of {PATCH_EMBEDDING_TYPES}."
+            )
+        if self.patch_embedding_type == "conv_stem" and (
+            self.patch_size < 2 or self.patch_size & (self.patch_size - 1)
+        ):
+            raise RViTConfigError(
+                f"patch_embedding_type='conv_stem' needs a power-of-two patch_size >= 2, got {self.patch_size}."
+            )
         if self.pooling_type not in POOLING_TYPES:
             raise RViTConfigError(f"pooling_type={self.pooling_type!r}: choose one of {POOLING_TYPES}.")
         if self.image_size % self.patch_size != 0:

@@ -135,6 +135,43 @@ class RViTPatchEmbeddings(nn.Module):
         return self.projection(frames).flatten(2).transpose(1, 2)
 
 
+class RViTStemConvolution(nn.Conv2d):
+    """A 3×3 stride-2 convolution of `RViTConvStem` (its own class so that `_init_weights` gives it He init)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, kernel_size=3, stride=2, padding=1, bias=False)
+
+
+class RViTConvStem(nn.Module):
+    """
+    `patch_embedding_type="conv_stem"`: frames `(N, num_channels, H, W)` → patch tokens `(N, num_patches, C)` through
+    `log2(patch_size)` 3×3 stride-2 convolutions (BatchNorm, ReLU; the widths double up to `C`), then a 1×1
+    projection, on the same `(H / patch_size)²` grid as the patchify embedding.
+    """
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.image_size = config.image_size
+        self.num_channels = config.num_channels
+        self.num_patches = config.num_patches
+        num_convs = config.patch_size.bit_length() - 1
+        widths = [max(1, config.hidden_size >> (num_convs - 1 - index)) for index in range(num_convs)]
+        layers: list[nn.Module] = []
+        in_channels = config.num_channels
+        for width in widths:
+            layers += [
+                RViTStemConvolution(in_channels, width),
+                nn.BatchNorm2d(width),
+                nn.ReLU(),
+            ]
+            in_channels = width
+        self.convolutions = nn.Sequential(*layers)
+        self.projection = nn.Conv2d(in_channels, config.hidden_size, kernel_size=1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.convolutions(frames)).flatten(2).transpose(1, 2)
+
+
 class RViTEmbeddings(nn.Module):
     """
     Frame tokens for every frame at once: patch tokens with the class token prepended. The position embeddings are
@@ -143,7 +180,10 @@ class RViTEmbeddings(nn.Module):
 
     def __init__(self, config: RViTConfig):
         super().__init__()
-        self.patch_embeddings = RViTPatchEmbeddings(config)
+        if config.patch_embedding_type == "conv_stem":
+            self.patch_embeddings = RViTConvStem(config)
+        else:
+            self.patch_embeddings = RViTPatchEmbeddings(config)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
         self.position_embeddings = nn.Parameter(torch.zeros(1, config.num_patches + 1, config.hidden_size))
 
@@ -600,7 +640,11 @@ class RViTPreTrainedModel(ModelCardFromFolderMixin, PreTrainedModel):
     _can_compile_fullgraph = True
 
     def _init_weights(self, module):
-        """Linear/conv: normal(0, initializer_range), LayerNorm: (1, 0), learned tokens: truncated normal."""
+        """Linear/conv: normal(0, initializer_range), LayerNorm/BatchNorm: (1, 0), learned tokens: truncated normal;
+        the 3×3 convolutions of a conv stem: He normal (fan-out, ReLU), as Xiao et al."""
+        if isinstance(module, RViTStemConvolution):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            return
         super()._init_weights(module)
         std = self.config.initializer_range
         if isinstance(module, RViTEmbeddings):
@@ -665,6 +709,10 @@ class RViTPreTrainedModel(ModelCardFromFolderMixin, PreTrainedModel):
                     )
                 fields[name] = int(fields[name][0])
         fields.update(config_overrides)
+        if fields.get("patch_embedding_type", "patchify") != "patchify":
+            raise ValueError(
+                "from_vit_pretrained copies the ViT's patchify embedding; leave patch_embedding_type at 'patchify'."
+            )
         model = cls(cls.config_class(**fields))
         rvit = getattr(model, cls.base_model_prefix, model)
         rvit_config = rvit.config
@@ -762,7 +810,7 @@ class RViTModel(RViTPreTrainedModel):
         self.encoder = RViTEncoder(config)
         self.post_init()
 
-    def get_input_embeddings(self) -> RViTPatchEmbeddings:
+    def get_input_embeddings(self) -> RViTPatchEmbeddings | RViTConvStem:
         return self.embeddings.patch_embeddings
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> RViTState:

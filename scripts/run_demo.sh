@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up .venv (first run only) and runs the whole path on a generated sample archive (about 2.4 CPU-minutes):
-# generate -> export -> load_dataset -> train -> evaluate against the majority class -> save -> reload -> predict.
+# Sets up .venv (first run only) and runs the whole path on a generated sample archive (about 3.5 CPU-minutes):
+# generate -> export -> load_dataset -> train RViT -> evaluate against constant predictions -> save -> reload -> predict.
 # Extra arguments go to scripts/demo.py (see --help).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

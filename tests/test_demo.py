@@ -92,3 +92,17 @@ def test_reduced_demo_run_reports_baselines_from_its_own_splits(tmp_path):
         and str(tmp_path).encode() in path.read_bytes()
     ]
     assert leaking == []
+
+    # The demo's model is RViT (the from-scratch recipe's conv-stem model), saved and reloaded as one.
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["model_type"] == "rvit" and saved["patch_embedding_type"] == "conv_stem"
+    assert saved["architectures"] == ["RViTForVideoClassification"]
+    assert summary["model"] == {"family": "rvit", "class": "RViTForVideoClassification"}
+    assert any(
+        "reload: AutoModelForVideoClassification -> RViTForVideoClassification" in line for line in lines
+    )
+
+
+def test_demo_names_its_model_families():
+    with pytest.raises(ValueError, match="the demo trains one of"):
+        run_demo("unused", model_family="videomae")

@@ -25,6 +25,7 @@ from modeling_rvit.convert_rvit_reference import (
     convert_rvit_reference,
     load_reference_state_dict,
 )
+from modeling_rvit.modeling_rvit import RViTConvStem
 
 REFERENCE_DIR = SHARED_DIR / "reference" / "rvit"
 REFERENCE_CASES = ("ahu_softmax", "jester_linear")
@@ -67,7 +68,14 @@ def assert_close_relative(actual: torch.Tensor, expected: torch.Tensor, toleranc
 def expected_parameter_count(config: RViTConfig) -> int:
     """Parameters of the architecture in the reference README, counted from the config alone."""
     c, n, p = config.hidden_size, config.num_patches, config.patch_size
-    embeddings = config.num_channels * p * p * c + c + c + (n + 1) * c
+    if config.patch_embedding_type == "conv_stem":
+        # log2(p) 3×3 convolutions without bias, widths doubling up to c, each with BatchNorm; a 1×1 projection.
+        widths = [c >> (p.bit_length() - 2 - index) for index in range(p.bit_length() - 1)]
+        inputs = [config.num_channels, *widths[:-1]]
+        patch_embedding = sum(9 * i * w + 2 * w for i, w in zip(inputs, widths)) + widths[-1] * c + c
+    else:
+        patch_embedding = config.num_channels * p * p * c + c
+    embeddings = patch_embedding + c + (n + 1) * c
     state_tokens = config.num_hidden_layers * c
     per_layer = (
         3 * 2 * c  # three LayerNorms
@@ -813,3 +821,50 @@ def test_position_dropout_is_one_mask_per_frame_shared_by_the_batch():
     with torch.no_grad():
         outputs = model(clip)
     assert not torch.allclose(outputs.last_hidden_state[0], outputs.last_hidden_state[1])
+
+
+def test_reference_presets_keep_the_patchify_embedding_and_scratch_has_a_conv_stem():
+    # The reference cases above run the default embedding; the conv stem is opt-in, by field or preset.
+    for preset in ("ahu", "jester", "small", "base"):
+        assert RViTConfig.from_preset(preset).patch_embedding_type == "patchify"
+    scratch = RViTConfig.from_preset("scratch")
+    ahu = RViTConfig.from_preset("ahu")
+    assert scratch.patch_embedding_type == "conv_stem"
+    assert {**scratch.to_dict(), "patch_embedding_type": "patchify"} == ahu.to_dict()
+    model = tiny_model(patch_embedding_type="conv_stem")
+    stem = model.rvit.embeddings.patch_embeddings
+    assert isinstance(stem, RViTConvStem)
+    # patch 8: three 3×3 stride-2 convolutions (8, 16, 32 channels up to hidden 32), then the 1×1 projection.
+    widths = [layer.out_channels for layer in stem.convolutions if isinstance(layer, torch.nn.Conv2d)]
+    assert widths == [8, 16, 32]
+    clip = random_clip(2, 3)
+    with torch.no_grad():
+        tokens = model.rvit.embeddings(clip)
+    assert tokens.shape == (2, 3, 1 + model.config.num_patches, 32)
+
+
+def test_conv_stem_gets_he_init_and_reloads_with_every_weight(tmp_path):
+    model = tiny_model(seed=5, patch_embedding_type="conv_stem", initializer_range=0.02)
+    first = model.rvit.embeddings.patch_embeddings.convolutions[0]
+    # He normal, fan-out 8 channels × 9: std sqrt(2 / 72) = 0.167 (the default normal init would give 0.02).
+    assert abs(first.weight.std().item() - (2 / 72) ** 0.5) < 0.05
+    clip = random_clip(2, 4)
+    model.train()
+    model(clip)  # moves the BatchNorm running statistics off their initial values
+    model.eval()
+    with torch.no_grad():
+        before = model(clip).logits
+    model.save_pretrained(tmp_path / "stem")
+    torch.manual_seed(321)
+    reloaded = RViTForVideoClassification.from_pretrained(tmp_path / "stem").eval()
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[name], tensor), name
+    with torch.no_grad():
+        assert torch.equal(reloaded(clip).logits, before)
+
+
+def test_conv_stem_needs_a_power_of_two_patch():
+    with pytest.raises(RViTConfigError, match="power-of-two patch_size"):
+        RViTConfig(image_size=24, patch_size=6, patch_embedding_type="conv_stem")
+    with pytest.raises(RViTConfigError, match="patch_embedding_type='pixel'"):
+        RViTConfig(patch_embedding_type="pixel")

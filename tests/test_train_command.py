@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_SecretTokenThatMustNotBeWritten0123"
 
@@ -111,3 +113,44 @@ def test_no_file_of_a_trained_model_folder_names_a_local_path(sample_archive, tm
         json.loads((out / "data_contract.json").read_text(encoding="utf-8"))["sample_ids"]["test"]
     )
     assert "Not evaluated" not in card and f"| test/clip | {test_rows} |" in card
+
+
+def test_a_new_rvit_without_a_preset_trains_with_the_from_scratch_recipe():
+    from ahu_train.cli.train_rvit import parse_args
+
+    model_args, data_args, training_args = parse_args(["--output_dir", "x"])
+    assert data_args.preset == "scratch"
+    assert model_args.config_preset == "scratch" and model_args.class_weighting == "inverse_sqrt"
+    assert training_args.learning_rate == 1e-3 and training_args.weight_decay == 0.05
+    assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.05
+    assert training_args.max_grad_norm == 1.0 and training_args.per_device_train_batch_size == 16
+    # Flags given still win.
+    _, _, overridden = parse_args(["--output_dir", "x", "--learning_rate", "3e-4"])
+    assert overridden.learning_rate == 3e-4
+    # Class weights need a map-style training split: a streamed run keeps the rest of the recipe without them.
+    streamed, _, training_args = parse_args(["--output_dir", "x", "--streaming", "--max_steps", "5"])
+    assert streamed.class_weighting == "none" and training_args.learning_rate == 1e-3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model_name_or_path", "outputs/rvit"],
+        ["--init_from_vit", "google/vit-base-patch16-224"],
+        ["--model_family", "vivit"],
+    ],
+)
+def test_starting_weights_or_another_family_get_no_recipe(argv):
+    from ahu_train.cli.train_rvit import parse_args
+
+    model_args, data_args, training_args = parse_args(["--output_dir", "x", *argv])
+    assert data_args.preset is None and model_args.config_preset == "ahu"
+    assert training_args.learning_rate == 5e-5  # TrainingArguments' own default
+
+
+def test_an_explicit_preset_replaces_the_recipe():
+    from ahu_train.cli.train_rvit import parse_args
+
+    model_args, data_args, training_args = parse_args(["--output_dir", "x", "--preset", "paper"])
+    assert data_args.preset == "paper" and model_args.config_preset == "ahu"
+    assert training_args.learning_rate == 1e-4

@@ -1,9 +1,10 @@
 """The whole path on a generated sample archive, in a few minutes on 2 CPU cores: generate -> export ->
-load_dataset -> train -> evaluate against the majority class (table with bootstrap CIs, PNGs) -> save -> reload
-(Auto classes) -> predict a video.
+load_dataset -> train a small RViT from scratch -> evaluate against constant predictions (table with bootstrap
+CIs, PNGs) -> save -> reload (Auto classes) -> predict a video.
 
-Example:
+Examples:
     ahu-demo --output_dir outputs/demo
+    ahu-demo --output_dir outputs/demo-resnet --model_family frame_pooling  # a per-frame ResNet baseline instead
 
 `ahu-demo` once the package is installed; `python scripts/demo.py` in a checkout.
 """
@@ -15,7 +16,7 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ahu_train.demo import DEMO_EPOCHS, DEMO_NUM_SAMPLES
+from ahu_train.demo import DEMO_MODEL_FAMILY, DEMO_MODELS, DEMO_NUM_SAMPLES
 from hf_loader.cli.command import CommandParser, run_command
 
 
@@ -28,7 +29,16 @@ def run(argv=None) -> dict:
     parser.add_argument(
         "--num_samples", type=int, default=DEMO_NUM_SAMPLES, help="samples of the generated archive"
     )
-    parser.add_argument("--epochs", type=float, default=DEMO_EPOCHS, help="training epochs")
+    parser.add_argument(
+        "--model_family",
+        default=DEMO_MODEL_FAMILY,
+        choices=sorted(DEMO_MODELS),
+        help=f"rvit (the demo: RViT from scratch) or frame_pooling (a per-frame ResNet baseline); default: "
+        f"{DEMO_MODEL_FAMILY}",
+    )
+    parser.add_argument(
+        "--epochs", type=float, default=None, help="training epochs (default: the model family's, 30 for rvit)"
+    )
     parser.add_argument("--num_resamples", type=int, default=500, help="bootstrap resamples of the CIs")
     args = parser.parse_args(argv)
     from ahu_train.demo import run_demo
@@ -39,6 +49,7 @@ def run(argv=None) -> dict:
         num_samples=args.num_samples,
         num_train_epochs=args.epochs,
         num_resamples=args.num_resamples,
+        model_family=args.model_family,
     )
 
 

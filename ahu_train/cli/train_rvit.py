@@ -3,7 +3,10 @@
 card and the run's data contract in --output_dir.
 
 Examples:
-    # a small model on a sample archive (make one with: ahu-make-sample-archive --output_dir archive):
+    # a new RViT from scratch with the default recipe (--preset scratch: conv stem, AdamW 1e-3, cosine, 5 % warm-up,
+    # batch 16, class weights), 4 frames of 64 px, on a sample archive (make one: ahu-make-sample-archive --output_dir archive):
+    ahu-train --data_dir archive --output_dir outputs/rvit --num_frames 4 --image_size 64 --pre_resize --num_train_epochs 30
+    # a tiny model, 50 steps:
     ahu-train --data_dir archive --output_dir outputs/tiny --num_frames 8 --image_size 32 \\
         --config_overrides hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64 \\
         --max_steps 50 --use_cpu
@@ -24,7 +27,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from ahu_train.model_card import publish
-from ahu_train.train import DataArguments, ModelArguments, preset_defaults, run_training
+from ahu_train.train import DataArguments, ModelArguments, default_preset, preset_defaults, run_training
 from hf_loader.cli.command import hf_command_parser, model_path_problem, run_command
 from hf_loader.hub import full_repo_id
 
@@ -118,9 +121,17 @@ def parse_args(argv: list[str]) -> tuple[ModelArguments, DataArguments, Training
     parser = build_parser()
     # Unknown options and bad values are reported here, with a suggestion, before the dataclasses see them.
     namespace = parser.parse_args(argv)
+    # A preset only changes defaults: flags given on the command line still win. A new RViT without one gets the
+    # from-scratch recipe (ahu_train.train.NEW_RVIT_PRESET).
+    preset = default_preset(
+        namespace.preset, namespace.model_name_or_path, namespace.model_family, namespace.init_from_vit
+    )
+    defaults = preset_defaults(preset)
+    if namespace.streaming:
+        # Class weights are counted over a map-style training split; a streamed run trains without them unless asked.
+        defaults.pop("class_weighting", None)
     try:
-        # A preset only changes defaults: flags given on the command line still win.
-        parser.set_defaults(**preset_defaults(namespace.preset), remove_unused_columns=False)
+        parser.set_defaults(**defaults, preset=preset, remove_unused_columns=False)
         model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
     except (
         ValueError
