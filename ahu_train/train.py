@@ -297,7 +297,7 @@ class DataArguments:
         default=None,
         metadata={
             "help": f"Protocol preset: {', '.join(sorted(PRESETS))}; sets defaults only (explicit options still "
-            f"win). Default: {NEW_RVIT_PRESET} for a new RViT (a conv-stem RViT, AdamW 1e-3, cosine, 5 % warm-up, "
+            f"win). Default: {NEW_RVIT_PRESET} for a new RViT (a conv-stem RViT, AdamW 1e-3, cosine, 5 %% warm-up, "
             "batch 16, class weights), none otherwise."
         },
     )
