@@ -45,6 +45,12 @@ MODELS: dict[str, dict] = {
         "config_overrides": "patch_size=8,hidden_size=128,num_hidden_layers=2,num_attention_heads=4,"
         "intermediate_size=512",
     },
+    # The same RViT with the from-scratch recipe's convolutional stem (preset `scratch`; run it at --learning_rate 1e-3).
+    "rvit_scratch": {
+        "model_family": "rvit",
+        "config_overrides": "patch_size=8,hidden_size=128,num_hidden_layers=2,num_attention_heads=4,"
+        "intermediate_size=512,patch_embedding_type=conv_stem",
+    },
     # The same RViT, its encoder pretrained by masked-patch reconstruction (`pretrain_rvit`), a new head.
     "rvit_pretrained": {
         "model_family": "rvit",
