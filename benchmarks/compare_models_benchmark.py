@@ -464,7 +464,9 @@ def label_efficiency_table(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for fraction in fractions:
-        scratch, pretrained = by_run.get(("rvit", fraction)), by_run.get((PRETRAINED, fraction))
+        # From scratch: the recipe's RViT where it ran, else the reference RViT.
+        scratch = by_run.get(("rvit_scratch", fraction)) or by_run.get(("rvit", fraction))
+        pretrained = by_run.get((PRETRAINED, fraction))
         if scratch is None and pretrained is None:
             continue
         clips = (scratch or pretrained)["train_samples"]
