@@ -586,3 +586,19 @@ def publish(
         ignore_patterns=PUBLISH_IGNORE,
         endpoint=endpoint,
     )
+
+
+def publish_run(output_dir: str | Path, training_args, **kwargs) -> tuple[str, str]:
+    """`publish` the finished folder of a run as its `TrainingArguments` ask (`hub_model_id`, else the folder's
+    name; `hub_token`, `hub_private_repo`). Returns (the repo as `user/name`, the commit sha)."""
+    from hf_loader.hub import full_repo_id
+
+    repo_id = training_args.hub_model_id or Path(output_dir).name
+    sha = publish(
+        output_dir,
+        repo_id,
+        token=training_args.hub_token,
+        private=bool(training_args.hub_private_repo),
+        **kwargs,
+    )
+    return full_repo_id(repo_id, token=training_args.hub_token), sha

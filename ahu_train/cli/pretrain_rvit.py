@@ -17,14 +17,12 @@ Examples:
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ahu_train.model_card import publish
+from ahu_train.model_card import publish_run
 from ahu_train.pretrain import PretrainDataArguments, PretrainModelArguments, run_pretraining
 from hf_loader.cli.command import hf_command_parser, run_command
-from hf_loader.hub import full_repo_id
 
 PROG = "ahu-pretrain"
 
@@ -51,15 +49,12 @@ def run(argv: list[str] | None = None) -> dict:
             f"saved in {result.output_dir}"
         )
         if push_to_hub:
-            repo_id = training_args.hub_model_id or Path(result.output_dir).name
-            sha = publish(
+            repo_id, sha = publish_run(
                 result.output_dir,
-                repo_id,
-                token=training_args.hub_token,
-                private=bool(training_args.hub_private_repo),
+                training_args,
                 commit_message="Upload RViT pretrained on AHU (self-supervised)",
             )
-            print(f"pushed to {full_repo_id(repo_id, token=training_args.hub_token)} (commit {sha})")
+            print(f"pushed to {repo_id} (commit {sha})")
     return result.metrics
 
 

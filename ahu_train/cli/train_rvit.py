@@ -26,10 +26,9 @@ from pathlib import Path
 
 from transformers import TrainingArguments
 
-from ahu_train.model_card import publish
+from ahu_train.model_card import publish_run
 from ahu_train.train import DataArguments, ModelArguments, default_preset, preset_defaults, run_training
 from hf_loader.cli.command import hf_command_parser, model_path_problem, run_command
-from hf_loader.hub import full_repo_id
 
 PROG = "ahu-train"
 # The TrainingArguments that --help lists; every other field is accepted too, and named in a note.
@@ -158,14 +157,7 @@ def run(argv: list[str] | None = None) -> dict:
         if card.is_file():
             print(f"model, processor and card saved in {result.output_dir} ({card.name})")
         if push_to_hub:
-            repo_id = training_args.hub_model_id or Path(result.output_dir).name
-            sha = publish(
-                result.output_dir,
-                repo_id,
-                token=training_args.hub_token,
-                private=bool(training_args.hub_private_repo),
-            )
-            repo_id = full_repo_id(repo_id, token=training_args.hub_token)
+            repo_id, sha = publish_run(result.output_dir, training_args)
             print(f"pushed to {repo_id} (commit {sha})")
     return result.metrics
 
