@@ -81,6 +81,14 @@ class PretrainModelArguments:
             "help": "tube (the same patches in every frame, the default) or frame (a new mask per frame)."
         },
     )
+    objective: str | None = field(
+        default=None,
+        metadata={
+            "help": "masked_reconstruction (VideoMAE's, the default of a new model) or contrastive (SimCLR's on two "
+            "views of each clip; it trains the pooled features the classifier reads).",
+            "choices": ["masked_reconstruction", "contrastive"],
+        },
+    )
 
 
 @dataclass
@@ -170,6 +178,39 @@ class UnlabelledClipCollator(VideoClipCollator):
         return batch
 
 
+# The contrastive objective's views: a stronger crop and intensity jitter than fine-tuning's `ClipAugmentation`, so
+# that two views of one clip differ by more than a few pixels (each also has its own window of frames).
+CONTRASTIVE_AUGMENTATION = ClipAugmentation(crop_scale=(0.4, 1.0), brightness=0.2, contrast=0.3)
+SECOND_VIEW_SEED = 0x5EC0
+
+
+@dataclass
+class PairedClipCollator(UnlabelledClipCollator):
+    """Two views of every clip for the contrastive objective: {"pixel_values", "frame_mask", "paired_pixel_values",
+    "paired_frame_mask"}; each view has its own random window and augmentation (seeded per sample and epoch)."""
+
+    second_view: bool = False
+
+    def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
+        first = super().__call__(rows)
+        self.second_view = True
+        try:
+            second = super().__call__(rows)
+        finally:
+            self.second_view = False
+        return {
+            **first,
+            "paired_pixel_values": second["pixel_values"],
+            "paired_frame_mask": second["frame_mask"],
+        }
+
+    def _generator_of(self, row: dict, index: int) -> torch.Generator:
+        generator = super()._generator_of(row, index)
+        if self.second_view:
+            generator.manual_seed(generator.initial_seed() ^ SECOND_VIEW_SEED)
+        return generator
+
+
 def pretraining_splits(split_names: Sequence[str], include_validation: bool, include_test: bool) -> list[str]:
     """The splits whose clips pretrain: every split but validation and test, unless they are asked for.
 
@@ -200,6 +241,8 @@ def build_pretraining_model(model_args: PretrainModelArguments, label_names: Seq
     for name in ("num_frames", "image_size", "mask_ratio", "mask_type"):
         if getattr(model_args, name) is not None:
             overrides[name] = getattr(model_args, name)
+    if model_args.objective is not None:
+        overrides["pretraining_objective"] = model_args.objective
     if model_args.model_name_or_path:
         model = RViTForPreTraining.from_pretrained(model_args.model_name_or_path, **overrides)
     else:
@@ -251,11 +294,19 @@ def run_pretraining(
             )
         rows = resize_frames(rows, model.config.image_size, layout.frames_column)
 
-    collator = UnlabelledClipCollator(
+    contrastive = model.config.pretraining_objective == "contrastive"
+    if contrastive and not data_args.augment:
+        raise TrainingDataError(
+            "the contrastive objective learns from two augmented views of each clip: drop --augment False, or use "
+            "--objective masked_reconstruction"
+        )
+    collator = (PairedClipCollator if contrastive else UnlabelledClipCollator)(
         processor=processor,
         layout=layout,
         training=True,
-        augmentation=ClipAugmentation() if data_args.augment else None,
+        augmentation=(CONTRASTIVE_AUGMENTATION if contrastive else ClipAugmentation())
+        if data_args.augment
+        else None,
         seed=training_args.seed,
     )
     trainer = Trainer(
@@ -275,8 +326,11 @@ def run_pretraining(
     output_dir = Path(training_args.output_dir)
     if trainer.is_world_process_zero():
         sample_ids = list(rows["sample_id"]) if "sample_id" in rows.column_names else None
+        from .model_card import without_local_paths
+
+        # No folder of this machine goes into the checkpoint (it is meant to be pushed): only folder names.
         record = {
-            "data_dir": data_args.data_dir,
+            **without_local_paths({"data_dir": data_args.data_dir}),
             "dataset_name": data_args.dataset_name,
             "dataset_config_name": data_args.dataset_config_name,
             "split_scheme": data_args.split_scheme,
@@ -298,8 +352,10 @@ def write_pretraining_card(
 ) -> Path:
     """`README.md` of a pretraining checkpoint: what it is, what it saw, and how to fine-tune it."""
     source = data["dataset_name"] or data["data_dir"] or "a local dataset"
+    contrastive = config.pretraining_objective == "contrastive"
+    loss_name = "Contrastive (InfoNCE) loss" if contrastive else "Reconstruction loss"
     loss_line = (
-        f"Reconstruction loss (logged): {losses[0]:.4f} at the start, {losses[-1]:.4f} at the end."
+        f"{loss_name} (logged): {losses[0]:.4f} at the start, {losses[-1]:.4f} at the end."
         if losses
         else "No loss was logged (too few steps for `logging_steps`)."
     )
@@ -309,27 +365,42 @@ def write_pretraining_card(
         if "test" in data["splits"]
         else "The test split's clips were not used."
     )
-    model_id = str(output_dir)
+    model_id = output_dir.name  # `publish` writes the Hub repo's id here
+    if contrastive:
+        objective_tag, objective_name = (
+            "contrastive-learning",
+            "contrastive learning on two views of each clip",
+        )
+        objective_line = (
+            "two views of each clip (another window of frames, crop, flip and intensity each) pulled together and "
+            f"away from the batch's other clips: InfoNCE at temperature {config.contrastive_temperature} on a "
+            f"{config.contrastive_projection_size}-wide projection of the pooled representation."
+        )
+    else:
+        objective_tag, objective_name = "masked-image-modeling", "masked-patch reconstruction"
+        objective_line = (
+            f"{config.mask_ratio:.0%} of each frame's patches masked ({config.mask_type} masking), reconstructed by "
+            f"a {config.decoder_num_hidden_layers}-layer decoder of width {config.decoder_hidden_size}; mean squared "
+            f"error on the masked patches{' of per-patch normalized pixels' if config.norm_pix_loss else ''}."
+        )
     text = f"""---
 library_name: transformers
 tags:
 - video
 - rvit
 - self-supervised
-- masked-image-modeling
+- {objective_tag}
 - ultrasound
 ---
 
 # {output_dir.name}
 
-A self-supervised RViT checkpoint (`RViTForPreTraining`: masked-patch reconstruction, no classification head),
+A self-supervised RViT checkpoint (`RViTForPreTraining`: {objective_name}, no classification head),
 pretrained by `ahu-pretrain` on the unlabelled clips of {source}.
 
 - Model: {config.num_hidden_layers} layer(s), hidden size {config.hidden_size}, {config.num_attention_heads} heads, MLP
   {config.intermediate_size}, patch {config.patch_size}; {config.num_frames} frames per clip at {config.image_size}×{config.image_size} px.
-- Objective: {config.mask_ratio:.0%} of each frame's patches masked ({config.mask_type} masking), reconstructed by a
-  {config.decoder_num_hidden_layers}-layer decoder of width {config.decoder_hidden_size}; mean squared error on the
-  masked patches{" of per-patch normalized pixels" if config.norm_pix_loss else ""}.
+- Objective: {objective_line}
 - Data: splits {", ".join(data["splits"])} ({data["num_samples"]} samples, labels unused; `{PRETRAINING_DATA_FILE}`
   lists them). {test_line}
 - Training: {steps} steps. {loss_line}
@@ -339,6 +410,8 @@ pretrained by `ahu-pretrain` on the unlabelled clips of {source}.
 ```bash
 ahu-train --model_name_or_path {model_id} --data_dir /data/ahu --output_dir outputs/rvit-finetuned
 ```
+
+(`{model_id}` is this folder; once pushed, its Hub id.)
 
 ```python
 from modeling_rvit import RViTForVideoClassification

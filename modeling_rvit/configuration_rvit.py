@@ -14,6 +14,7 @@ HEAD_TYPES = ("mlp", "layernorm_linear")
 PATCH_EMBEDDING_TYPES = ("patchify", "conv_stem")
 POOLING_TYPES = ("cls_and_states", "cls")
 MASK_TYPES = ("tube", "frame")
+PRETRAINING_OBJECTIVES = ("masked_reconstruction", "contrastive")
 DROPOUT_FIELDS = (
     "hidden_dropout_prob",
     "attention_probs_dropout_prob",
@@ -104,6 +105,11 @@ class RViTConfig(PreTrainedConfig):
         matmul over the chunk's frames; only the state's projection and the attention run frame by frame. The
         result does not depend on it. `None` (default): 8 on the CPU, where larger chunks fall out of the caches,
         and the whole clip on other devices, where fewer, larger kernels are faster.
+    pretraining_objective (`str`, *optional*, defaults to `"masked_reconstruction"`):
+        [`RViTForPreTraining`] only: `"masked_reconstruction"` (VideoMAE's objective: masked patches rebuilt by a
+        light decoder from each frame's tokens) or `"contrastive"` (SimCLR's objective on whole clips: two views of
+        each clip, another window and augmentation each, are pulled together and pushed away from the batch's
+        other clips; it trains the pooled representation the classification head reads).
     mask_ratio (`float`, *optional*, defaults to 0.75):
         [`RViTForPreTraining`] only: share of each frame's patches it masks when no `bool_masked_pos` is given.
     mask_type (`str`, *optional*, defaults to `"tube"`):
@@ -122,6 +128,11 @@ class RViTConfig(PreTrainedConfig):
     norm_pix_loss (`bool`, *optional*, defaults to `True`):
         [`RViTForPreTraining`] only: reconstruct each patch normalized by its own mean and standard deviation
         (as VideoMAE) instead of its raw pixel values.
+    contrastive_projection_size (`int`, *optional*, defaults to 128):
+        [`RViTForPreTraining`], contrastive objective only: width of the projection head's output (the head, an
+        MLP on the pooled representation, is dropped when a classifier is fine-tuned from the checkpoint).
+    contrastive_temperature (`float`, *optional*, defaults to 0.2):
+        [`RViTForPreTraining`], contrastive objective only: temperature of the softmax over cosine similarities.
 
     Example:
 
@@ -160,6 +171,7 @@ class RViTConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     qkv_bias: bool = True
     frames_per_chunk: int | None = None
+    pretraining_objective: Literal["masked_reconstruction", "contrastive"] = "masked_reconstruction"
     mask_ratio: float | int = 0.75
     mask_type: Literal["tube", "frame"] = "tube"
     decoder_hidden_size: int = 64
@@ -167,6 +179,8 @@ class RViTConfig(PreTrainedConfig):
     decoder_num_attention_heads: int = 4
     decoder_intermediate_size: int = 256
     norm_pix_loss: bool = True
+    contrastive_projection_size: int = 128
+    contrastive_temperature: float | int = 0.2
 
     # Named configurations; `from_preset(name, **overrides)` builds one.
     presets: ClassVar[dict[str, dict[str, Any]]] = {
@@ -280,6 +294,18 @@ class RViTConfig(PreTrainedConfig):
 
     def validate_rvit_pretraining(self):
         """Part of `@strict` validation: the fields of `RViTForPreTraining` fit together."""
+        if self.pretraining_objective not in PRETRAINING_OBJECTIVES:
+            raise RViTConfigError(
+                f"pretraining_objective={self.pretraining_objective!r}: choose one of {PRETRAINING_OBJECTIVES}."
+            )
+        if not self.contrastive_temperature > 0.0:
+            raise RViTConfigError(
+                f"contrastive_temperature={self.contrastive_temperature}: use a positive temperature (e.g. 0.2)."
+            )
+        if self.contrastive_projection_size < 1:
+            raise RViTConfigError(
+                f"contrastive_projection_size={self.contrastive_projection_size}: use a positive width."
+            )
         if not 0.0 < self.mask_ratio < 1.0:
             raise RViTConfigError(
                 f"mask_ratio={self.mask_ratio}: use a share in (0, 1) of each frame's patches."

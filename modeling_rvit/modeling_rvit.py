@@ -1033,15 +1033,20 @@ class RViTForPreTrainingOutput(ModelOutput):
 
     Args:
         loss (`torch.FloatTensor` of shape `()`):
-            Mean squared error of the reconstruction over the masked patches of the valid frames (per-patch
-            normalized targets with `config.norm_pix_loss`).
-        logits (`torch.FloatTensor` of shape `(batch_size, num_frames, num_patches, patch_size ** 2 * num_channels)`):
-            The reconstruction of every patch of every frame (the loss reads the masked ones); a patch's pixels in
-            (row, column, channel) order.
+            Masked reconstruction: mean squared error of the reconstruction over the masked patches of the valid
+            frames (per-patch normalized targets with `config.norm_pix_loss`). Contrastive: the InfoNCE loss of the
+            `2 · batch_size` views.
+        logits (`torch.FloatTensor`):
+            Masked reconstruction, `(batch_size, num_frames, num_patches, patch_size ** 2 * num_channels)`: the
+            reconstruction of every patch of every frame (the loss reads the masked ones); a patch's pixels in
+            (row, column, channel) order. Contrastive, `(2 · batch_size, 2 · batch_size)`: the views' cosine
+            similarities over the temperature (first the `pixel_values` views, then the paired ones; the diagonal
+            is `-inf`).
         bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_frames, num_patches)`):
-            The patches that were masked (given, or drawn from `config.mask_ratio` and `config.mask_type`).
+            Masked reconstruction only: the patches that were masked (given, or drawn from `config.mask_ratio` and
+            `config.mask_type`).
         hidden_states, attentions:
-            As in [`RViTModelOutput`], for the masked input.
+            As in [`RViTModelOutput`], for the masked input (contrastive: for both views, in `logits`' order).
     """
 
     loss: torch.FloatTensor | None = None
@@ -1113,6 +1118,19 @@ def patchify(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
     return patches.reshape(batch_size, num_frames, -1, patch_size * patch_size * channels)
 
 
+class RViTProjectionHead(nn.Module):
+    """The contrastive objective's projection: `fc2(act(fc1(pooled)))`, pooled width -> hidden -> projection."""
+
+    def __init__(self, config: RViTConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.pooled_size, config.pooled_size)
+        self.activation_fn = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.pooled_size, config.contrastive_projection_size)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(pooled)))
+
+
 class RViTForPreTraining(RViTPreTrainedModel):
     """
     RViT with masked-patch reconstruction for self-supervised pretraining on unlabelled clips, in the manner of
@@ -1120,6 +1138,12 @@ class RViTForPreTraining(RViTPreTrainedModel):
     each frame token with the state token at the same position, so masked tokens cannot simply be dropped), a light
     decoder reconstructs every frame's patches from the encoder's last-layer tokens of that frame, and the loss is the
     mean squared error on the masked patches (of per-patch normalized pixels with `config.norm_pix_loss`).
+
+    With `config.pretraining_objective="contrastive"` it learns instead by SimCLR's objective on whole clips: the
+    collator gives two views of every clip (`pixel_values` and `paired_pixel_values`: another window, crop, flip and
+    intensity each); both go through the encoder, a projection head maps their pooled representations (what the
+    classification head reads) onto the unit sphere, and the InfoNCE loss pulls each view towards its pair and away
+    from the batch's other clips. It has no mask token and no decoder.
 
     The encoder (`rvit`) is the one [`RViTForVideoClassification`] has: `RViTForVideoClassification.from_pretrained`
     on a saved pretraining checkpoint loads it and starts a new classification head.
@@ -1134,13 +1158,16 @@ class RViTForPreTraining(RViTPreTrainedModel):
     def __init__(self, config: RViTConfig):
         super().__init__(config)
         self.rvit = RViTModel(config)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, 1, config.hidden_size))
-        self.decoder = RViTPreTrainingDecoder(config)
+        if config.pretraining_objective == "contrastive":
+            self.projection = RViTProjectionHead(config)
+        else:
+            self.mask_token = nn.Parameter(torch.zeros(1, 1, 1, config.hidden_size))
+            self.decoder = RViTPreTrainingDecoder(config)
         self.post_init()
 
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, RViTForPreTraining):
+        if isinstance(module, RViTForPreTraining) and hasattr(module, "mask_token"):
             init.trunc_normal_(module.mask_token, std=self.config.initializer_range)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -1193,6 +1220,8 @@ class RViTForPreTraining(RViTPreTrainedModel):
         pixel_values: torch.Tensor | None = None,
         bool_masked_pos: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
+        paired_pixel_values: torch.Tensor | None = None,
+        paired_frame_mask: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         **kwargs,
@@ -1201,6 +1230,11 @@ class RViTForPreTraining(RViTPreTrainedModel):
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
                 Normalized frames.
+            paired_pixel_values (`torch.FloatTensor`, the shape of `pixel_values`):
+                Contrastive objective only (and needed there): a second view of each clip of `pixel_values`, e.g.
+                another window with another augmentation (`ahu_train.pretrain.PairedClipCollator` makes them).
+            paired_frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
+                Contrastive objective only: `frame_mask` of `paired_pixel_values`.
             bool_masked_pos (`torch.BoolTensor` of shape `(batch_size, num_patches)` or `(batch_size, num_frames,
                 num_patches)`, *optional*):
                 True for the patches to mask and reconstruct (a 2-D mask holds for every frame). Default: drawn by
@@ -1218,6 +1252,20 @@ class RViTForPreTraining(RViTPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
+        if self.config.pretraining_objective == "contrastive":
+            return self._contrastive_forward(
+                pixel_values,
+                frame_mask,
+                paired_pixel_values,
+                paired_frame_mask,
+                output_attentions,
+                output_hidden_states,
+            )
+        if paired_pixel_values is not None:
+            raise RViTInputError(
+                "paired_pixel_values is for pretraining_objective='contrastive'; this model reconstructs masked "
+                "patches (give pixel_values alone)."
+            )
         batch_size, num_frames = pixel_values.shape[:2]
         frame_mask = rvit._check_frame_mask(pixel_values, frame_mask)
         if bool_masked_pos is None:
@@ -1255,6 +1303,59 @@ class RViTForPreTraining(RViTPreTrainedModel):
             bool_masked_pos=bool_masked_pos,
             hidden_states=all_hidden_states if output_hidden_states else None,
             attentions=all_attentions,
+        )
+
+    def _contrastive_forward(
+        self,
+        pixel_values: torch.Tensor,
+        frame_mask: torch.Tensor | None,
+        paired_pixel_values: torch.Tensor | None,
+        paired_frame_mask: torch.Tensor | None,
+        output_attentions: bool,
+        output_hidden_states: bool,
+    ) -> RViTForPreTrainingOutput:
+        """SimCLR's InfoNCE loss over the `2B` views: each view's positive is its pair, its negatives the others."""
+        rvit = self.rvit
+        if paired_pixel_values is None:
+            raise RViTInputError(
+                "pretraining_objective='contrastive' needs paired_pixel_values, a second view of every clip "
+                "(ahu_train.pretrain.PairedClipCollator makes them)."
+            )
+        rvit._check_pixel_values(paired_pixel_values)
+        if tuple(paired_pixel_values.shape) != tuple(pixel_values.shape):
+            raise RViTInputError(
+                f"paired_pixel_values must have the shape of pixel_values {tuple(pixel_values.shape)}, "
+                f"got {tuple(paired_pixel_values.shape)}."
+            )
+        frame_mask = rvit._check_frame_mask(pixel_values, frame_mask)
+        paired_frame_mask = rvit._check_frame_mask(paired_pixel_values, paired_frame_mask)
+        if frame_mask is None and paired_frame_mask is None:
+            views_mask = None
+        else:
+            ones = torch.ones(pixel_values.shape[:2], dtype=torch.bool, device=pixel_values.device)
+            views_mask = torch.cat(
+                (
+                    ones if frame_mask is None else frame_mask,
+                    ones if paired_frame_mask is None else paired_frame_mask,
+                )
+            )
+        outputs = rvit(
+            torch.cat((pixel_values, paired_pixel_values)),
+            frame_mask=views_mask,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        embeddings = nn.functional.normalize(self.projection(outputs.pooler_output).float(), dim=-1)
+        logits = embeddings @ embeddings.T / self.config.contrastive_temperature
+        num_views = logits.shape[0]
+        logits = logits.masked_fill(
+            torch.eye(num_views, dtype=torch.bool, device=logits.device), float("-inf")
+        )
+        batch_size = num_views // 2
+        positives = torch.arange(num_views, device=logits.device).roll(batch_size)
+        loss = nn.functional.cross_entropy(logits, positives)
+        return RViTForPreTrainingOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
 
 

@@ -1,5 +1,6 @@
-"""Self-supervised pretraining: `RViTForPreTraining` (masked-patch reconstruction), `ahu-pretrain` on a tiny
-archive, and the checkpoint starting a classifier with a new head, locally and from the Hub emulator."""
+"""Self-supervised pretraining: `RViTForPreTraining` (masked-patch reconstruction, or contrastive learning on two
+views of each clip), `ahu-pretrain` on a tiny archive, and the checkpoint starting a classifier with a new head,
+locally and from the Hub emulator."""
 
 from __future__ import annotations
 
@@ -118,6 +119,112 @@ def test_reconstruction_of_a_fixed_batch_is_learned():
     assert losses[-1] < 0.85 * losses[0]
 
 
+def contrastive_model(**overrides) -> RViTForPreTraining:
+    torch.manual_seed(0)
+    return RViTForPreTraining(RViTConfig(**TINY, pretraining_objective="contrastive", **overrides))
+
+
+def test_contrastive_loss_is_infonce_between_each_view_and_its_pair():
+    model = contrastive_model(contrastive_temperature=0.5).eval()
+    first, second = clips(3, seed=1), clips(3, seed=2)
+    frame_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
+    outputs = model(first, frame_mask=frame_mask, paired_pixel_values=second)
+
+    # By hand: each view alone through the encoder, projected, normalized; the positive of view i is its pair.
+    views = [
+        model.rvit(clip[None], frame_mask=mask[None]).pooler_output for clip, mask in zip(first, frame_mask)
+    ]
+    views += [model.rvit(clip[None]).pooler_output for clip in second]
+    embeddings = torch.nn.functional.normalize(model.projection(torch.cat(views)), dim=-1)
+    similarities = embeddings @ embeddings.T / 0.5
+    torch.testing.assert_close(
+        outputs.logits[~torch.eye(6, dtype=torch.bool)], similarities[~torch.eye(6, dtype=torch.bool)]
+    )
+    assert torch.isinf(outputs.logits.diagonal()).all()
+    expected = -torch.stack(
+        [
+            similarities[i, (i + 3) % 6]
+            - torch.logsumexp(similarities[i].masked_fill(torch.eye(6, dtype=torch.bool)[i], -torch.inf), 0)
+            for i in range(6)
+        ]
+    ).mean()
+    torch.testing.assert_close(outputs.loss, expected)
+    assert outputs.bool_masked_pos is None
+
+
+def test_contrastive_pretraining_learns_to_match_the_views_of_a_fixed_batch():
+    model = contrastive_model()
+    pixel_values = clips(6, seed=3)
+    noisy = pixel_values + 0.3 * clips(6, seed=4)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        outputs = model(pixel_values, paired_pixel_values=noisy)
+        optimizer.zero_grad()
+        outputs.loss.backward()
+        optimizer.step()
+        losses.append(outputs.loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    # Each view now finds its own pair among the other 11.
+    assert torch.equal(outputs.logits.argmax(-1), torch.arange(12).roll(6))
+
+
+def test_the_contrastive_model_has_no_decoder_and_asks_for_its_second_view():
+    model = contrastive_model()
+    names = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert names == {"rvit", "projection"}
+    with pytest.raises(RViTInputError, match="needs paired_pixel_values"):
+        model(clips(2))
+    with pytest.raises(RViTInputError, match="the shape of pixel_values"):
+        model(clips(2), paired_pixel_values=clips(3))
+    with pytest.raises(
+        RViTInputError, match="paired_pixel_values is for pretraining_objective='contrastive'"
+    ):
+        RViTForPreTraining(RViTConfig(**TINY))(clips(2), paired_pixel_values=clips(2))
+    with pytest.raises(RViTConfigError, match="pretraining_objective='simclr'"):
+        RViTConfig(**TINY, pretraining_objective="simclr")
+    with pytest.raises(RViTConfigError, match="contrastive_temperature=0"):
+        RViTConfig(**TINY, contrastive_temperature=0)
+
+
+def test_a_contrastive_checkpoint_starts_a_classifier_with_its_encoder(tmp_path):
+    model = contrastive_model()
+    model.save_pretrained(tmp_path)
+    classifier = RViTForVideoClassification.from_pretrained(tmp_path)
+    for key, value in classifier.rvit.state_dict().items():
+        torch.testing.assert_close(value, model.rvit.state_dict()[key], rtol=0, atol=0, msg=key)
+    assert classifier(clips(1)).logits.shape == (1, 13)
+
+
+def test_the_paired_collator_gives_two_views_that_differ_and_repeat_per_seed():
+    import numpy as np
+    from PIL import Image
+
+    from ahu_train.data import ClipAugmentation, resolve_layout
+    from ahu_train.models import video_processor_for
+    from ahu_train.pretrain import PairedClipCollator, UnlabelledClipCollator
+
+    generator = np.random.default_rng(0)
+    rows = [
+        {
+            "sample_id": index,
+            "frames": [Image.fromarray(generator.integers(0, 255, (32, 32, 3), np.uint8)) for _ in range(10)],
+        }
+        for index in range(3)
+    ]
+    processor, layout = video_processor_for(4, 32), resolve_layout(list(rows[0]), require_label=False)
+    options = {"processor": processor, "layout": layout, "training": True, "augmentation": ClipAugmentation()}
+    batch = PairedClipCollator(**options)(rows)
+    assert set(batch) == {"pixel_values", "frame_mask", "paired_pixel_values", "paired_frame_mask"}
+    assert batch["paired_pixel_values"].shape == batch["pixel_values"].shape
+    # The first view is the plain collator's clip; the second another draw, the same on every call.
+    torch.testing.assert_close(batch["pixel_values"], UnlabelledClipCollator(**options)(rows)["pixel_values"])
+    assert not torch.allclose(batch["pixel_values"], batch["paired_pixel_values"])
+    torch.testing.assert_close(
+        batch["paired_pixel_values"], PairedClipCollator(**options)(rows)["paired_pixel_values"]
+    )
+
+
 def test_auto_model_for_pretraining_builds_rvit():
     from transformers import AutoModelForPreTraining
 
@@ -202,6 +309,46 @@ def test_a_dataset_with_only_held_out_splits_is_refused():
 
     with pytest.raises(TrainingDataError, match="add --include_validation or --include_test"):
         pretraining_splits(["test"], False, False)
+
+
+@pytest.mark.slow  # 10 contrastive steps of the tiny model
+def test_ahu_pretrain_contrastive_writes_a_portable_checkpoint_that_starts_a_classifier(
+    sample_archive, data_cache, tmp_path
+):
+    from ahu_train.cli.pretrain_rvit import run
+
+    output_dir = tmp_path / "rvit-contrastive"
+    run(
+        pretrain_flags(
+            output_dir, sample_archive, data_cache, "--objective", "contrastive", "--max_steps", "10"
+        )
+    )
+    saved = load_file(output_dir / "model.safetensors")
+    assert any(key.startswith("projection.") for key in saved)
+    assert not any(key.startswith(("decoder.", "mask_token")) for key in saved)
+    assert json.loads((output_dir / "config.json").read_text())["pretraining_objective"] == "contrastive"
+    losses = [
+        entry["loss"]
+        for entry in json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+        if "loss" in entry
+    ]
+    assert len(losses) == 10 and all(0 < loss < 10 for loss in losses)
+    card = (output_dir / "README.md").read_text()
+    assert "contrastive learning on two views of each clip" in card and "InfoNCE" in card
+    # The card and the data record name no folder of this machine (the checkpoint is meant to be pushed).
+    for name in ("README.md", "pretraining_data.json", "config.json"):
+        assert str(tmp_path) not in (output_dir / name).read_text(), name
+    assert (
+        json.loads((output_dir / "pretraining_data.json").read_text())["data_dir"]
+        == Path(sample_archive).name
+    )
+    classifier = RViTForVideoClassification.from_pretrained(output_dir)
+    torch.testing.assert_close(
+        classifier.rvit.embeddings.position_embeddings,
+        saved["rvit.embeddings.position_embeddings"],
+        rtol=0,
+        atol=0,
+    )
 
 
 @pytest.mark.slow
