@@ -115,17 +115,42 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+# A classifier fine-tuned from a self-supervised checkpoint (`ahu-pretrain`): the checkpoint fixes the model, the head
+# is new, and the from-scratch recipe's optimizer, schedule and class weights are what the pretrained start was
+# measured with (BENCHMARKS.md, "## Self-supervised pretraining: two objectives against training from scratch").
+PRESETS["pretrained_start"] = {
+    "model": {"class_weighting": "inverse_sqrt"},
+    "data": {},
+    "training": dict(PRESETS["scratch"]["training"]),
+}
 # The preset of a run that names none and starts a new RViT (no --model_name_or_path, --init_from_vit or other family).
 NEW_RVIT_PRESET = "scratch"
+# The preset of a run that names none and starts from a self-supervised RViT checkpoint.
+PRETRAINED_START_PRESET = "pretrained_start"
 
 
 def default_preset(preset: str | None, model_name_or_path, model_family, init_from_vit) -> str | None:
-    """The preset a run uses: the one asked for, else `NEW_RVIT_PRESET` for a new RViT trained from scratch."""
+    """The preset a run uses: the one asked for, else `NEW_RVIT_PRESET` for a new RViT trained from scratch, or
+    `PRETRAINED_START_PRESET` when `model_name_or_path` is a self-supervised checkpoint (`RViTForPreTraining`)."""
     if preset is not None:
         return preset
-    if model_name_or_path or init_from_vit or model_family not in (None, "rvit"):
+    if init_from_vit or model_family not in (None, "rvit"):
         return None
+    if model_name_or_path:
+        return PRETRAINED_START_PRESET if is_pretraining_checkpoint(model_name_or_path) else None
     return NEW_RVIT_PRESET
+
+
+def is_pretraining_checkpoint(name_or_path: str) -> bool:
+    """Whether the folder or Hub repo holds an `RViTForPreTraining` checkpoint (read from its `config.json` alone;
+    an unreadable one is not, and fails later with its own message)."""
+    from transformers import PretrainedConfig
+
+    try:
+        config, _ = PretrainedConfig.get_config_dict(name_or_path)
+    except (OSError, ValueError):
+        return False
+    return "RViTForPreTraining" in (config.get("architectures") or [])
 
 
 @dataclass
@@ -298,7 +323,8 @@ class DataArguments:
         metadata={
             "help": f"Protocol preset: {', '.join(sorted(PRESETS))}; sets defaults only (explicit options still "
             f"win). Default: {NEW_RVIT_PRESET} for a new RViT (a conv-stem RViT, AdamW 1e-3, cosine, 5 %% warm-up, "
-            "batch 16, class weights), none otherwise."
+            f"batch 16, class weights); {PRETRAINED_START_PRESET} (the same optimizer, schedule and class weights) for "
+            "a self-supervised checkpoint (ahu-pretrain); none for other saved models."
         },
     )
     allow_contract_mismatch: bool = field(

@@ -148,6 +148,32 @@ def test_starting_weights_or_another_family_get_no_recipe(argv):
     assert training_args.learning_rate == 5e-5  # TrainingArguments' own default
 
 
+def test_a_self_supervised_checkpoint_is_fine_tuned_with_the_recipes_optimizer(tmp_path):
+    from ahu_train.cli.train_rvit import parse_args
+    from modeling_rvit import RViTConfig, RViTForPreTraining, RViTForVideoClassification
+
+    config = RViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    RViTForPreTraining(config).save_pretrained(tmp_path / "pretrained")
+    RViTForVideoClassification(config).save_pretrained(tmp_path / "classifier")
+
+    model_args, data_args, training_args = parse_args(
+        ["--output_dir", "x", "--model_name_or_path", str(tmp_path / "pretrained")]
+    )
+    assert data_args.preset == "pretrained_start" and model_args.class_weighting == "inverse_sqrt"
+    assert training_args.learning_rate == 1e-3 and training_args.lr_scheduler_type == "cosine"
+    assert training_args.warmup_steps == 0.05 and training_args.max_grad_norm == 1.0
+    assert model_args.config_preset == "ahu"  # the checkpoint fixes the model
+    _, _, overridden = parse_args(
+        ["--output_dir", "x", "--model_name_or_path", str(tmp_path / "pretrained"), "--learning_rate", "3e-4"]
+    )
+    assert overridden.learning_rate == 3e-4
+    # A trained classifier is fine-tuned as asked, with TrainingArguments' defaults.
+    _, data_args, training_args = parse_args(
+        ["--output_dir", "x", "--model_name_or_path", str(tmp_path / "classifier")]
+    )
+    assert data_args.preset is None and training_args.learning_rate == 5e-5
+
+
 def test_an_explicit_preset_replaces_the_recipe():
     from ahu_train.cli.train_rvit import parse_args
 
