@@ -365,7 +365,7 @@ def write_pretraining_card(
         if "test" in data["splits"]
         else "The test split's clips were not used."
     )
-    model_id = output_dir.name  # `publish` writes the Hub repo's id here
+    model_id = output_dir.name  # `publish` writes the Hub repo's id in its place (`card_with_repo_id`)
     if contrastive:
         objective_tag, objective_name = (
             "contrastive-learning",
@@ -410,8 +410,6 @@ pretrained by `ahu-pretrain` on the unlabelled clips of {source}.
 ```bash
 ahu-train --model_name_or_path {model_id} --data_dir /data/ahu --output_dir outputs/rvit-finetuned
 ```
-
-(`{model_id}` is this folder; once pushed, its Hub id.)
 
 ```python
 from modeling_rvit import RViTForVideoClassification

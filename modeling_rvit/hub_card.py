@@ -18,9 +18,15 @@ from pathlib import Path
 MODEL_ID_LINE = re.compile(r'^model_id = ".*"$', flags=re.MULTILINE)
 
 
+# A pretraining checkpoint's card also fine-tunes it from the command line.
+FINE_TUNE_COMMAND = re.compile(r"^(ahu-train --model_name_or_path )\S+", flags=re.MULTILINE)
+
+
 def card_with_repo_id(card_text: str, repo_id: str) -> str:
-    """`card_text` with its usage snippet's `model_id = "..."` line loading `repo_id`."""
-    return MODEL_ID_LINE.sub(f'model_id = "{repo_id}"', card_text, count=1)
+    """`card_text` with its usage snippet's `model_id = "..."` line (and `ahu-train --model_name_or_path ...`
+    command, where it has one) loading `repo_id`."""
+    text = MODEL_ID_LINE.sub(f'model_id = "{repo_id}"', card_text, count=1)
+    return FINE_TUNE_COMMAND.sub(lambda match: match.group(1) + repo_id, text)
 
 
 class ModelCardFromFolderMixin:

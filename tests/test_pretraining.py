@@ -335,6 +335,14 @@ def test_ahu_pretrain_contrastive_writes_a_portable_checkpoint_that_starts_a_cla
     assert len(losses) == 10 and all(0 < loss < 10 for loss in losses)
     card = (output_dir / "README.md").read_text()
     assert "contrastive learning on two views of each clip" in card and "InfoNCE" in card
+    # Pushed, both ways of fine-tuning it name the Hub repo.
+    from modeling_rvit.hub_card import card_with_repo_id
+
+    pushed = card_with_repo_id(card, "user/rvit-ssl")
+    assert (
+        "ahu-train --model_name_or_path user/rvit-ssl " in pushed and 'model_id = "user/rvit-ssl"' in pushed
+    )
+    assert "rvit-contrastive" not in pushed.split("# rvit-contrastive", 1)[1]
     # The card and the data record name no folder of this machine (the checkpoint is meant to be pushed).
     for name in ("README.md", "pretraining_data.json", "config.json"):
         assert str(tmp_path) not in (output_dir / name).read_text(), name
