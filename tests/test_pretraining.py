@@ -311,6 +311,20 @@ def test_a_dataset_with_only_held_out_splits_is_refused():
         pretraining_splits(["test"], False, False)
 
 
+def test_ahu_pretrain_defaults_are_the_measured_recipe_and_options_win():
+    from ahu_train.cli.pretrain_rvit import parse_args
+
+    model_args, _, training_args = parse_args(["--data_dir", "archive", "--output_dir", "x"])
+    assert model_args.config_preset == "scratch"  # the conv-stem RViT that ahu-train starts a new model from
+    assert training_args.learning_rate == 1e-3 and training_args.weight_decay == 0.05
+    assert training_args.lr_scheduler_type == "cosine" and training_args.warmup_steps == 0.05
+    assert training_args.per_device_train_batch_size == 16 and training_args.max_grad_norm == 1.0
+    model_args, _, training_args = parse_args(
+        ["--data_dir", "archive", "--output_dir", "x", "--learning_rate", "3e-4", "--config_preset", "ahu"]
+    )
+    assert training_args.learning_rate == 3e-4 and model_args.config_preset == "ahu"
+
+
 @pytest.mark.slow  # 10 contrastive steps of the tiny model
 def test_ahu_pretrain_contrastive_writes_a_portable_checkpoint_that_starts_a_classifier(
     sample_archive, data_cache, tmp_path
