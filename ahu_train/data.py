@@ -215,9 +215,7 @@ def resolve_layout(
     columns = list(column_names)
     if not all(isinstance(name, str) for name in columns):
         kinds = sorted({type(name).__name__ for name in columns if not isinstance(name, str)})
-        raise TypeError(
-            f"resolve_layout takes column names (strings); got items of type {quote_names(kinds)}"
-        )
+        raise TypeError(f"resolve_layout takes column names (strings); got items of type {quote_names(kinds)}")
     listed = quote_names(columns)
 
     def require(name: str, what: str) -> str:

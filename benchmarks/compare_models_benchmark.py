@@ -14,9 +14,9 @@ matrices are copied to `--docs_dir`.
 `rvit_pretrained` is RViT fine-tuned (same budget) from a self-supervised `RViTForPreTraining` checkpoint that was
 pretrained first, for `--pretrain_cpu_budget_s` CPU-seconds (reported apart), on the clips of the same archive's
 training split only (`ahu_train.pretrain`, labels unused); a later run with the same `--out` reuses that
-checkpoint, as it reuses every finished run (OUT/<run>.json). `--label_fractions 0.1 0.3 1.0` trains every model with that share of the training labels (a
-stratified subset, the same for every model; pretraining still sees the whole training split's clips) and adds a
-label-efficiency table.
+checkpoint, as it reuses every finished run (OUT/<run>.json). `--label_fractions 0.1 0.3 1.0` trains every model
+with that share of the training labels (a stratified subset, the same for every model; pretraining still sees the
+whole training split's clips) and adds a label-efficiency table.
 
 Example (the numbers in BENCHMARKS.md "## Model comparison"):
     python -m benchmarks.compare_models_benchmark --out outputs/compare --archive /tmp/ahu_bench/archive2400 \\

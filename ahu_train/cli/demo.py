@@ -37,10 +37,7 @@ def run(argv=None) -> dict:
         f"{DEMO_MODEL_FAMILY}",
     )
     parser.add_argument(
-        "--epochs",
-        type=float,
-        default=None,
-        help="training epochs (default: the model family's, 30 for rvit)",
+        "--epochs", type=float, default=None, help="training epochs (default: the model family's, 30 for rvit)"
     )
     parser.add_argument("--num_resamples", type=int, default=500, help="bootstrap resamples of the CIs")
     args = parser.parse_args(argv)

@@ -40,9 +40,8 @@ def parse_args(argv: list[str]) -> tuple[PretrainModelArguments, PretrainDataArg
     parser = hf_command_parser(
         (PretrainModelArguments, PretrainDataArguments, TrainingArguments), prog=PROG, description=__doc__
     )
-    parser.parse_args(
-        argv
-    )  # unknown options and bad values: one line with a suggestion, before the dataclasses
+    # Unknown options and bad values: one line with a suggestion, before the dataclasses.
+    parser.parse_args(argv)
     parser.set_defaults(**PRETRAINING_TRAINING_DEFAULTS, remove_unused_columns=False)
     try:
         model_args, data_args, training_args, _ = parser.parse_args_into_dataclasses(args=argv)
