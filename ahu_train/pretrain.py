@@ -44,6 +44,7 @@ from .data import (
     resize_frames,
     resolve_layout,
 )
+from .model_card import without_local_paths
 from .models import video_processor_for
 from .train import parse_config_overrides
 
@@ -205,7 +206,8 @@ class PairedClipCollator(UnlabelledClipCollator):
     """Two views of every clip for the contrastive objective: {"pixel_values", "frame_mask", "paired_pixel_values",
     "paired_frame_mask"}; each view has its own random window and augmentation (seeded per sample and epoch)."""
 
-    second_view: bool = False
+    # Set while the second view is drawn (not an option: each call draws both views).
+    second_view: bool = field(default=False, init=False, repr=False)
 
     def __call__(self, rows: Sequence[dict]) -> dict[str, torch.Tensor]:
         first = super().__call__(rows)
@@ -342,8 +344,6 @@ def run_pretraining(
     output_dir = Path(training_args.output_dir)
     if trainer.is_world_process_zero():
         sample_ids = list(rows["sample_id"]) if "sample_id" in rows.column_names else None
-        from .model_card import without_local_paths
-
         # No folder of this machine goes into the checkpoint (it is meant to be pushed): only folder names.
         record = {
             **without_local_paths({"data_dir": data_args.data_dir}),

@@ -242,14 +242,20 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {cpu_model()}, {cores} cores, load average {load:.1f} at the start (compare lines of one run, "
             "not absolute numbers).  "
         ),
-        f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
-        f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats.",
+        (
+            f"Videos: {len(videos)} bench-scale sample videos ({video_format}), {total_frames} source frames; "
+            f"PyAV {av.__version__}; median of {args.repeats} interleaved repeats."
+        ),
         "",
-        "Speed, one process, source frames per second (wall clock; the ratios also in CPU time of the process, "
-        "which the other jobs on the machine disturb less):",
+        (
+            "Speed, one process, source frames per second (wall clock; the ratios also in CPU time of the process, "
+            "which the other jobs on the machine disturb less):"
+        ),
         "",
-        "| threading | decode only | pipeline | pipeline / decode (wall) | pipeline / decode (CPU time) "
-        "| paper equivalent | paper / decode (wall) | paper / decode (CPU time) |",
+        (
+            "| threading | decode only | pipeline | pipeline / decode (wall) | pipeline / decode (CPU time) "
+            "| paper equivalent | paper / decode (wall) | paper / decode (CPU time) |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for label in ("default", "AUTO"):
@@ -265,19 +271,25 @@ def main(argv: list[str] | None = None) -> int:
     one, two = (statistics.median(tier[1]), statistics.median(tier[2])) if tier else (float("nan"),) * 2
     table += [
         "",
-        "- pipeline: `extract_video_frames` (every 10th frame, crop found on the luma plane, only the crop "
-        "resized and converted to RGB by swscale) + `detect_noise`; paper equivalent: a BGR array of every "
-        "frame, then every 10th one thresholded, cropped and resized (To_NPY.py's order of work).",
-        f"- Whole tier writer (`preprocess_tier`, JPEG frames and noise list included, {len(subset)} videos): "
-        f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}; "
-        "2 processes include spawning workers). One process already keeps two cores busy (frames are cropped "
-        "and converted on a second thread while the decoder goes on), so on this 2-core machine a second "
-        "process has no free core; processes pay off on machines with more cores than workers x 2.",
+        (
+            "- pipeline: `extract_video_frames` (every 10th frame, crop found on the luma plane, only the crop "
+            "resized and converted to RGB by swscale) + `detect_noise`; paper equivalent: a BGR array of every "
+            "frame, then every 10th one thresholded, cropped and resized (To_NPY.py's order of work)."
+        ),
+        (
+            f"- Whole tier writer (`preprocess_tier`, JPEG frames and noise list included, {len(subset)} videos): "
+            f"1 process {one:.0f} source frames/s, 2 processes {two:.0f} source frames/s (x{two / one:.2f}; "
+            "2 processes include spawning workers). One process already keeps two cores busy (frames are cropped "
+            "and converted on a second thread while the decoder goes on), so on this 2-core machine a second "
+            "process has no free core; processes pay off on machines with more cores than workers x 2."
+        ),
         "",
         "Quality on the default sample archive (288x512 videos), against manifest.json:",
         "",
-        f"| seed | samples | frames | noise frames | noise P / R, default (eps={NoiseSettings().eps:g}) "
-        "| noise P / R, paper (eps=15) | crop IoU median (min) |",
+        (
+            f"| seed | samples | frames | noise frames | noise P / R, default (eps={NoiseSettings().eps:g}) "
+            "| noise P / R, paper (eps=15) | crop IoU median (min) |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     for seed, q in qualities.items():

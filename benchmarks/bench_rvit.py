@@ -232,8 +232,10 @@ def format_unfused(result: dict) -> str:
         f"RViT, eager attention: s/call ({_label()}), speed-up",
     ]
     lines = [
-        f"Logits of RViT and of the unfused equations on the same weights: max relative difference "
-        f"{result['logits_relative_difference']:.1e} (must be ≤ 1e-4).",
+        (
+            f"Logits of RViT and of the unfused equations on the same weights: max relative difference "
+            f"{result['logits_relative_difference']:.1e} (must be ≤ 1e-4)."
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -264,10 +266,12 @@ def format_unfused(result: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
-        f"Clips/s are by {'CPU' if _CLOCK == 'cpu' else 'wall'} time. GFLOP/s: the model's floating-point work "
-        "(`rvit_forward_flops`, ×3 for a training step; the same for both, they compute the same thing) per "
-        f"{'CPU' if _CLOCK == 'cpu' else 'wall'} second; matmul roof: one "
-        "1536×1536 matmul in the same process, the most a GEMM-bound step can reach on this core.",
+        (
+            f"Clips/s are by {'CPU' if _CLOCK == 'cpu' else 'wall'} time. GFLOP/s: the model's floating-point work "
+            "(`rvit_forward_flops`, ×3 for a training step; the same for both, they compute the same thing) per "
+            f"{'CPU' if _CLOCK == 'cpu' else 'wall'} second; matmul roof: one "
+            "1536×1536 matmul in the same process, the most a GEMM-bound step can reach on this core."
+        ),
     ]
     lines += ["", *reading_of_unfused(rows, roofs)]
     return "\n".join(lines)
@@ -285,8 +289,10 @@ def format_paper(result: dict) -> str:
         "speed-up, CPU time",
     ]
     lines = [
-        f"Eval-mode logits of the two on the same weights: max relative difference "
-        f"{result['logits_relative_difference']:.1e}.",
+        (
+            f"Eval-mode logits of the two on the same weights: max relative difference "
+            f"{result['logits_relative_difference']:.1e}."
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -315,14 +321,16 @@ def paper_subsection(results: dict, command: str) -> str:
             "",
             f"Command: `{command}`  ",
             f"Machine: {results['machine']}.  ",
-            f"Run: {results['started']} to {results['finished']}. The training step (forward, cross-entropy, "
-            "backward, AdamW) in train mode, batch 2, 112×112 frames: RViT built from "
-            '`RViTConfig.from_preset("ahu")` (dropout 0.1 where the reference code has it) against '
-            "`benchmarks/rvit_unfused.py` with `reference_dropout=0.1` (the reference's equations and its "
-            "`nn.Dropout` calls, frame by frame), the same weights, the two runs interleaved in one process "
-            "(median of the timed rounds after a warm-up). Wall time is what two threads give a step; CPU time "
-            "adds up both threads' work. The machine was shared with other jobs during the run, so read ratios, "
-            "not seconds.",
+            (
+                f"Run: {results['started']} to {results['finished']}. The training step (forward, cross-entropy, "
+                "backward, AdamW) in train mode, batch 2, 112×112 frames: RViT built from "
+                '`RViTConfig.from_preset("ahu")` (dropout 0.1 where the reference code has it) against '
+                "`benchmarks/rvit_unfused.py` with `reference_dropout=0.1` (the reference's equations and its "
+                "`nn.Dropout` calls, frame by frame), the same weights, the two runs interleaved in one process "
+                "(median of the timed rounds after a warm-up). Wall time is what two threads give a step; CPU time "
+                "adds up both threads' work. The machine was shared with other jobs during the run, so read ratios, "
+                "not seconds."
+            ),
             "",
             format_paper(results["paper"]),
             "",
@@ -424,8 +432,10 @@ def format_compiled(result: dict) -> str:
         None,
     )
     lines = [
-        f"| model | precision | torch.compile | s/step ({_label()}) | vs eager unfused fp32 | vs the same model eager "
-        "| compile s (wall) | compiled logits vs eager (relative) |",
+        (
+            f"| model | precision | torch.compile | s/step ({_label()}) | vs eager unfused fp32 | vs the same model eager "
+            "| compile s (wall) | compiled logits vs eager (relative) |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
@@ -470,8 +480,10 @@ def reading_of_compiled(rows: list) -> list[str]:
 
 def format_profile(result: dict, num_frames: int) -> str:
     lines = [
-        "torch.profiler's per-operator times are wall clock: on a loaded machine compare shares within a "
-        "column rather than milliseconds across columns.",
+        (
+            "torch.profiler's per-operator times are wall clock: on a loaded machine compare shares within a "
+            "column rather than milliseconds across columns."
+        ),
         "",
     ]
     for precision, per_model in result.items():
@@ -499,8 +511,10 @@ def format_profile(result: dict, num_frames: int) -> str:
 def format_scaling(rows: list) -> str:
     by_key = {(row["model"], row["num_frames"], row["mode"]): row for row in rows}
     lines = [
-        f"| model | layers | parameters | frames | forward clips/s ({_label()}) | fwd+bwd clips/s ({_label()}) "
-        "| forward peak extra MiB | fwd+bwd peak extra MiB |",
+        (
+            f"| model | layers | parameters | frames | forward clips/s ({_label()}) | fwd+bwd clips/s ({_label()}) "
+            "| forward peak extra MiB | fwd+bwd peak extra MiB |"
+        ),
         "|---|---|---|---|---|---|---|---|",
     ]
     for model, num_frames in sorted(
@@ -526,8 +540,10 @@ def format_scaling(rows: list) -> str:
 def format_stateful(rows: list) -> str:
     by_key = {(row["mode"], row["num_frames"]): row for row in rows}
     lines = [
-        "| frames | one frame per call: peak extra MiB | whole clip in one call: peak extra MiB "
-        f"| one frame per call: frames/s ({_label()}) |",
+        (
+            "| frames | one frame per call: peak extra MiB | whole clip in one call: peak extra MiB "
+            f"| one frame per call: frames/s ({_label()}) |"
+        ),
         "|---|---|---|---|",
     ]
     for num_frames in sorted({length for _, length in by_key}):
@@ -584,13 +600,15 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             "### Frames per chunk",
             "",
-            "Within a chunk of frames, each layer runs what does not depend on the recurrent state (LayerNorms, "
-            "the frame half of the query/key/value projection, the MLP) as one matmul over the chunk's frames, "
-            "and only the state's projection and the attention frame by frame. `frames_per_chunk=None`, the "
-            "default, takes 8 on the CPU and the whole clip on other devices. Training step (forward, backward, "
-            "AdamW), 36 frames, batch 2. The price is memory in a whole-clip inference call, which holds one "
-            "chunk's activations at a time (the forward column of the clip-length table below); one frame per "
-            "call (the last table) stays flat.",
+            (
+                "Within a chunk of frames, each layer runs what does not depend on the recurrent state (LayerNorms, "
+                "the frame half of the query/key/value projection, the MLP) as one matmul over the chunk's frames, "
+                "and only the state's projection and the attention frame by frame. `frames_per_chunk=None`, the "
+                "default, takes 8 on the CPU and the whole clip on other devices. Training step (forward, backward, "
+                "AdamW), 36 frames, batch 2. The price is memory in a whole-clip inference call, which holds one "
+                "chunk's activations at a time (the forward column of the clip-length table below); one frame per "
+                "call (the last table) stays flat."
+            ),
             "",
             format_chunks(results["chunks"]),
             "",
@@ -599,10 +617,12 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             f"### torch.compile ({results['compile']['num_frames']} frames)",
             "",
-            "The training step (forward, backward, AdamW) of each model eager and as `torch.compile(model)` "
-            "(inductor, default mode), interleaved in one process. Compiling unrolls the frame loop, so it "
-            "takes minutes at 36 frames and happens again for every new clip length or batch size; it pays "
-            "off over a training run, not for a single clip.",
+            (
+                "The training step (forward, backward, AdamW) of each model eager and as `torch.compile(model)` "
+                "(inductor, default mode), interleaved in one process. Compiling unrolls the frame loop, so it "
+                "takes minutes at 36 frames and happens again for every new clip length or batch size; it pays "
+                "off over a training run, not for a single clip."
+            ),
             "",
             format_compiled(results["compile"]),
             "",
@@ -618,14 +638,16 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             "### Clip length: RViT against VideoMAE, TimeSformer and ViViT",
             "",
-            "`rvit`: the paper's model (patch 8, 196 tokens a frame); `rvit_p16`: the same with patch 16 "
-            "(49 tokens a frame). Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 16 "
-            "(VideoMAE and ViViT with tubelets of 2 frames), depth chosen so that the parameter count at 36 "
-            "frames is closest to RViT's; their default attention implementation. Patch 16 for the "
-            "baselines because joint space-time attention over patch-8 tokens (6,272 at 64 frames) takes "
-            "minutes a step on this machine. One timed call per length and mode, after an unmeasured "
-            "warm-up at the smallest length; two runs on this shared machine differed by up to about 30% in "
-            "clips/s, so read ratios of 1.3x or less as ties.",
+            (
+                "`rvit`: the paper's model (patch 8, 196 tokens a frame); `rvit_p16`: the same with patch 16 "
+                "(49 tokens a frame). Baselines: transformers' classes, width 192, 8 heads, MLP 768, patch 16 "
+                "(VideoMAE and ViViT with tubelets of 2 frames), depth chosen so that the parameter count at 36 "
+                "frames is closest to RViT's; their default attention implementation. Patch 16 for the "
+                "baselines because joint space-time attention over patch-8 tokens (6,272 at 64 frames) takes "
+                "minutes a step on this machine. One timed call per length and mode, after an unmeasured "
+                "warm-up at the smallest length; two runs on this shared machine differed by up to about 30% in "
+                "clips/s, so read ratios of 1.3x or less as ties."
+            ),
             "",
             format_scaling(results["scaling"]),
             "",
@@ -634,9 +656,11 @@ def markdown_section(results: dict, command: str) -> str:
         parts += [
             "### Frame-by-frame inference memory (batch 1)",
             "",
-            "One frame per call: `model(frame, past_state=state, return_state=True)` with each frame made "
-            "just before its call; whole clip: `model(clip)` on a clip made beforehand (not counted). Both "
-            "under `torch.no_grad()`, the paper's RViT.",
+            (
+                "One frame per call: `model(frame, past_state=state, return_state=True)` with each frame made "
+                "just before its call; whole clip: `model(clip)` on a clip made beforehand (not counted). Both "
+                "under `torch.no_grad()`, the paper's RViT."
+            ),
             "",
             format_stateful(results["stateful"]),
             "",

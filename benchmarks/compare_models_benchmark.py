@@ -258,6 +258,7 @@ def pretrain(args) -> dict:
 
     from ahu_train.pretrain import (
         PRETRAINING_DATA_FILE,
+        PRETRAINING_TRAINING_DEFAULTS,
         PretrainDataArguments,
         PretrainModelArguments,
         run_pretraining,
@@ -277,10 +278,12 @@ def pretrain(args) -> dict:
             run_dir / (output_name or "model"),
             args.seed,
             max_steps=max_steps,
-            per_device_train_batch_size=args.pretrain_batch_size or args.batch_size,
-            learning_rate=args.pretrain_learning_rate,
-            weight_decay=0.05,
-            warmup_steps=0.05,
+            # ahu-pretrain's recipe; the batch size and learning rate are the script's options.
+            **{
+                **PRETRAINING_TRAINING_DEFAULTS,
+                "per_device_train_batch_size": args.pretrain_batch_size or args.batch_size,
+                "learning_rate": args.pretrain_learning_rate,
+            },
             logging_steps=25,
         )
         # The whole dataset goes in: run_pretraining holds the validation and test splits out itself.
